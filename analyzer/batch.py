@@ -1,0 +1,299 @@
+"""Many calls: discover files, name calls, skip finished ones, run workers, write as results arrive.
+
+``analyze_files`` / ``analyze_folder`` end in :func:`analyzer.pipeline.analyze_file`
+for each call. One bad file never stops a batch: its one-line reason goes to
+``errors.csv`` (and the database) and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import traceback
+import unicodedata
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import __version__
+from .config import AnalysisConfig, AudioConfig, from_dict
+from .errors import AnalyzerError, ConfigError
+
+AUDIO_EXTENSIONS = {
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".amr", ".gsm",
+    ".wma", ".au", ".snd", ".aif", ".aiff", ".caf", ".w64", ".rf64", ".webm", ".mka", ".ulaw", ".alaw",
+}
+
+
+@dataclass(frozen=True)
+class CallTask:
+    """One file to analyse and the stable id its results are stored under."""
+
+    path: str
+    call_id: str
+    channels: tuple[str, str] | None = None  # per-file channel mapping override
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did. ``errors``: dicts with path, call_id, reason."""
+
+    analysed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)  # only when no out_dir is given
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.errors else 0
+
+
+def sanitize_call_id(text: str) -> str:
+    """A call_id that is a safe relative path: no '..', no absolute or empty parts, no control characters."""
+    text = unicodedata.normalize("NFC", text).replace("\\", "/")
+    parts = []
+    for part in text.split("/"):
+        part = "".join(ch if ch.isprintable() else "_" for ch in part).strip()
+        if part in ("", ".", ".."):
+            continue
+        parts.append(part.lstrip("."))  # no hidden files and no '...'-style tricks
+    cleaned = "/".join(p if p else "_" for p in parts)
+    return cleaned or "call"
+
+
+def _walk_audio(folder: Path) -> list[Path]:
+    """Audio files under ``folder``; symlinked folders are not followed (no loops)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("."):
+                found.append(Path(root) / name)
+    return found
+
+
+def discover(inputs: Iterable[str | Path], *, channel_map: dict[str, tuple[str, str]] | None = None) -> list[CallTask]:
+    """Files and folders (recursive) -> tasks with call_ids relative to their input root.
+
+    A folder's files are named relative to the folder; files given directly are
+    named relative to the deepest folder holding them all, so two ``call.wav``
+    from different folders get different ids. Ids that would still collide
+    (``x.wav`` and ``x.mp3``) keep their extension.
+    """
+    pairs: list[tuple[Path, Path]] = []  # (file, root)
+    direct: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            pairs.extend((f, path) for f in _walk_audio(path))
+        else:
+            direct.append(path)
+    if direct:
+        root = Path(os.path.commonpath([str(p.absolute().parent) for p in direct]))
+        pairs.extend((p, root) for p in direct)
+    named: dict[str, list[Path]] = {}
+    for file, root in pairs:
+        relative = os.path.relpath(file.absolute(), root.absolute())
+        named.setdefault(sanitize_call_id(str(Path(relative).with_suffix(""))), []).append((file, relative))
+    tasks = []
+    for call_id, files in named.items():
+        for file, relative in files:
+            final_id = call_id if len(files) == 1 else sanitize_call_id(relative)
+            mapping = None
+            if channel_map:
+                mapping = channel_map.get(final_id) or channel_map.get(str(file))
+            tasks.append(CallTask(str(file), final_id, mapping))
+    tasks.sort(key=lambda t: t.call_id)
+    return tasks
+
+
+def load_channel_map(path: str | Path) -> dict[str, tuple[str, str]]:
+    """Per-file channel mapping from a CSV with columns ``call_id`` (or file path) and ``left`` (agent|customer)."""
+    mapping = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            key, left = (row.get("call_id") or row.get("path") or "").strip(), (row.get("left") or "").strip()
+            if left not in ("agent", "customer") or not key:
+                raise ConfigError(f"line {line}: need call_id (or path) and left=agent|customer, got {row}", path=str(path))
+            mapping[key] = (left, "customer" if left == "agent" else "agent")
+    return mapping
+
+
+def is_up_to_date(stored: dict | None, task: CallTask, config: AnalysisConfig) -> bool:
+    """True when the stored result is for the same file content, parameters and version."""
+    if not stored or stored.get("params_digest") != config.digest():
+        return False
+    if stored.get("versions", {}).get("call_analyzer") != __version__:
+        return False
+    try:
+        stat = os.stat(task.path)
+    except OSError:
+        return False
+    if stored.get("file_size") == stat.st_size and stored.get("file_mtime_ns") == stat.st_mtime_ns:
+        return True
+    from .pipeline import file_digest
+
+    return stored.get("content_sha256") == file_digest(task.path)
+
+
+def _task_config(config: AnalysisConfig, task: CallTask) -> AnalysisConfig:
+    if task.channels is None:
+        return config
+    return config.replace(audio={"channels": list(task.channels)})
+
+
+# ---- worker side -------------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(config_dict: dict, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER["config"] = from_dict(config_dict)
+    _WORKER["model"] = None
+
+
+def _worker_model(config: AnalysisConfig):
+    if not config.emotion.enabled:
+        return None
+    if _WORKER.get("model") is None:
+        from .emotion import load_model
+
+        _WORKER["model"] = load_model(config.emotion.model)
+    return _WORKER["model"]
+
+
+def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, model=None) -> dict:
+    """Analyse one task; never raises. Returns {'ok': result_dict} or {'error': reason}."""
+    from .pipeline import analyze_file
+
+    try:
+        cfg = _task_config(config, task)
+        result = analyze_file(task.path, cfg, call_id=task.call_id, emotion_model=model)
+        return {"task": task, "ok": result.to_dict()}
+    except AnalyzerError as exc:
+        return {"task": task, "error": exc.one_line(), "trace": traceback.format_exc() if debug else None}
+    except MemoryError:
+        return {"task": task, "error": f"{task.path}: out of memory while analysing", "trace": None}
+    except Exception as exc:  # noqa: BLE001 - a batch must survive any one file
+        reason = f"{task.path}: internal error {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for details)"
+        return {"task": task, "error": reason, "trace": traceback.format_exc()}
+
+
+def _pool_task(task: CallTask, debug: bool) -> dict:
+    config = _WORKER["config"]
+    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task)))
+
+
+# ---- driver ------------------------------------------------------------------------------------
+
+
+def analyze_files(
+    inputs: Iterable[str | Path],
+    config: AnalysisConfig | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    jobs: int = 1,
+    resume: bool = True,
+    progress: bool = True,
+    debug: bool = False,
+    channel_map: dict[str, tuple[str, str]] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+    on_error: Callable[[dict], None] | None = None,
+) -> BatchSummary:
+    """Analyse files and folders; with ``out_dir`` write every output as results arrive.
+
+    ``resume``: skip calls whose stored JSON matches the file content and parameters.
+    ``jobs``: worker processes (each single-threaded, with its own model copy).
+    """
+    from tqdm import tqdm
+
+    from . import writers
+
+    config = config or AnalysisConfig()
+    tasks = discover(inputs, channel_map=channel_map)
+    summary = BatchSummary()
+    out = Path(out_dir) if out_dir is not None else None
+    database = writers.ResultsDatabase(out / writers.DB_NAME) if out is not None else None
+    pending = []
+    for task in tasks:
+        if out is not None and resume and is_up_to_date(
+            writers.read_call_json(writers.call_json_path(out, task.call_id)), task, _task_config(config, task)
+        ):
+            summary.skipped.append(task.call_id)
+        else:
+            pending.append(task)
+
+    def handle(outcome: dict) -> None:
+        task = outcome["task"]
+        if "ok" in outcome:
+            result = outcome["ok"]
+            if on_result:
+                on_result(result)
+            if out is not None:
+                writers.write_call_json(out, result)
+                database.upsert_call(result)
+            else:
+                summary.results.append(result)
+            summary.analysed.append(task.call_id)
+        else:
+            error = {"path": task.path, "call_id": task.call_id, "reason": outcome["error"]}
+            if on_error:
+                on_error(error)
+            if debug and outcome.get("trace"):
+                tqdm.write(outcome["trace"])
+            if database is not None:
+                database.record_error(task.path, task.call_id, outcome["error"])
+            summary.errors.append(error)
+
+    bar = tqdm(total=len(pending), unit="call", desc="analyze", disable=not progress or not pending, dynamic_ncols=True)
+    try:
+        if jobs <= 1 or len(pending) <= 1:
+            model = None
+            if pending and config.emotion.enabled:
+                from .emotion import load_model
+
+                model = load_model(config.emotion.model)
+            for task in pending:
+                handle(run_task(task, config, debug=debug, model=model))
+                bar.update(1)
+                bar.set_postfix(failed=len(summary.errors), refresh=False)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(config.to_dict(), 1)) as pool:
+                futures = [pool.submit(_pool_task, task, debug) for task in pending]
+                for future in as_completed(futures):
+                    handle(future.result())
+                    bar.update(1)
+                    bar.set_postfix(failed=len(summary.errors), refresh=False)
+    finally:
+        bar.close()
+        if database is not None:
+            database.close()
+    if out is not None:
+        finalize_outputs(out, summary)
+    return summary
+
+
+def finalize_outputs(out: Path, summary: BatchSummary) -> None:
+    """Rebuild tables and pages from every stored call JSON; write this run's errors.csv."""
+    from . import writers
+
+    results = list(writers.iter_call_results(out))
+    writers.write_tables(out, results)
+    writers.write_errors(out, summary.errors)
+    try:
+        from .html import write_pages
+    except ImportError:  # the HTML writer is optional until it lands
+        return
+    write_pages(out, results)
+
+
+def analyze_folder(folder: str | Path, config: AnalysisConfig | None = None, **kwargs) -> BatchSummary:
+    """:func:`analyze_files` over one folder (recursive)."""
+    return analyze_files([folder], config, **kwargs)
+
+
+__all__ = ["AudioConfig", "BatchSummary", "CallTask", "analyze_files", "analyze_folder", "discover", "sanitize_call_id"]

@@ -1,0 +1,137 @@
+"""Command line: a thin layer that builds the config, calls the library, and reports.
+
+Errors are one line each; tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import AnalysisConfig, load_config
+from .errors import AnalyzerError
+
+EMOTION_MODEL_HELP = (
+    "emotion model: 'open' (emotion-open-v1, trained on EmoDB only, CC0: any use), 'multi' (emotion-multi-v1, "
+    "EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), or a model folder"
+)
+
+# sub-commands contributed by other modules: each has register_commands(subparsers)
+EXTENSION_MODULES = ("analyzer.emotion", "analyzer.compare")
+
+
+def _add_analyze(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze", help="analyse call recordings (files and folders) into an output folder",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Analyse recorded calls: turns, gaps, overlaps, interruptions, pace, pitch and emotion. "
+        "Writes calls/<call_id>.json, calls.csv/.parquet, turns.csv/.parquet, errors.csv, results.sqlite and HTML "
+        "pages into --out. Re-running skips calls already analysed with the same content and parameters. "
+        "Exit code 0: all files analysed; 2: some files failed (see errors.csv); 1: bad configuration.",
+    )
+    p.add_argument("paths", nargs="+", help="audio files and/or folders (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", help="TOML file with [audio] [vad] [turns] [prosody] [emotion] sections")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--resume", action="store_true", default=True, help="skip calls already analysed (the default)")
+    p.add_argument("--force", action="store_true", help="re-analyse every call, even if already done")
+    p.add_argument("--channels", help="roles of the stereo channels, left first: agent,customer or customer,agent")
+    p.add_argument("--channel-map", help="CSV with call_id,left (agent|customer) to set the mapping per file")
+    p.add_argument("--mono-mix", action="store_true", help="mix stereo files to mono before analysis")
+    p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
+    p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
+    p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
+    p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped rules")
+    p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_analyze)
+
+
+def build_config(args) -> AnalysisConfig:
+    """Config file (if any) overlaid with command-line flags."""
+    config = load_config(args.config) if args.config else AnalysisConfig()
+    changes: dict = {}
+    if args.channels:
+        changes.setdefault("audio", {})["channels"] = [c.strip() for c in args.channels.split(",")]
+    if args.mono_mix:
+        changes.setdefault("audio", {})["mono_mix"] = True
+    if args.vad:
+        changes.setdefault("vad", {})["backend"] = args.vad
+    if args.no_emotion:
+        changes.setdefault("emotion", {})["enabled"] = False
+    if args.emotion_model:
+        changes.setdefault("emotion", {})["model"] = args.emotion_model
+    return config.replace(**changes) if changes else config
+
+
+def _run_analyze(args) -> int:
+    from .batch import analyze_files, load_channel_map
+
+    config = build_config(args)
+    out = Path(args.out)
+    channel_map = load_channel_map(args.channel_map) if args.channel_map else None
+
+    def report_error(error: dict) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"error: {error['reason']}", file=sys.stderr)
+
+    summary = analyze_files(
+        args.paths, config, out_dir=out, jobs=args.jobs, resume=not args.force, progress=not args.quiet,
+        debug=args.debug, channel_map=channel_map, on_error=report_error,
+    )
+    total = len(summary.analysed) + len(summary.skipped) + len(summary.errors)
+    print(
+        f"{total} call(s): {len(summary.analysed)} analysed, {len(summary.skipped)} already up to date, "
+        f"{len(summary.errors)} failed -> {out}"
+        + (f" (reasons in {out / 'errors.csv'})" if summary.errors else ""),
+        file=sys.stderr,
+    )
+    if (out / "index.html").exists():
+        print(f"open {out / 'index.html'} in a browser for the call pages", file=sys.stderr)
+    return summary.exit_code
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="call-analyzer",
+        description="Offline analysis of recorded two-party phone calls: pacing, turn-taking and emotion.",
+    )
+    parser.add_argument("--version", action="version", version=f"call-analyzer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_analyze(subparsers)
+    for name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        register = getattr(module, "register_commands", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "debug"):
+        args.debug = False
+    try:
+        return int(args.func(args) or 0)
+    except AnalyzerError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,109 @@
+"""Streaming stage: audio blocks -> whole-call frame arrays (energy, VAD, pitch, intensity).
+
+The audio is read once, block by block; per frame of ``frame_ms`` we keep a
+few numbers per channel, so memory grows by ~20 bytes per channel per 10 ms
+(about 4 MB per channel-hour), not with the audio itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .audio import AudioInfo, iter_blocks
+from .config import AnalysisConfig
+from .vad import frame_energy_db, make_vad
+
+CONTEXT_S = 0.5  # audio on each side of a block handed to pitch/intensity analysis
+
+
+@dataclass(frozen=True)
+class CallFrames:
+    """Frame-level measurements of a whole call. Arrays are ``(n_frames, n_channels)``."""
+
+    hop_s: float
+    analysis_rate_hz: int
+    energy_db: np.ndarray
+    vad: np.ndarray
+    intensity_db: np.ndarray | None  # Praat-style intensity (dB), or None when prosody is off
+    f0_hz: np.ndarray | None  # NaN where unvoiced
+
+    @property
+    def n_frames(self) -> int:
+        return self.energy_db.shape[0]
+
+
+def with_context(blocks: Iterable[np.ndarray], context: int) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Each block padded with up to ``context`` samples of its neighbours.
+
+    Yields ``(padded, n_left, n_right)``; ``padded[n_left:len(padded)-n_right]`` is the block itself.
+    Looks one block ahead, so memory stays at about three blocks.
+    """
+    previous_tail = None
+    current = None
+    for block in blocks:
+        if current is not None:
+            left = previous_tail if previous_tail is not None else current[:0]
+            right = block[:context]
+            yield np.concatenate([left, current, right]), len(left), len(right)
+            previous_tail = current[-context:] if context else current[:0]
+        current = block
+    if current is not None:
+        left = previous_tail if previous_tail is not None else current[:0]
+        yield np.concatenate([left, current]), len(left), 0
+
+
+def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = True) -> CallFrames:
+    """Decode ``info`` once and measure every frame of every analysed channel.
+
+    With ``config.audio.mono_mix`` a stereo file is mixed to one channel first.
+    """
+    rate = info.analysis_rate_hz
+    hop = rate * config.vad.frame_ms // 1000
+    hop_s = config.vad.frame_ms / 1000.0
+    n_channels = 1 if (config.audio.mono_mix or info.n_channels == 1) else 2
+    vads = [make_vad(config.vad, rate) for _ in range(n_channels)]
+    energy, decisions, intensity, pitch = [], [], [], []
+    context = int(CONTEXT_S * rate) // hop * hop
+    if prosody:
+        from . import prosody as prosody_mod
+    for padded, left, right in with_context(_channel_blocks(info, config, n_channels), context):
+        core = padded[left : len(padded) - right]
+        n = len(core) // hop
+        if n == 0:
+            continue
+        core = core[: n * hop]
+        energy.append(np.column_stack([frame_energy_db(core[:, c], hop) for c in range(n_channels)]))
+        decisions.append(np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)]))
+        if prosody:
+            first = left // hop
+            per_channel = [
+                prosody_mod.frame_prosody(padded[:, c], rate, hop_s=hop_s, config=config.prosody)
+                for c in range(n_channels)
+            ]
+            intensity.append(np.column_stack([_take(p.intensity_db, first, n) for p in per_channel]))
+            pitch.append(np.column_stack([_take(p.f0_hz, first, n) for p in per_channel]))
+    if not energy:
+        empty = np.zeros((0, n_channels), np.float32)
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), empty if prosody else None, empty if prosody else None)
+    return CallFrames(
+        hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
+        np.concatenate(intensity) if prosody else None, np.concatenate(pitch) if prosody else None,
+    )
+
+
+def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:
+    """``values[first:first+n]``, padded with NaN if the analysis returned fewer frames."""
+    out = values[first : first + n].astype(np.float32)
+    if len(out) < n:
+        out = np.concatenate([out, np.full(n - len(out), np.nan, np.float32)])
+    return out
+
+
+def _channel_blocks(info: AudioInfo, config: AnalysisConfig, n_channels: int) -> Iterator[np.ndarray]:
+    for block in iter_blocks(info, block_s=config.audio.block_s):
+        if n_channels == 1 and block.shape[1] > 1:
+            block = block.mean(axis=1, keepdims=True)
+        yield block

@@ -1,0 +1,185 @@
+"""One call, start to end: load -> frames -> segments -> turns/events -> metrics, prosody, emotion -> result.
+
+:func:`analyze_file` is the function every entry point (CLI, batch, Dask)
+ends in. Data flows one way; each stage is a module of pure functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .audio import AudioInfo, probe, read_span
+from .config import AnalysisConfig
+from .errors import AudioError
+from .frames import CallFrames, extract_frames
+from .intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames
+from .metrics import PARTIES, _r, pacing_metrics, rate_mismatch_sps, turn_rows
+from .result import CallResult
+from .turns import Conversation, analyse_conversation
+from .vad import channel_segments
+
+PARTY_KEYS_PREFIXES = ("talk_ratio", "turns_", "longest_", "agent_", "customer_", "interruptions_", "backchannels_",
+                       "speech_s_", "speech_rate_", "articulation_rate_", "pause_rate_", "mean_pause_", "pitch_",
+                       "energy_sd_", "rate_mismatch", "interactivity")
+
+
+def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def analyze_file(
+    path: str | Path, config: AnalysisConfig | None = None, *, call_id: str | None = None, emotion_model=None
+) -> CallResult:
+    """Analyse one recording and return its :class:`CallResult`.
+
+    ``emotion_model``: an already loaded model (batch workers load it once); if
+    None and emotion is enabled, the configured model is loaded (and cached).
+    Raises :class:`~analyzer.errors.AnalyzerError` with a one-line reason on bad input.
+    """
+    config = config or AnalysisConfig()
+    path = Path(path)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    info = probe(path, min_duration_s=config.audio.min_duration_s)
+    stat = path.stat()
+    digest = file_digest(path)
+    mono = info.n_channels == 1 or config.audio.mono_mix
+    speakers = [UNKNOWN] if mono else list(config.audio.channels)
+    timings["probe"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    frames = extract_frames(info, config)
+    timings["decode_vad_prosody"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
+    if not segments:
+        raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
+    conv = analyse_conversation(segments, config.turns)
+    metrics = pacing_metrics(conv, info.duration_s)
+    rows = turn_rows(conv)
+    timings["turns_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    warnings: list[str] = []
+    if frames.f0_hz is not None:
+        metrics.update(prosody_metrics(conv, rows, frames, speakers, config))
+    timings["prosody_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    emotion_info: dict = {"enabled": False, "model": None, "licence": None}
+    if config.emotion.enabled and not mono:
+        emotion_info = add_emotion(info, conv, rows, metrics, config, emotion_model)
+    timings["emotion"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    if mono:
+        warnings.append(
+            "mono recording: the two parties are not separated yet, so party metrics (talk ratio, latencies, "
+            "interruptions, per-party prosody) are null; silence and dead-air figures are valid"
+        )
+        metrics = {k: (None if k.startswith(PARTY_KEYS_PREFIXES) else v) for k, v in metrics.items()}
+    else:
+        for party in PARTIES:
+            if not any(s.speaker == party for s in segments):
+                warnings.append(f"no speech found on the {party} channel (one-sided recording or wrong channel mapping)")
+
+    versions = {"call_analyzer": __version__}
+    versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
+                                        ("emotion_licence", emotion_info.get("licence"))) if v})
+    return CallResult(
+        call_id=call_id or path.stem,
+        path=str(path.resolve()),
+        duration_s=info.duration_s,
+        mode="mono" if mono else "stereo",
+        sample_rate_hz=info.sample_rate_hz,
+        analysis_rate_hz=info.analysis_rate_hz,
+        channels=None if mono else {name: i for i, name in enumerate(config.audio.channels)},
+        params=config.to_dict(),
+        params_digest=config.digest(),
+        versions=versions,
+        metrics=metrics,
+        turns=rows,
+        segments=[s.to_dict() for s in conv.segments],
+        events=[e.to_dict() for e in conv.events],
+        emotion=emotion_info,
+        warnings=warnings,
+        content_sha256=digest,
+        file_size=stat.st_size,
+        file_mtime_ns=stat.st_mtime_ns,
+        timings_s={k: round(v, 4) for k, v in timings.items()},
+    )
+
+
+def prosody_metrics(
+    conv: Conversation, rows: list[dict], frames: CallFrames, speakers: list[str], config: AnalysisConfig
+) -> dict:
+    """Syllable rates, pitch and loudness per turn (added to ``rows`` in place) and per party."""
+    from . import prosody
+
+    hop_s = frames.hop_s
+    out: dict = {}
+    for channel, speaker in enumerate(speakers):
+        own = [Segment(s.start_s, s.end_s, speaker) for s in conv.segments if s.speaker == speaker]
+        mask = segments_to_frames(own, frames.n_frames, hop_s)
+        intensity, f0 = frames.intensity_db[:, channel], frames.f0_hz[:, channel]
+        nuclei = prosody.syllable_nuclei(intensity, f0, mask, hop_s=hop_s, config=config.prosody)
+        nucleus_times = (np.asarray(nuclei) + 0.5) * hop_s
+        party_turns = [(t, r) for t, r in zip(conv.turns, rows) if t.speaker == speaker]
+        total_syll, total_turn_s, total_speech_s = 0, 0.0, 0.0
+        for turn, row in party_turns:
+            syll = int(sum(np.count_nonzero((nucleus_times >= s.start_s) & (nucleus_times < s.end_s)) for s in turn.segments))
+            turn_mask = segments_to_frames(turn.segments, frames.n_frames, hop_s)
+            median_st, _, sd_st = prosody.pitch_stats_st(f0, turn_mask, reference_hz=config.prosody.semitone_reference_hz)
+            row.update({
+                "syllables": syll,
+                "speech_rate_sps": _r(syll / turn.duration_s) if turn.duration_s > 0 else None,
+                "articulation_rate_sps": _r(syll / turn.speech_s) if turn.speech_s > 0 else None,
+                "pitch_median_st": _r(median_st, 2),
+                "pitch_sd_st": _r(sd_st, 2),
+                "intensity_mean_db": _r(float(np.mean(intensity[turn_mask])), 2) if turn_mask.any() else None,
+            })
+            total_syll += syll
+            total_turn_s += turn.duration_s
+            total_speech_s += turn.speech_s
+        median_st, range_st, sd_st = prosody.pitch_stats_st(f0, mask, reference_hz=config.prosody.semitone_reference_hz)
+        out.update({
+            f"speech_rate_{speaker}_sps": _r(total_syll / total_turn_s) if total_turn_s > 0 else None,
+            f"articulation_rate_{speaker}_sps": _r(total_syll / total_speech_s) if total_speech_s > 0 else None,
+            f"pitch_median_{speaker}_st": _r(median_st, 2),
+            f"pitch_range_{speaker}_st": _r(range_st, 2),
+            f"pitch_sd_{speaker}_st": _r(sd_st, 2),
+            f"energy_sd_{speaker}_db": _r(prosody.energy_sd_db(intensity, mask), 2),
+        })
+    out["rate_mismatch_sps"] = rate_mismatch_sps(list(conv.turns), rows)
+    return out
+
+
+def add_emotion(info: AudioInfo, conv: Conversation, rows: list[dict], metrics: dict, config: AnalysisConfig, model) -> dict:
+    """Score every turn's audio (from its own channel) and add the call-level emotion keys."""
+    from . import emotion
+
+    model = model or emotion.load_model(config.emotion.model)
+    channel_of = {name: i for i, name in enumerate(config.audio.channels)}
+    clips, speakers = [], []
+    for turn in conv.turns:
+        audio = read_span(info, turn.start_s, turn.end_s)
+        clips.append(audio[:, channel_of[turn.speaker]] if audio.ndim == 2 and audio.shape[1] > 1 else audio.reshape(-1))
+        speakers.append(turn.speaker)
+    scores = emotion.score_turns(
+        model, clips, info.analysis_rate_hz, speakers,
+        min_turn_s=config.emotion.min_turn_s, window_s=config.emotion.window_s, hop_s=config.emotion.hop_s,
+    )
+    for row, score in zip(rows, scores):
+        row.update(score or dict.fromkeys(EMOTION_TURN_KEYS))
+    metrics.update(emotion.call_emotion_metrics(rows))
+    return {"enabled": True, "model": model.name, "licence": model.licence}
+
+
+EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence")

@@ -1,0 +1,279 @@
+"""Turn-taking: speech segments of two parties -> turns and conversational events.
+
+Implements SPEC's time model. Segments are walked in order of start time while
+tracking who holds the floor. A segment of the listener is one of:
+
+* ``backchannel``: shorter than ``backchannel_max_s``, and the floor holder
+  goes on speaking (or resumes) before the listener says anything longer;
+* ``overlap``: lies entirely inside one segment of the holder (the listener
+  spoke over the holder, who never stopped: at most an interruption attempt);
+* ``floor``: anything else; the listener takes the floor and a new turn starts.
+
+A turn is the run of one party's ``floor`` segments until the other takes the
+floor::
+
+    agent     ====== ===            ==========
+    customer          ~~  (bc)   =======
+    turns     [agent 0    ]      [cust ]
+                                    [agent    ]   (overlap: FTO < 0)
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from .config import TurnConfig
+from .intervals import Segment, gaps, support
+
+FLOOR, BACKCHANNEL, OVERLAP = "floor", "backchannel", "overlap"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One party's turn: its floor-taking segments between two floor changes."""
+
+    index: int
+    speaker: str
+    segments: tuple[Segment, ...]
+    fto_s: float | None = None  # floor transfer offset into this turn; None for the first turn
+
+    @property
+    def start_s(self) -> float:
+        return self.segments[0].start_s
+
+    @property
+    def end_s(self) -> float:
+        return max(s.end_s for s in self.segments)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def speech_s(self) -> float:
+        """Phonation time: seconds covered by the turn's own segments."""
+        return float(sum(s.duration_s for s in support(self.segments)))
+
+    @property
+    def pauses(self) -> list[Segment]:
+        """Silences of the speaker inside the turn (between its segments)."""
+        return [Segment(g.start_s, g.end_s, self.speaker) for g in gaps(self.segments)]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happens at a time: gap, overlap, backchannel, interruption, pause, dead_air, hold."""
+
+    kind: str
+    start_s: float
+    end_s: float
+    speaker: str | None = None
+    other: str | None = None
+    outcome: str | None = None
+    fto_s: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind, "speaker": self.speaker, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3)}
+        for key in ("other", "outcome", "fto_s"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = round(value, 3) if isinstance(value, float) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Everything the time model derives from the segments of one call."""
+
+    segments: tuple[Segment, ...]
+    roles: tuple[str, ...]  # FLOOR / BACKCHANNEL / OVERLAP, one per segment
+    turns: tuple[Turn, ...]
+    events: tuple[Event, ...] = field(default=())
+
+    def events_of(self, kind: str, speaker: str | None = None) -> list[Event]:
+        return [e for e in self.events if e.kind == kind and (speaker is None or e.speaker == speaker)]
+
+
+class _Track:
+    """One speaker's disjoint segments, indexed for O(log n) look-ups by time."""
+
+    def __init__(self, segments: list[Segment], long_s: float):
+        self.segments = segments
+        self.starts = [s.start_s for s in segments]
+        self.ends = [s.end_s for s in segments]
+        self.long_starts = [s.start_s for s in segments if s.duration_s >= long_s]
+
+    def active_at(self, time_s: float) -> Segment | None:
+        """The segment covering ``time_s``, if any."""
+        i = bisect_right(self.starts, time_s) - 1
+        return self.segments[i] if i >= 0 and self.ends[i] > time_s else None
+
+    def next_speech_after(self, time_s: float) -> float | None:
+        """Earliest time >= ``time_s`` at which this speaker speaks."""
+        i = bisect_right(self.ends, time_s)
+        return max(self.starts[i], time_s) if i < len(self.segments) else None
+
+    def spoke_before(self, time_s: float) -> bool:
+        return bool(self.starts) and self.starts[0] < time_s
+
+    def next_long_start_after(self, time_s: float) -> float | None:
+        i = bisect_right(self.long_starts, time_s)
+        return self.long_starts[i] if i < len(self.long_starts) else None
+
+    def overlap_s(self, seg: Segment) -> float:
+        """Seconds of this speaker's speech inside ``seg``."""
+        i = max(bisect_right(self.ends, seg.start_s), 0)
+        total = 0.0
+        while i < len(self.segments) and self.starts[i] < seg.end_s:
+            total += seg.overlap_s(self.segments[i])
+            i += 1
+        return total
+
+
+def _tracks(segments: list[Segment], config: TurnConfig) -> dict[str, _Track]:
+    by_speaker: dict[str, list[Segment]] = {}
+    for seg in segments:
+        by_speaker.setdefault(seg.speaker, []).append(seg)
+    return {spk: _Track(segs, config.backchannel_max_s) for spk, segs in by_speaker.items()}
+
+
+def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
+    """Role of each segment (sorted by start) given who holds the floor when it starts."""
+    tracks = _tracks(segments, config)
+    roles: list[str] = []
+    holder: str | None = None
+    for seg in segments:
+        if holder is None or seg.speaker == holder:
+            holder = seg.speaker
+            roles.append(FLOOR)
+            continue
+        held, own = tracks[holder], tracks[seg.speaker]
+        if seg.duration_s < config.backchannel_max_s and _holder_keeps_floor(seg, held, own):
+            roles.append(BACKCHANNEL)
+        elif (covering := held.active_at(seg.start_s)) is not None and covering.end_s >= seg.end_s:
+            roles.append(OVERLAP)
+        else:
+            roles.append(FLOOR)
+            holder = seg.speaker
+    return roles
+
+
+def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track) -> bool:
+    """Was the holder speaking before ``seg``, and does it speak again before the listener says something long?"""
+    if not holder.spoke_before(seg.start_s):
+        return False
+    holder_next = holder.next_speech_after(seg.end_s)
+    if holder_next is None:
+        return False
+    listener_next = listener.next_long_start_after(seg.start_s)
+    return listener_next is None or holder_next <= listener_next
+
+
+def build_turns(segments: list[Segment], roles: list[str]) -> list[Turn]:
+    """Group consecutive floor segments of one speaker into turns and attach each turn's FTO."""
+    groups: list[tuple[str, list[Segment]]] = []
+    for seg, role in zip(segments, roles):
+        if role != FLOOR:
+            continue
+        if groups and groups[-1][0] == seg.speaker:
+            groups[-1][1].append(seg)
+        else:
+            groups.append((seg.speaker, [seg]))
+    turns: list[Turn] = []
+    for index, (speaker, segs) in enumerate(groups):
+        fto = None
+        if turns:
+            fto = segs[0].start_s - turns[-1].end_s
+        turns.append(Turn(index, speaker, tuple(segs), fto))
+    return turns
+
+
+def transition_events(turns: list[Turn]) -> list[Event]:
+    """One ``gap`` (FTO > 0) or ``overlap`` (FTO <= 0) event per speaker change."""
+    events = []
+    for prev, turn in zip(turns, turns[1:]):
+        kind = "gap" if turn.fto_s > 0 else "overlap"
+        lo, hi = sorted((prev.end_s, turn.start_s))
+        events.append(Event(kind, lo, hi, speaker=turn.speaker, other=prev.speaker, fto_s=turn.fto_s))
+    return events
+
+
+def interruption_events(segments: list[Segment], roles: list[str], turns: list[Turn], config: TurnConfig) -> list[Event]:
+    """Listener segments (not backchannels) that start while the floor holder speaks and overlap >= threshold.
+
+    Successful when the interrupted party stops within ``interruption_yield_s``
+    and the interrupter keeps the floor (its turn outlasts the interrupted
+    speech); otherwise an attempt.
+    """
+    tracks = _tracks(segments, config)
+    turn_starts = [t.start_s for t in turns]
+    events = []
+    holder: str | None = None
+    for seg, role in zip(segments, roles):
+        if holder is None or seg.speaker == holder:
+            holder = seg.speaker
+            continue
+        if role == BACKCHANNEL:
+            continue
+        held = tracks[holder]
+        speaking = held.active_at(seg.start_s)
+        if speaking is not None and held.overlap_s(seg) >= config.interruption_min_overlap_s:
+            successful = False
+            if role == FLOOR and speaking.end_s - seg.start_s <= config.interruption_yield_s:
+                i = bisect_left(turn_starts, seg.start_s)
+                successful = i < len(turns) and turns[i].speaker == seg.speaker and turns[i].end_s > speaking.end_s
+            events.append(Event(
+                "interruption", seg.start_s, min(seg.end_s, speaking.end_s), speaker=seg.speaker, other=holder,
+                outcome="successful" if successful else "attempt",
+            ))
+        if role == FLOOR:
+            holder = seg.speaker
+    return events
+
+
+def backchannel_events(segments: list[Segment], roles: list[str]) -> list[Event]:
+    events = []
+    holder = None
+    for seg, role in zip(segments, roles):
+        if role == FLOOR:
+            holder = seg.speaker
+        elif role == BACKCHANNEL:
+            events.append(Event("backchannel", seg.start_s, seg.end_s, speaker=seg.speaker, other=holder))
+    return events
+
+
+def silence_events(segments: list[Segment], config: TurnConfig) -> list[Event]:
+    """``dead_air`` for each stretch of >= dead_air_s with nobody speaking (between the first and last
+    speech of the call), and additionally ``hold`` for those >= hold_s."""
+    events = []
+    for silence in gaps(segments):
+        if silence.duration_s >= config.dead_air_s:
+            events.append(Event("dead_air", silence.start_s, silence.end_s))
+        if silence.duration_s >= config.hold_s:
+            events.append(Event("hold", silence.start_s, silence.end_s))
+    return events
+
+
+def pause_events(turns: list[Turn]) -> list[Event]:
+    return [Event("pause", p.start_s, p.end_s, speaker=t.speaker) for t in turns for p in t.pauses]
+
+
+def analyse_conversation(segments: list[Segment], config: TurnConfig) -> Conversation:
+    """The whole time model: roles, turns and all events, sorted by time."""
+    segments = sorted(segments)
+    roles = classify_segments(segments, config)
+    turns = build_turns(segments, roles)
+    events = (
+        transition_events(turns)
+        + interruption_events(segments, roles, turns, config)
+        + backchannel_events(segments, roles)
+        + pause_events(turns)
+        + silence_events(segments, config)
+    )
+    events.sort(key=lambda e: (e.start_s, e.kind))
+    return Conversation(tuple(segments), tuple(roles), tuple(turns), tuple(events))

@@ -1,0 +1,172 @@
+"""Voice activity: per-channel frame decisions, crosstalk removal, smoothing.
+
+Streaming detectors (:class:`WebrtcVad`, :class:`SileroVad`) turn blocks of
+samples into one boolean per frame of ``frame_ms``; they keep their state
+across blocks so a long call is processed block by block. The rest of the
+module is pure functions over whole-call frame arrays (100 frames per second
+at 10 ms: a 3-hour call is ~1 M frames, a few MB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import VadConfig
+from .intervals import Segment, frames_to_segments, smooth_frames
+
+SILENT_DB = -120.0
+
+
+def frame_energy_db(samples: np.ndarray, hop: int) -> np.ndarray:
+    """RMS level in dBFS of consecutive non-overlapping frames of ``hop`` samples.
+
+    ``samples``: 1-D float32 in [-1, 1]; trailing samples short of a frame are ignored.
+    """
+    n = len(samples) // hop
+    frames = samples[: n * hop].reshape(n, hop).astype(np.float64)
+    power = np.mean(frames * frames, axis=1)
+    return (10.0 * np.log10(np.maximum(power, 10 ** (SILENT_DB / 10)))).astype(np.float32)
+
+
+class WebrtcVad:
+    """webrtcvad over consecutive frames of one channel, state kept across blocks."""
+
+    def __init__(self, sample_rate_hz: int, *, frame_ms: int, mode: int):
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(mode)
+        self._rate = sample_rate_hz
+        self._hop = sample_rate_hz * frame_ms // 1000
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """One bool per whole frame of ``samples`` (float32 in [-1, 1])."""
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        step = 2 * self._hop
+        n = len(samples) // self._hop
+        is_speech = self._vad.is_speech
+        return np.fromiter(
+            (is_speech(pcm[i * step : (i + 1) * step], self._rate) for i in range(n)), dtype=bool, count=n
+        )
+
+
+class SileroVad:
+    """silero-vad (weights ship inside the ``silero-vad`` wheel) over one channel.
+
+    Silero scores chunks of 512 samples at 16 kHz (256 at 8 kHz, 32 ms); each
+    chunk's probability is spread over the ``frame_ms`` frames it covers.
+    """
+
+    def __init__(self, sample_rate_hz: int, *, frame_ms: int, threshold: float):
+        import torch
+        from silero_vad import load_silero_vad
+
+        self._torch = torch
+        self._model = load_silero_vad(onnx=False)
+        self._model.reset_states()
+        self._rate = sample_rate_hz
+        self._chunk = 512 if sample_rate_hz == 16000 else 256
+        self._hop = sample_rate_hz * frame_ms // 1000
+        self._threshold = threshold
+        self._carry = np.zeros(0, dtype=np.float32)
+        self._probs_carry = np.zeros(0, dtype=np.float32)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        data = np.concatenate([self._carry, samples.astype(np.float32)])
+        n_chunks = len(data) // self._chunk
+        self._carry = data[n_chunks * self._chunk :]
+        probs = np.empty(n_chunks, dtype=np.float32)
+        with self._torch.inference_mode():
+            for i in range(n_chunks):
+                chunk = self._torch.from_numpy(data[i * self._chunk : (i + 1) * self._chunk].copy())
+                probs[i] = float(self._model(chunk, self._rate))
+        per_sample = np.concatenate([self._probs_carry, np.repeat(probs, self._chunk)])
+        n_frames = len(samples) // self._hop
+        # frames are aligned with the samples handed in; pad with the last probability when silero lags
+        needed = n_frames * self._hop
+        if len(per_sample) < needed:
+            fill = per_sample[-1] if len(per_sample) else 0.0
+            per_sample = np.concatenate([per_sample, np.full(needed - len(per_sample), fill, np.float32)])
+        self._probs_carry = per_sample[needed:]
+        frame_probs = per_sample[:needed].reshape(n_frames, self._hop).mean(axis=1)
+        return frame_probs >= self._threshold
+
+
+def make_vad(config: VadConfig, sample_rate_hz: int):
+    """A fresh streaming detector for one channel."""
+    if config.backend == "silero":
+        return SileroVad(sample_rate_hz, frame_ms=config.frame_ms, threshold=config.silero_threshold)
+    return WebrtcVad(sample_rate_hz, frame_ms=config.frame_ms, mode=config.webrtc_mode)
+
+
+def speech_level_db(energy_db: np.ndarray, active: np.ndarray) -> float:
+    """A channel's typical speech level: 90th percentile of the level of active frames (dBFS)."""
+    values = energy_db[active] if active.any() else energy_db
+    return float(np.percentile(values, 90)) if values.size else SILENT_DB
+
+
+def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float) -> np.ndarray:
+    """Keep active frames no more than ``floor_db`` below the channel's speech level."""
+    return active & (energy_db > speech_level_db(energy_db, active) - floor_db)
+
+
+def estimate_leak_db(own_db: np.ndarray, other_db: np.ndarray, other_active: np.ndarray) -> float | None:
+    """How loud the other party sounds in this channel, relative to its own channel (dB, negative).
+
+    Measured over frames where the other party talks loudly: most of those frames
+    hold no speech of this party, so the low 30th percentile of the level
+    difference is the leak path (or this channel's noise floor, if there is no leak).
+    Returns None when the other party hardly speaks.
+    """
+    strong = other_active & (other_db > speech_level_db(other_db, other_active) - 15.0)
+    if strong.sum() < 50:
+        return None
+    return float(np.percentile(own_db[strong] - other_db[strong], 30))
+
+
+def remove_crosstalk(energy_db: np.ndarray, active: np.ndarray, *, margin_db: float, echo_frames: int = 3) -> np.ndarray:
+    """Drop frames of one channel that are only the other party's leak.
+
+    ``energy_db``, ``active``: shape ``(n_frames, 2)``. A frame of channel a
+    stays speech only where its level exceeds the leak predicted from channel b
+    (b's level, max over +-``echo_frames`` to allow for echo delay, plus the
+    measured leak gain) by ``margin_db``::
+
+        agent channel   ####....(leak)....####
+        customer        ....################....
+        agent kept      ####..............####
+    """
+    if energy_db.shape[1] != 2:
+        return active
+    from scipy.ndimage import maximum_filter1d
+
+    cleaned = active.copy()
+    for own, other in ((0, 1), (1, 0)):
+        leak_db = estimate_leak_db(energy_db[:, own], energy_db[:, other], active[:, other])
+        if leak_db is None:
+            continue
+        other_peak = maximum_filter1d(energy_db[:, other], size=2 * echo_frames + 1, mode="nearest")
+        explained = energy_db[:, own] < other_peak + leak_db + margin_db
+        cleaned[:, own] &= ~(explained & active[:, other])
+    return cleaned
+
+
+def channel_segments(
+    vad_frames: np.ndarray, energy_db: np.ndarray, speakers: list[str], config: VadConfig
+) -> list[Segment]:
+    """Whole-call frame decisions -> smoothed speech segments of every channel, sorted by start.
+
+    ``vad_frames``, ``energy_db``: shape ``(n_frames, n_channels)``; ``speakers`` names each channel.
+    """
+    hop_s = config.frame_ms / 1000.0
+    active = np.column_stack(
+        [energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db) for c in range(len(speakers))]
+    ) if len(speakers) else vad_frames
+    if config.crosstalk and len(speakers) == 2:
+        active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db)
+    segments: list[Segment] = []
+    for c, speaker in enumerate(speakers):
+        smoothed = smooth_frames(
+            active[:, c], hop_s, min_speech_s=config.min_speech_s, min_silence_s=config.min_silence_s
+        )
+        segments.extend(frames_to_segments(smoothed, hop_s, speaker))
+    return sorted(segments)

@@ -1,0 +1,136 @@
+"""Hand-built timelines with exact expected turns, gaps, overlaps, backchannels, interruptions, dead air."""
+
+import pytest
+
+from analyzer.config import TurnConfig
+from analyzer.intervals import Segment
+from analyzer.turns import BACKCHANNEL, FLOOR, OVERLAP, analyse_conversation
+
+CFG = TurnConfig()
+
+
+def A(start, end):
+    return Segment(start, end, "agent")
+
+
+def C(start, end):
+    return Segment(start, end, "customer")
+
+
+def turns_of(conv):
+    return [(t.speaker, t.start_s, t.end_s) for t in conv.turns]
+
+
+def test_alternating_turns_with_gaps_give_positive_fto_per_direction():
+    conv = analyse_conversation([A(0, 3), C(3.5, 6), A(6.2, 9)], CFG)
+    assert turns_of(conv) == [("agent", 0, 3), ("customer", 3.5, 6), ("agent", 6.2, 9)]
+    assert [t.fto_s for t in conv.turns] == [None, pytest.approx(0.5), pytest.approx(0.2)]
+    gaps = conv.events_of("gap")
+    assert [(g.speaker, g.other, g.start_s, g.end_s) for g in gaps] == [("customer", "agent", 3, 3.5), ("agent", "customer", 6, 6.2)]
+    assert conv.events_of("overlap") == []
+
+
+def test_overlapping_transition_gives_negative_fto_and_overlap_event():
+    conv = analyse_conversation([A(0, 3), C(2.7, 6)], CFG)
+    assert turns_of(conv) == [("agent", 0, 3), ("customer", 2.7, 6)]
+    assert conv.turns[1].fto_s == pytest.approx(-0.3)
+    (ov,) = conv.events_of("overlap")
+    assert (ov.start_s, ov.end_s, ov.speaker) == (2.7, 3, "customer")
+
+
+def test_same_speaker_segments_form_one_turn_with_pauses():
+    conv = analyse_conversation([A(0, 2), A(2.6, 4), A(5.0, 6), C(6.3, 9)], CFG)
+    assert turns_of(conv) == [("agent", 0, 6), ("customer", 6.3, 9)]
+    agent_turn = conv.turns[0]
+    assert agent_turn.speech_s == pytest.approx(4.4)
+    assert [(p.start_s, p.end_s) for p in agent_turn.pauses] == [(2, 2.6), (4, 5.0)]
+    assert len(conv.events_of("pause", "agent")) == 2
+
+
+def test_short_listener_segment_inside_speakers_turn_is_a_backchannel_and_does_not_end_the_turn():
+    # customer says "mm-hm" while the agent talks, agent keeps going
+    conv = analyse_conversation([A(0, 5), C(2.0, 2.4), A(5.5, 8), C(8.4, 11)], CFG)
+    assert conv.roles == (FLOOR, BACKCHANNEL, FLOOR, FLOOR)
+    assert turns_of(conv) == [("agent", 0, 8), ("customer", 8.4, 11)]
+    (bc,) = conv.events_of("backchannel")
+    assert (bc.speaker, bc.other, bc.start_s, bc.end_s) == ("customer", "agent", 2.0, 2.4)
+    assert conv.events_of("interruption") == []
+
+
+def test_short_reply_in_a_pause_followed_by_the_holder_is_a_backchannel():
+    conv = analyse_conversation([A(0, 4), C(4.2, 4.6), A(4.9, 8)], CFG)
+    assert conv.roles[1] == BACKCHANNEL
+    assert turns_of(conv) == [("agent", 0, 8)]
+
+
+def test_short_segment_that_starts_the_listeners_own_turn_is_not_a_backchannel():
+    # "yes" (0.5 s) then the customer goes on talking: the customer took the floor
+    conv = analyse_conversation([A(0, 4), C(4.3, 4.8), C(5.1, 9), A(9.4, 12)], CFG)
+    assert conv.roles == (FLOOR, FLOOR, FLOOR, FLOOR)
+    assert turns_of(conv) == [("agent", 0, 4), ("customer", 4.3, 9), ("agent", 9.4, 12)]
+
+
+def test_successful_interruption_speaker_stops_within_two_seconds_and_interrupter_keeps_floor():
+    conv = analyse_conversation([A(0, 6), C(5.0, 9), A(9.5, 12)], CFG)
+    (itr,) = conv.events_of("interruption")
+    assert (itr.speaker, itr.other, itr.outcome) == ("customer", "agent", "successful")
+    assert (itr.start_s, itr.end_s) == (5.0, 6)
+    assert conv.turns[1].fto_s == pytest.approx(-1.0)
+
+
+def test_interruption_attempt_when_speaker_keeps_talking_over_the_listener():
+    # customer talks 1.5 s over the agent, who never stops: no turn for the customer
+    conv = analyse_conversation([A(0, 10), C(4.0, 5.5), C(10.3, 13)], CFG)
+    assert conv.roles == (FLOOR, OVERLAP, FLOOR)
+    assert turns_of(conv) == [("agent", 0, 10), ("customer", 10.3, 13)]
+    (itr,) = conv.events_of("interruption")
+    assert (itr.speaker, itr.outcome) == ("customer", "attempt")
+
+
+def test_interruption_attempt_when_speaker_continues_more_than_two_seconds():
+    conv = analyse_conversation([A(0, 8), C(5.0, 12)], CFG)
+    (itr,) = conv.events_of("interruption")
+    assert itr.outcome == "attempt"  # agent went on 3 s after the customer started
+
+
+def test_overlap_below_threshold_is_not_an_interruption():
+    conv = analyse_conversation([A(0, 5), C(4.9, 8)], CFG)
+    assert conv.events_of("interruption") == []
+    assert conv.turns[1].fto_s == pytest.approx(-0.1)
+
+
+def test_backchannel_never_counts_as_interruption_even_when_overlapping():
+    conv = analyse_conversation([A(0, 6), C(3.0, 3.6), A(6.2, 7)], CFG)
+    assert conv.roles[1] == BACKCHANNEL
+    assert conv.events_of("interruption") == []
+
+
+def test_dead_air_and_hold_events_from_silence_between_anyones_speech():
+    conv = analyse_conversation([A(0, 2), C(2.5, 4), A(10, 12), C(40, 42)], CFG)
+    dead = conv.events_of("dead_air")
+    holds = conv.events_of("hold")
+    assert [(d.start_s, d.end_s) for d in dead] == [(4, 10), (12, 40)]
+    assert [(h.start_s, h.end_s) for h in holds] == [(12, 40)]
+
+
+def test_silence_just_under_dead_air_threshold_is_no_event():
+    conv = analyse_conversation([A(0, 2), C(6.99, 9)], CFG)
+    assert conv.events_of("dead_air") == []
+
+
+def test_thresholds_are_parameters():
+    cfg = TurnConfig(backchannel_max_s=0.3, dead_air_s=3.0)
+    conv = analyse_conversation([A(0, 5), C(2.0, 2.4), A(5.5, 8), C(11.5, 13)], cfg)
+    assert conv.roles[1] == OVERLAP  # 0.4 s is no longer short enough to be a backchannel
+    assert [(d.start_s, d.end_s) for d in conv.events_of("dead_air")] == [(8, 11.5)]
+
+
+def test_single_speaker_call_is_one_turn_without_transitions():
+    conv = analyse_conversation([A(0, 2), A(3, 5)], CFG)
+    assert turns_of(conv) == [("agent", 0, 5)]
+    assert conv.events_of("gap") == [] and conv.events_of("overlap") == []
+
+
+def test_empty_call_has_no_turns_or_events():
+    conv = analyse_conversation([], CFG)
+    assert conv.turns == () and conv.events == ()
