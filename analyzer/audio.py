@@ -134,7 +134,7 @@ def _probe_ffmpeg(path: Path, *, soundfile_reason: str) -> AudioInfo:
     data = json.loads(out.stdout or "{}")
     streams = data.get("streams") or []
     if out.returncode != 0 or not streams:
-        reason = (out.stderr.strip().splitlines() or ["no audio stream"])[-1]
+        reason = (out.stderr.strip().splitlines() or ["no audio stream"])[-1].replace(f"{path}: ", "")
         raise AudioError(f"not a readable audio file ({soundfile_reason}; ffmpeg: {reason})", path=str(path))
     stream = streams[0]
     rate = int(stream.get("sample_rate") or 0)

@@ -201,6 +201,7 @@ def analyze_files(
     progress: bool = True,
     debug: bool = False,
     channel_map: dict[str, tuple[str, str]] | None = None,
+    html: bool = True,
     on_result: Callable[[dict], None] | None = None,
     on_error: Callable[[dict], None] | None = None,
 ) -> BatchSummary:
@@ -273,17 +274,19 @@ def analyze_files(
         if database is not None:
             database.close()
     if out is not None:
-        finalize_outputs(out, summary)
+        finalize_outputs(out, summary, html=html)
     return summary
 
 
-def finalize_outputs(out: Path, summary: BatchSummary) -> None:
+def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> None:
     """Rebuild tables and pages from every stored call JSON; write this run's errors.csv."""
     from . import writers
 
     results = list(writers.iter_call_results(out))
     writers.write_tables(out, results)
     writers.write_errors(out, summary.errors)
+    if not html:
+        return
     try:
         from .html import write_pages
     except ImportError:  # the HTML writer is optional until it lands

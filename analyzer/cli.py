@@ -81,7 +81,7 @@ def _run_analyze(args) -> int:
 
     summary = analyze_files(
         args.paths, config, out_dir=out, jobs=args.jobs, resume=not args.force, progress=not args.quiet,
-        debug=args.debug, channel_map=channel_map, on_error=report_error,
+        debug=args.debug, channel_map=channel_map, html=not args.no_html, on_error=report_error,
     )
     total = len(summary.analysed) + len(summary.skipped) + len(summary.errors)
     print(

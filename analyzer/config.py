@@ -52,6 +52,7 @@ class VadConfig:
     min_speech_s: speech runs shorter than this are dropped.
     min_silence_s: silences shorter than this are bridged.
     energy_floor_db: a frame this far below the channel's speech level is never speech.
+    noise_gate_db: a frame must be this far above the channel's noise floor to be speech.
     crosstalk_margin_db: a frame counts as a party's own speech only if its level
         exceeds the leak predicted from the other channel by this margin.
     """
@@ -63,6 +64,7 @@ class VadConfig:
     min_speech_s: float = 0.15
     min_silence_s: float = 0.2
     energy_floor_db: float = 40.0
+    noise_gate_db: float = 6.0
     crosstalk_margin_db: float = 8.0
     crosstalk: bool = True
 
@@ -93,10 +95,12 @@ class ProsodyConfig:
     pitch_floor_hz / pitch_ceiling_hz: F0 search range.
     nucleus_dip_db: an intensity peak counts as a syllable nucleus only if the
         intensity dips at least this much on both sides before the next peak.
-    nucleus_threshold_db: peaks must lie above the speaker's median intensity
-        minus this many dB ... (see analyzer.prosody).
+    nucleus_threshold_db: peaks must exceed the speaker's reference intensity
+        by this many dB (see analyzer.prosody).
+    enabled: compute pitch, intensity and syllable rates (off: pacing only).
     """
 
+    enabled: bool = True
     pitch_floor_hz: float = 75.0
     pitch_ceiling_hz: float = 500.0
     nucleus_dip_db: float = 2.0

@@ -58,7 +58,7 @@ def analyze_file(
     speakers = [UNKNOWN] if mono else list(config.audio.channels)
     timings["probe"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    frames = extract_frames(info, config)
+    frames = extract_frames(info, config, prosody=config.prosody.enabled)
     timings["decode_vad_prosody"], clock = time.perf_counter() - clock, time.perf_counter()
 
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)

@@ -104,9 +104,19 @@ def speech_level_db(energy_db: np.ndarray, active: np.ndarray) -> float:
     return float(np.percentile(values, 90)) if values.size else SILENT_DB
 
 
-def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float) -> np.ndarray:
-    """Keep active frames no more than ``floor_db`` below the channel's speech level."""
-    return active & (energy_db > speech_level_db(energy_db, active) - floor_db)
+def noise_floor_db(energy_db: np.ndarray) -> float:
+    """A channel's noise floor: 5th percentile of all frame levels (dBFS).
+
+    Each party is silent for a good part of any call, so the quietest frames of a channel are its noise.
+    """
+    return float(np.percentile(energy_db, 5)) if energy_db.size else SILENT_DB
+
+
+def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float, noise_gate_db: float) -> np.ndarray:
+    """Keep active frames no more than ``floor_db`` below the channel's speech level and at least
+    ``noise_gate_db`` above its noise floor (catches detectors firing on line noise or dither)."""
+    level = speech_level_db(energy_db, active)
+    return active & (energy_db > level - floor_db) & (energy_db > noise_floor_db(energy_db) + noise_gate_db)
 
 
 def estimate_leak_db(own_db: np.ndarray, other_db: np.ndarray, other_active: np.ndarray) -> float | None:
@@ -159,7 +169,10 @@ def channel_segments(
     """
     hop_s = config.frame_ms / 1000.0
     active = np.column_stack(
-        [energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db) for c in range(len(speakers))]
+        [
+            energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db, noise_gate_db=config.noise_gate_db)
+            for c in range(len(speakers))
+        ]
     ) if len(speakers) else vad_frames
     if config.crosstalk and len(speakers) == 2:
         active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything call-analyzer needs on a fresh machine. Idempotent: fast when done before.
+# - Debian packages: ffmpeg (decodes M4A/AAC/AMR/GSM), chromium (browser tests of the HTML pages)
+# - Python packages: torch pinned to the 2.13.0 CPU build, then the project with its test extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing ${need[*]} (apt-get)" >&2
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"; } \
+      >/tmp/call-analyzer-apt.log 2>&1 \
+      || echo "setup: warning: could not install ${need[*]} (see /tmp/call-analyzer-apt.log); ffmpeg-only formats and browser tests will be skipped" >&2
+  else
+    echo "setup: warning: no apt-get; install ${need[*]} yourself for ffmpeg-only formats and browser tests" >&2
+  fi
+fi
+
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build
+if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+  $PY -m pip install -q "torch==2.13.0"
+fi
+$PY -m pip install -q -e ".[dev]" 2>&1 | grep -v "Running pip as the 'root' user" || true
+$PY -c "import analyzer, torch, webrtcvad, soundfile, librosa, parselmouth" \
+  || { echo "setup: the Python environment is incomplete, see the pip output above" >&2; exit 1; }

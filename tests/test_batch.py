@@ -1,0 +1,123 @@
+"""Batch runs: call ids, outputs per SPEC, resume, SQLite updated in place, worker processes."""
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from analyzer.batch import analyze_files, discover, sanitize_call_id
+from analyzer.writers import neutralise_csv_cell
+
+
+@pytest.fixture
+def call_tree(tmp_path, speech_clips):
+    from conftest import two_party_stereo
+
+    stereo, _ = two_party_stereo(speech_clips[:2], speech_clips[3:5])
+    root = tmp_path / "recordings"
+    for sub in ("north", "south"):
+        (root / sub).mkdir(parents=True)
+        sf.write(root / sub / "call.wav", stereo * 0.5, 16000)
+    sf.write(root / "south" / "other.flac", stereo[:, ::-1] * 0.5, 16000)
+    (root / "south" / "readme.txt").write_text("not audio, not picked up from folders")
+    return root
+
+
+def test_call_ids_are_relative_paths_without_extension_and_do_not_collide(call_tree):
+    tasks = discover([call_tree])
+    assert [t.call_id for t in tasks] == ["north/call", "south/call", "south/other"]
+
+
+def test_files_given_directly_are_named_relative_to_their_common_folder(call_tree):
+    tasks = discover([call_tree / "north" / "call.wav", call_tree / "south" / "call.wav"])
+    assert [t.call_id for t in tasks] == ["north/call", "south/call"]
+    assert [t.call_id for t in discover([call_tree / "north" / "call.wav"])] == ["call"]
+
+
+def test_same_name_with_different_extensions_keep_their_extension(tmp_path, call_tree):
+    (call_tree / "north" / "call.flac").write_bytes((call_tree / "north" / "call.wav").read_bytes())
+    ids = [t.call_id for t in discover([call_tree / "north"])]
+    assert ids == ["call.flac", "call.wav"]
+
+
+@pytest.mark.parametrize("raw,clean", [
+    ("../../etc/passwd", "etc/passwd"),
+    ("/abs/path/x", "abs/path/x"),
+    ("a/./b/../c", "a/b/c"),
+    ("..\\..\\win", "win"),
+    ("bad\x00name\nx", "bad_name_x"),
+    ("", "call"),
+])
+def test_call_ids_are_sanitised_so_outputs_never_escape_the_output_folder(raw, clean):
+    assert sanitize_call_id(raw) == clean
+
+
+def test_batch_writes_every_output_of_the_spec(call_tree, tmp_path, fast_config):
+    out = tmp_path / "out"
+    summary = analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    assert summary.exit_code == 0 and len(summary.analysed) == 3
+    for name in ("calls.csv", "calls.parquet", "turns.csv", "turns.parquet", "errors.csv", "results.sqlite"):
+        assert (out / name).exists(), name
+    data = json.loads((out / "calls" / "south" / "call.json").read_text())
+    assert data["schema"] == "call-analyzer/call/1"
+    assert data["call_id"] == "south/call"
+    for key in ("path", "duration_s", "mode", "params", "metrics", "turns", "segments", "events", "emotion", "qa"):
+        assert key in data
+    assert data["params"]["turns"]["dead_air_s"] == 5.0 and data["versions"]["call_analyzer"]
+    calls = pd.read_parquet(out / "calls.parquet")
+    assert sorted(calls["call_id"]) == ["north/call", "south/call", "south/other"]
+    assert "agent_latency_median_s" in calls.columns
+    turns = pd.read_csv(out / "turns.csv")
+    assert set(turns["call_id"]) == set(calls["call_id"]) and len(turns) == 12
+    # the swapped-channel copy has the roles the other way round
+    other = calls.set_index("call_id")
+    assert other.loc["south/other", "talk_ratio_agent"] == pytest.approx(1 - other.loc["south/call", "talk_ratio_agent"], abs=0.02)
+
+
+def test_rerun_skips_finished_calls_and_reanalyses_changed_files_and_parameters(call_tree, tmp_path, fast_config):
+    out = tmp_path / "out"
+    analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    again = analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    assert again.analysed == [] and len(again.skipped) == 3
+    # changed content -> re-analysed
+    data, rate = sf.read(call_tree / "north" / "call.wav")
+    sf.write(call_tree / "north" / "call.wav", data * 0.9, rate)
+    changed = analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    assert changed.analysed == ["north/call"]
+    # changed parameters -> everything re-analysed
+    other = fast_config.replace(turns={"dead_air_s": 4.0})
+    assert len(analyze_files([call_tree], other, out_dir=out, progress=False).analysed) == 3
+    # force: resume off
+    assert len(analyze_files([call_tree], other, out_dir=out, progress=False, resume=False).analysed) == 3
+
+
+def test_database_is_updated_in_place_by_repeated_runs(call_tree, tmp_path, fast_config):
+    out = tmp_path / "out"
+    analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    changed = fast_config.replace(turns={"dead_air_s": 4.0})
+    analyze_files([call_tree], changed, out_dir=out, progress=False)
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 3
+        digests = {row[0] for row in conn.execute("SELECT params_digest FROM calls")}
+        assert digests == {changed.digest()}
+        n_turns = conn.execute("SELECT COUNT(*) FROM turns WHERE call_id='north/call'").fetchone()[0]
+        latency = conn.execute(
+            "SELECT value FROM metrics WHERE call_id='north/call' AND name='agent_latency_median_s'").fetchone()[0]
+    assert n_turns == 4 and latency > 0
+
+
+def test_parallel_jobs_give_the_same_results_as_one_process(call_tree, tmp_path, fast_config):
+    one = analyze_files([call_tree], fast_config, progress=False).results
+    two = analyze_files([call_tree], fast_config, progress=False, jobs=2).results
+    key = lambda r: r["call_id"]  # noqa: E731
+    assert [r["metrics"] for r in sorted(one, key=key)] == [r["metrics"] for r in sorted(two, key=key)]
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("+1", "'+1"), ("-cmd", "'-cmd"), ("@x", "'@x"),
+    ("normal", "normal"), (-1.5, -1.5), (3, 3),
+])
+def test_csv_cells_that_look_like_formulas_are_neutralised(value, expected):
+    assert neutralise_csv_cell(value) == expected
