@@ -76,13 +76,11 @@ def smooth_frames(active: np.ndarray, hop_s: float, *, min_speech_s: float, min_
         out  1 1 1 1 1 0 0 0 0 0 0 0
     """
     active = np.asarray(active, dtype=bool).copy()
-    min_sil = int(round(min_silence_s / hop_s))
-    min_sp = int(round(min_speech_s / hop_s))
-    for value, min_len in ((False, min_sil), (True, min_sp)):
-        runs = _runs(active)
-        for start, end, val in runs:
+    eps = 1e-9  # durations are compared in seconds; guards against 0.15/0.1 = 1.4999...
+    for value, min_s in ((False, min_silence_s), (True, min_speech_s)):
+        for start, end, val in _runs(active):
             interior = start > 0 and end < active.size
-            if val == value and end - start < min_len and (value or interior):
+            if val == value and (end - start) * hop_s < min_s - eps and (value or interior):
                 active[start:end] = not value
     return active
 
