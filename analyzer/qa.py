@@ -1,0 +1,390 @@
+"""QA scorecard: a rules file turns a call's metrics and events into weighted pass/fail checks.
+
+A rules file (TOML or YAML) has an optional ``version`` and a list ``rules``;
+each rule has ``id``, ``type``, ``severity`` (critical/major/minor), ``weight``,
+an optional ``message`` (may use ``{value}``, ``{threshold}``, ``{count}``) and
+optional ``auto_fail``, plus the parameters of its type:
+
+=======================  =====================================================
+type                     parameters -> fails when
+=======================  =====================================================
+``metric``               ``metric``, ``min`` and/or ``max`` -> value outside
+``dead_air``             ``max_s`` -> any silence (dead_air/hold event) longer
+``agent_interruptions``  ``max_count`` [``outcome`` any/successful] -> more
+                         agent interruptions than that
+``agent_latency``        ``max_s`` [``max_count`` = 0] -> more than max_count
+                         agent answers (gap events) slower than max_s
+``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2] -> the
+                         customer's end valence is below it, or at least half
+                         of the last scored customer turns are angry
+``agent_angry``          [``min_confidence`` = 0, ``max_count`` = 0] -> more
+                         agent turns labelled angry than max_count
+=======================  =====================================================
+
+Score = 100 x (weight of passed rules) / (weight of evaluated rules); rules that
+cannot be evaluated on a call (metric null, emotion off) are *skipped*, not failed,
+and leave the denominator. A failed ``auto_fail`` rule sets the score to 0.
+See docs/qa.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .catalog import METRICS
+from .errors import ConfigError
+
+SEVERITIES = ("critical", "major", "minor")
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "default_rules.toml"
+
+_COMMON_KEYS = {"id", "type", "severity", "weight", "message", "auto_fail", "description"}
+_TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
+    "metric": {"metric": (str,), "min": (int, float), "max": (int, float)},
+    "dead_air": {"max_s": (int, float)},
+    "agent_interruptions": {"max_count": (int,), "outcome": (str,)},
+    "agent_latency": {"max_s": (int, float), "max_count": (int,)},
+    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,)},
+    "agent_angry": {"min_confidence": (int, float), "max_count": (int,)},
+}
+_REQUIRED = {
+    "metric": ("metric",), "dead_air": ("max_s",), "agent_interruptions": ("max_count",),
+    "agent_latency": ("max_s",), "customer_ending_angry": (), "agent_angry": (),
+}
+_DEFAULT_MESSAGES = {
+    "metric": "{label} {value} outside {threshold}",
+    "dead_air": "Dead air longer than {threshold} s ({count}x, longest {value} s)",
+    "agent_interruptions": "Agent interrupted the customer {value} times (limit {threshold})",
+    "agent_latency": "Agent answered {count} times slower than {threshold} s (slowest {value} s)",
+    "customer_ending_angry": "Customer ended the call upset (end valence {value})",
+    "agent_angry": "Agent sounded angry in {count} turn(s)",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check. ``params`` holds the type's parameters (see the module docstring)."""
+
+    id: str
+    type: str
+    severity: str
+    weight: float
+    message: str | None = None
+    auto_fail: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return dict(self.params).get(name, default)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one file, in file order; ``version`` names them in every score."""
+
+    version: str
+    rules: tuple[Rule, ...]
+    source: str = field(default="", compare=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _line_of(text: str, *needles: str) -> int | None:
+    """1-based number of the first line containing all needles (for error messages)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if all(n in line for n in needles):
+            return number
+    return None
+
+
+def _fail(path: str, text: str, reason: str, *needles: str) -> ConfigError:
+    line = _line_of(text, *needles) if needles else None
+    where = f"{path}, line {line}" if line else path
+    return ConfigError(reason, path=where)
+
+
+def _parse(path: Path, text: str) -> dict:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+            raise ConfigError(f"invalid YAML: {' '.join(str(problem).split())}; fix the syntax there",
+                              path=where) from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            message = " ".join(str(exc).split())
+            match = re.search(r"line (\d+)", message)
+            where = f"{path}, line {match.group(1)}" if match else str(path)
+            raise ConfigError(f"invalid TOML: {message}; fix the syntax there", path=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError("a rules file must be a table with a 'rules' list; see docs/qa.md", path=str(path))
+    return data
+
+
+def parse_rules(data: dict, *, source: str = "rules", text: str = "") -> RuleSet:
+    """Validate a rules mapping (as parsed from TOML/YAML) into a :class:`RuleSet`.
+
+    Every problem raises :class:`ConfigError` naming the source, the line (found by
+    searching ``text`` for the offending rule or value) and the problem.
+    """
+    unknown_top = set(data) - {"version", "rules", "description"}
+    if unknown_top:
+        key = sorted(unknown_top)[0]
+        raise _fail(source, text, f"unknown top-level key {key!r}; a rules file has 'version' and 'rules'", key)
+    items = data.get("rules")
+    if not isinstance(items, list) or not items:
+        raise _fail(source, text, "no rules: add [[rules]] tables (TOML) or a 'rules:' list (YAML); see docs/qa.md")
+    rules, seen = [], set()
+    for number, item in enumerate(items, start=1):
+        rules.append(_parse_rule(item, number, source=source, text=text, seen=seen))
+    version = data.get("version")
+    if version is None:
+        version = f"{Path(source).stem}@{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return RuleSet(str(version), tuple(rules), source)
+
+
+def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str]) -> Rule:
+    if not isinstance(item, dict):
+        raise _fail(source, text, f"rule #{number} is not a table of keys")
+    rid = item.get("id")
+    if not isinstance(rid, str) or not rid.strip():
+        raise _fail(source, text, f"rule #{number} has no 'id' (a short name like 'dead_air_10s')")
+    anchor = (f'"{rid}"',) if _line_of(text, f'"{rid}"') else (rid,)
+
+    def fail(reason: str, *needles: str) -> ConfigError:
+        for probe in (needles, anchor):
+            if probe and _line_of(text, *probe):
+                return _fail(source, text, f"rule {rid!r}: {reason}", *probe)
+        return _fail(source, text, f"rule {rid!r}: {reason}")
+
+    if rid in seen:
+        raise fail("duplicate id; give each rule its own id")
+    seen.add(rid)
+    rtype = item.get("type")
+    if rtype not in _TYPE_KEYS:
+        raise fail(f"unknown type {rtype!r}; use one of {', '.join(_TYPE_KEYS)}", str(rtype))
+    allowed = _TYPE_KEYS[rtype]
+    for key in item:
+        if key not in _COMMON_KEYS and key not in allowed:
+            raise fail(f"unknown key {key!r} for type {rtype!r}; allowed: {', '.join(sorted(allowed))}", key)
+    for key in _REQUIRED[rtype]:
+        if key not in item:
+            raise fail(f"type {rtype!r} needs {key!r}")
+    severity = item.get("severity", "major")
+    if severity not in SEVERITIES:
+        raise fail(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}", str(severity))
+    weight = item.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise fail(f"weight must be a positive number, got {weight!r}", "weight")
+    params = []
+    for key, types in allowed.items():
+        if key not in item:
+            continue
+        value = item[key]
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            kind = "a whole number" if types == (int,) else "a number" if float in types else "a string"
+            raise fail(f"{key} must be {kind}, got {value!r}", key)
+        if key in ("max_s", "max_count", "last_turns", "min_confidence") and value < 0:
+            raise fail(f"{key} must not be negative, got {value!r}", key)
+        params.append((key, value))
+    p = dict(params)
+    if rtype == "metric":
+        if p["metric"] not in METRICS:
+            close = [m for m in METRICS if p["metric"].split("_")[0] in m][:5]
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see docs/result-schema.md for metric names"
+            raise fail(f"unknown metric {p['metric']!r}{hint}", p["metric"])
+        if "min" not in p and "max" not in p:
+            raise fail("a metric rule needs 'min', 'max' or both")
+        if "min" in p and "max" in p and p["min"] > p["max"]:
+            raise fail(f"min {p['min']} is above max {p['max']}", "min")
+    if rtype == "agent_interruptions" and p.get("outcome", "any") not in ("any", "successful"):
+        raise fail(f"outcome must be 'any' or 'successful', got {p['outcome']!r}", "outcome")
+    if rtype == "customer_ending_angry" and "valence_below" not in p and "last_turns" not in p:
+        raise fail("needs 'valence_below', 'last_turns' or both")
+    message = item.get("message")
+    if message is not None:
+        if not isinstance(message, str):
+            raise fail("message must be a string", "message")
+        try:
+            message.format(value=1, threshold=1, count=1, label="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise fail(f"message has a bad placeholder ({exc}); use {{value}}, {{threshold}} or {{count}}",
+                       "message") from None
+    auto_fail = item.get("auto_fail", False)
+    if not isinstance(auto_fail, bool):
+        raise fail("auto_fail must be true or false", "auto_fail")
+    return Rule(rid, rtype, severity, float(weight), message, auto_fail, tuple(params))
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a rules file (``.toml``, or ``.yaml``/``.yml``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("rules file not found; pass an existing .toml or .yaml file", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read rules file ({exc})", path=str(path)) from None
+    return parse_rules(_parse(path, text), source=str(path), text=text)
+
+
+def load_default_rules() -> RuleSet:
+    """The shipped ``analyzer/default_rules.toml``."""
+    return load_rules(DEFAULT_RULES_PATH)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Result of one check: skipped (reason), or passed/failed with value, threshold and times."""
+
+    failed: bool = False
+    skipped: str | None = None
+    value: Any = None
+    threshold: Any = None
+    count: int = 0
+    times: tuple[tuple[float, float], ...] = ()
+
+
+def _times(items: list[dict]) -> tuple[tuple[float, float], ...]:
+    spans = sorted({(round(float(e["start_s"]), 3), round(float(e["end_s"]), 3)) for e in items})
+    return tuple(spans)
+
+
+def _check_metric(rule: Rule, call: dict) -> _Outcome:
+    key = rule.param("metric")
+    value = (call.get("metrics") or {}).get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return _Outcome(skipped=f"{key} is null in this call")
+    low, high = rule.param("min"), rule.param("max")
+    threshold = [low, high] if low is not None and high is not None else (high if high is not None else low)
+    failed = (low is not None and value < low) or (high is not None and value > high)
+    return _Outcome(failed=bool(failed), value=value, threshold=threshold, count=int(bool(failed)))
+
+
+def _check_dead_air(rule: Rule, call: dict) -> _Outcome:
+    limit = rule.param("max_s")
+    silences = [e for e in call.get("events") or [] if e.get("kind") in ("dead_air", "hold")]
+    longest = max((float(e["end_s"]) - float(e["start_s"]) for e in silences), default=0.0)
+    over = [e for e in silences if float(e["end_s"]) - float(e["start_s"]) > limit]
+    times = _times(over)
+    return _Outcome(failed=bool(over), value=round(longest, 3), threshold=limit, count=len(times), times=times)
+
+
+def _check_agent_interruptions(rule: Rule, call: dict) -> _Outcome:
+    limit, outcome = rule.param("max_count"), rule.param("outcome", "any")
+    hits = [e for e in call.get("events") or [] if e.get("kind") == "interruption" and e.get("speaker") == "agent"
+            and (outcome == "any" or e.get("outcome") == "successful")]
+    return _Outcome(failed=len(hits) > limit, value=len(hits), threshold=limit, count=len(hits), times=_times(hits))
+
+
+def _check_agent_latency(rule: Rule, call: dict) -> _Outcome:
+    limit, max_count = rule.param("max_s"), rule.param("max_count", 0)
+    answers = [e for e in call.get("events") or [] if e.get("kind") == "gap" and e.get("speaker") == "agent"
+               and e.get("fto_s") is not None]
+    if not answers:
+        return _Outcome(skipped="the agent never takes the floor after a gap")
+    slow = [e for e in answers if float(e["fto_s"]) > limit]
+    slowest = max(float(e["fto_s"]) for e in answers)
+    return _Outcome(failed=len(slow) > max_count, value=round(slowest, 3), threshold=limit, count=len(slow),
+                    times=_times(slow))
+
+
+def _scored(turn: dict, min_confidence: float = 0.0) -> bool:
+    conf = turn.get("emotion_confidence")
+    return turn.get("emotion_label") is not None and (conf is None or conf >= min_confidence)
+
+
+def _check_customer_ending_angry(rule: Rule, call: dict) -> _Outcome:
+    below, n_last = rule.param("valence_below"), rule.param("last_turns", 2)
+    end_valence = (call.get("metrics") or {}).get("customer_valence_end")
+    scored = [t for t in call.get("turns") or [] if t.get("speaker") == "customer" and _scored(t)]
+    last = scored[-n_last:] if n_last else []
+    if (below is None or end_valence is None) and not last:
+        return _Outcome(skipped="no customer emotion in this call (emotion model off or no scored turns)")
+    angry_last = [t for t in last if t.get("emotion_label") == "angry"]
+    by_valence = below is not None and end_valence is not None and end_valence < below
+    by_turns = bool(last) and len(angry_last) * 2 >= len(last)
+    failed = by_valence or by_turns
+    evidence = angry_last or last
+    value = end_valence if end_valence is not None else f"{len(angry_last)} of last {len(last)} turns angry"
+    return _Outcome(failed=failed, value=value, threshold=below, count=len(angry_last),
+                    times=_times(evidence) if failed else ())
+
+
+def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
+    min_conf, max_count = rule.param("min_confidence", 0.0), rule.param("max_count", 0)
+    agent_scored = [t for t in call.get("turns") or [] if t.get("speaker") == "agent" and _scored(t)]
+    if not agent_scored:
+        return _Outcome(skipped="no agent emotion in this call (emotion model off or no scored turns)")
+    angry = [t for t in agent_scored if t.get("emotion_label") == "angry" and _scored(t, min_conf)]
+    return _Outcome(failed=len(angry) > max_count, value=len(angry), threshold=max_count, count=len(angry),
+                    times=_times(angry))
+
+
+_CHECKS: dict[str, Callable[[Rule, dict], _Outcome]] = {
+    "metric": _check_metric,
+    "dead_air": _check_dead_air,
+    "agent_interruptions": _check_agent_interruptions,
+    "agent_latency": _check_agent_latency,
+    "customer_ending_angry": _check_customer_ending_angry,
+    "agent_angry": _check_agent_angry,
+}
+
+
+def _message(rule: Rule, outcome: _Outcome) -> str:
+    template = rule.message or _DEFAULT_MESSAGES[rule.type]
+    threshold = outcome.threshold
+    if isinstance(threshold, list):
+        threshold = f"{threshold[0]}-{threshold[1]}"
+    label = METRICS[rule.param("metric")].label if rule.type == "metric" else rule.type
+    value = round(outcome.value, 3) if isinstance(outcome.value, float) else outcome.value
+    return template.format(value=value, threshold=threshold, count=outcome.count, label=label)
+
+
+def evaluate(rules: RuleSet, call: dict) -> dict:
+    """Score one call result dict against ``rules``.
+
+    Returns ``{"score": 0-100, "rules_version", "failed": [{"rule", "severity", "weight",
+    "message", "value", "threshold", "times": [[start_s, end_s], ...]}], "passed": [rule ids],
+    "skipped": [{"rule", "reason"}], "auto_failed": bool}``; the score is the weighted share of
+    passed rules among the evaluated (not skipped) ones, 100 when nothing could be evaluated.
+    """
+    failed, passed, skipped = [], [], []
+    total_w = failed_w = 0.0
+    auto_failed = False
+    for rule in rules.rules:
+        outcome = _CHECKS[rule.type](rule, call)
+        if outcome.skipped:
+            skipped.append({"rule": rule.id, "reason": outcome.skipped})
+            continue
+        total_w += rule.weight
+        if not outcome.failed:
+            passed.append(rule.id)
+            continue
+        failed_w += rule.weight
+        auto_failed = auto_failed or rule.auto_fail
+        failed.append({
+            "rule": rule.id, "severity": rule.severity, "weight": rule.weight, "message": _message(rule, outcome),
+            "value": outcome.value, "threshold": outcome.threshold, "times": [list(t) for t in outcome.times],
+        })
+    score = 100.0 if total_w == 0 else 100.0 * (1.0 - failed_w / total_w)
+    if auto_failed:
+        score = 0.0
+    return {"score": round(score, 1), "rules_version": rules.version, "failed": failed, "passed": passed,
+            "skipped": skipped, "auto_failed": auto_failed}
