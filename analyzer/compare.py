@@ -45,7 +45,7 @@ ALPHA_Q = 0.05
 TRAJECTORY_BINS = 10
 """Customer valence is averaged in this many equal slices of normalised call time."""
 TRAJECTORY_PREFIX = "traj_customer_valence_"
-_META_COLUMNS = ("path", "qa_score", "mode")
+_META_COLUMNS = ("path", "qa_score", "mode", "outcome")
 _GOOD_LABELS = ("won", "win", "success", "successful", "sale", "sold", "yes", "true", "good", "positive",
                 "resolved", "converted", "closed_won", "1")
 
@@ -519,3 +519,317 @@ def _compare_ordinal(data: pd.DataFrame, notes: list[str], *, n_boot: int, seed:
                     float(row["rho"]), float(row["q"])))
     sizes = {str(k): int(v) for k, v in pd.Series(y_all).value_counts().sort_index().items()}
     return ComparisonResult("ordinal", None, None, sizes, stats, None, tuple(findings), tuple(warns + notes), data)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _png(fig) -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _new_figure(width_in: float, height_in: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot, no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _group_order(result: ComparisonResult) -> list:
+    if result.kind == "binary":
+        return [result.positive, result.negative]
+    return sorted(result.data["outcome"].unique())
+
+
+def plot_distributions(result: ComparisonResult, metrics: list[str]) -> str | None:
+    """Box plots with the calls as dots, one panel per metric, by outcome; base64 PNG or None."""
+    if not metrics:
+        return None
+    groups = _group_order(result)
+    ncols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig = _new_figure(4.2 * ncols, 3.2 * nrows)
+    rng = np.random.default_rng(0)
+    for k, metric in enumerate(metrics):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        info = metric_info(metric)
+        series = [result.data.loc[result.data["outcome"] == g, metric].dropna().to_numpy(dtype=float) for g in groups]
+        keep = [i for i, s in enumerate(series) if s.size]
+        if not keep:
+            continue
+        ax.boxplot([series[i] for i in keep], positions=keep, widths=0.5, showfliers=False)
+        for i in keep:
+            ax.scatter(i + rng.uniform(-0.15, 0.15, series[i].size), series[i], s=10, alpha=0.55,
+                       color="#1f5fa8" if (result.kind != "binary" or i == 0) else "#c0392b")
+        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+        unit = {"share": "share", "count": "count"}.get(info.unit, info.unit)
+        ax.set_title(f"{info.label}", fontsize=9)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_forest(result: ComparisonResult, *, max_metrics: int = 30) -> str | None:
+    """Effect sizes (Cliff's delta or Spearman rho) with 95% CIs, significant ones filled; base64 PNG."""
+    effect = "delta" if result.kind == "binary" else "rho"
+    stats = result.stats.dropna(subset=[effect]).head(max_metrics) if len(result.stats) else result.stats
+    if stats is None or stats.empty:
+        return None
+    stats = stats.iloc[::-1]
+    fig = _new_figure(7.5, 0.3 * len(stats) + 1.2)
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(stats))
+    est = stats[effect].to_numpy(dtype=float)
+    low = stats[f"{effect}_ci_low"].to_numpy(dtype=float)
+    high = stats[f"{effect}_ci_high"].to_numpy(dtype=float)
+    sig = (stats["q"] < ALPHA_Q).to_numpy()
+    err = np.vstack([np.where(np.isnan(low), 0, est - low), np.where(np.isnan(high), 0, high - est)])
+    ax.errorbar(est, y, xerr=err, fmt="none", ecolor="#888", elinewidth=1, capsize=2)
+    ax.scatter(est[sig], y[sig], color="#c0392b", zorder=3, label=f"q < {ALPHA_Q}")
+    ax.scatter(est[~sig], y[~sig], facecolor="white", edgecolor="#555", zorder=3, label="not significant")
+    ax.axvline(0, color="#333", lw=0.8)
+    ax.set_yticks(y, [metric_info(m).label for m in stats["metric"]], fontsize=8)
+    ax.set_xlim(-1.05, 1.05)
+    if result.kind == "binary":
+        ax.set_xlabel(f"Cliff's delta ({result.positive} vs {result.negative}); > 0: higher in {result.positive} calls")
+    else:
+        ax.set_xlabel("Spearman rho with the outcome")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def trajectory_table(result: ComparisonResult) -> pd.DataFrame | None:
+    """Mean customer valence per tenth of the call and outcome (rows: outcome, columns: slice), or None."""
+    cols = [c for c in result.data.columns if c.startswith(TRAJECTORY_PREFIX)]
+    if not cols or result.data[cols].notna().sum().sum() == 0:
+        return None
+    return result.data.groupby("outcome")[cols].mean()
+
+
+def plot_trajectory(result: ComparisonResult) -> str | None:
+    """Customer valence over normalised call time by outcome: mean and 95% CI band; base64 PNG or None."""
+    cols = [c for c in result.data.columns if c.startswith(TRAJECTORY_PREFIX)]
+    if trajectory_table(result) is None:
+        return None
+    fig = _new_figure(7.5, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    x = (np.arange(len(cols)) + 0.5) / len(cols) * 100
+    for group in _group_order(result):
+        block = result.data.loc[result.data["outcome"] == group, cols]
+        mean, n = block.mean().to_numpy(dtype=float), block.notna().sum().to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = block.std(ddof=1).to_numpy(dtype=float) / np.sqrt(n)
+        ax.plot(x, mean, marker="o", ms=3, label=f"{group} (n={len(block)})")
+        ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, alpha=0.15)
+    ax.axhline(0, color="#333", lw=0.6)
+    ax.set_xlabel("% of the call")
+    ax.set_ylabel("customer valence (mean of turns)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _stats_for_output(result: ComparisonResult) -> pd.DataFrame:
+    stats = result.stats.copy()
+    for col in stats.columns:
+        if pd.api.types.is_float_dtype(stats[col]) and col not in ("p", "q"):
+            stats[col] = stats[col].round(6)
+    return stats
+
+
+def findings_markdown(result: ComparisonResult) -> str:
+    """The findings, the classifier and the warnings as Markdown."""
+    lines = ["# Outcome comparison", ""]
+    sizes = ", ".join(f"{n} {g}" for g, n in result.group_sizes.items())
+    lines += [f"Calls compared: {sizes}.", ""]
+    if result.warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in result.warnings] + [""]
+    lines += ["## Findings (Benjamini-Hochberg q < 0.05)", ""]
+    lines += [f"- {f.text}" for f in result.findings] or ["- No metric differs significantly."]
+    lines.append("")
+    clf = result.classifier
+    if clf is not None:
+        top = ", ".join(f"{metric_info(m).label} ({c:+.2f})" for m, c in clf.coefficients[:5])
+        lines += ["## How well the metrics separate the outcomes", "",
+                  f"A logistic regression on {len(clf.metrics)} standardised metrics, {clf.n_splits}-fold "
+                  f"cross-validated, reaches AUC {clf.auc:.2f} (95% CI {clf.auc_ci_low:.2f}-{clf.auc_ci_high:.2f}; "
+                  "0.5 = chance, 1 = perfect).", "",
+                  f"Largest standardised coefficients (log-odds of {result.positive} per SD): {top}.", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: ComparisonResult, out_dir: str | Path, *, top_n: int = 6) -> dict[str, Path]:
+    """Write ``report.html`` (with embedded plots), ``findings.md`` and ``stats.csv`` into ``out_dir``."""
+    from .html import neutralise_csv_frame, render
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = _stats_for_output(result)
+    neutralise_csv_frame(stats).to_csv(out_dir / "stats.csv", index=False)
+    (out_dir / "findings.md").write_text(findings_markdown(result), encoding="utf-8")
+    effect = "delta" if result.kind == "binary" else "rho"
+    top = [f.metric for f in result.findings[:top_n]]
+    if not top and len(stats):
+        top = list(stats.dropna(subset=[effect])["metric"].head(min(top_n, 3)))
+    plots = [
+        ("Distributions by outcome" + ("" if result.findings else " (largest effects, not significant)"),
+         plot_distributions(result, top)),
+        ("Effect sizes with 95% bootstrap CIs", plot_forest(result)),
+        ("Customer emotion over the call", plot_trajectory(result)),
+    ]
+    table = []
+    for row in stats.to_dict("records"):
+        info = metric_info(row["metric"])
+        cells = {"metric": row["metric"], "label": info.label, "q": row["q"], "p": row["p"],
+                 "effect": row[effect], "ci": (row[f"{effect}_ci_low"], row[f"{effect}_ci_high"]),
+                 "missing": row["missing_share"]}
+        if result.kind == "binary":
+            cells["groups"] = [(row[f"n_{g}"], format_value(row[f"median_{g}"], info.unit),
+                                format_value(row[f"q1_{g}"], info.unit), format_value(row[f"q3_{g}"], info.unit))
+                               for g in (result.positive, result.negative)]
+        else:
+            cells["groups"] = [(row["n"], format_value(row["median"], info.unit), format_value(row["q1"], info.unit),
+                                format_value(row["q3"], info.unit))]
+        table.append(cells)
+    groups = [result.positive, result.negative] if result.kind == "binary" else ["all labelled calls"]
+    html = render("report.html.j2", result=result, plots=[(t, p) for t, p in plots if p], table=table,
+                  groups=groups, effect_name="Cliff's delta" if result.kind == "binary" else "Spearman rho",
+                  metric_info=metric_info, alpha=ALPHA_Q)
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    return {"report": out_dir / "report.html", "findings": out_dir / "findings.md", "stats": out_dir / "stats.csv"}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def register_commands(subparsers) -> None:
+    """Add ``compare`` and ``score`` to the CLI's subparsers; each sets ``func(args) -> int``."""
+    cmp = subparsers.add_parser(
+        "compare", help="compare calls by outcome (won/lost, CSAT ...) on every metric",
+        description="Compare analysed calls by outcome: per-metric statistics, a cross-validated classifier, "
+                    "plain-words findings; writes report.html, findings.md and stats.csv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    cmp.add_argument("results_dir", metavar="RESULTS_DIR", help="the --out folder of 'call-analyzer analyze'")
+    source = cmp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", metavar="CSV", help="CSV with columns call_id,outcome")
+    source.add_argument("--by-folder", action="store_true",
+                        help="outcome = first folder of the call_id (input laid out as won/..., lost/...)")
+    cmp.add_argument("--out", metavar="REPORT_DIR", required=True, help="folder for report.html, findings.md, stats.csv")
+    cmp.add_argument("--positive", metavar="LABEL", default=None,
+                     help="the good outcome (default: 'won', 'success', ... if present, else the first label)")
+    cmp.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for confidence intervals")
+    cmp.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, cross-validation folds)")
+    cmp.set_defaults(func=run_compare)
+
+    score = subparsers.add_parser(
+        "score", help="(re-)score analysed calls with a QA rules file",
+        description="Evaluate a QA rules file on every call of a results folder; rewrites 'qa' in each "
+                    "calls/<call_id>.json and the qa_score column of calls.csv/calls.parquet.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    score.add_argument("results_dir", metavar="RESULTS_DIR", help="the --out folder of 'call-analyzer analyze'")
+    score.add_argument("--rules", metavar="FILE", default=None,
+                       help="rules file (.toml or .yaml); default: the shipped analyzer/default_rules.toml")
+    score.set_defaults(func=run_score)
+
+
+def _report_error(exc: AnalyzerError) -> int:
+    print(f"error: {exc.one_line()}", file=sys.stderr)
+    return 2
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """``call-analyzer compare``: load results and labels, compare, write the report, print the findings."""
+    try:
+        calls = load_results(args.results_dir)
+        for message in calls.attrs.get("skipped", []):
+            print(f"skipped: {message}", file=sys.stderr)
+        if args.by_folder:
+            outcomes = labels_by_folder(calls.index)
+        else:
+            outcomes = match_labels(read_labels(args.labels), calls.index)
+        result = compare_outcomes(calls, outcomes, positive=args.positive, n_boot=args.n_boot, seed=args.seed)
+        paths = write_report(result, args.out)
+    except AnalyzerError as exc:
+        return _report_error(exc)
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    for finding in result.findings:
+        print(f"- {finding.text}")
+    if not result.findings:
+        print("No significant differences (q < 0.05).")
+    if result.classifier is not None:
+        c = result.classifier
+        print(f"Classifier AUC {c.auc:.2f} (95% CI {c.auc_ci_low:.2f}-{c.auc_ci_high:.2f})")
+    print(f"Report: {paths['report']}")
+    return 0
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def rescore_results(results_dir: str | Path, rules) -> pd.DataFrame:
+    """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir``,
+    rewrite each JSON's ``qa`` and the ``qa_score`` column of calls.csv / calls.parquet if present.
+    Returns one row per call: call_id, qa_score, failed (rule ids, ';'-joined), skipped."""
+    from .html import neutralise_csv_frame
+    from .qa import evaluate
+
+    rows = []
+    for path in iter_result_files(results_dir):
+        result = read_result(path)
+        qa = evaluate(rules, result)
+        result["qa"] = qa
+        _write_json_atomic(path, result)
+        rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
+                     "failed": ";".join(f["rule"] for f in qa["failed"]),
+                     "skipped": ";".join(s["rule"] for s in qa["skipped"])})
+    scores = pd.DataFrame(rows)
+    by_id = scores.set_index("call_id")["qa_score"]
+    root = Path(results_dir)
+    csv_path, parquet_path = root / "calls.csv", root / "calls.parquet"
+    if csv_path.exists():
+        table = pd.read_csv(csv_path, dtype={"call_id": str}, keep_default_na=True)
+        if "call_id" in table.columns:
+            ids = table["call_id"].astype(str).str.removeprefix("'")  # undo CSV neutralisation for the lookup
+            table["qa_score"] = ids.map(by_id).astype(float)
+            neutralise_csv_frame(table).to_csv(csv_path, index=False)
+    if parquet_path.exists():
+        table = pd.read_parquet(parquet_path)
+        if "call_id" in table.columns:
+            table["qa_score"] = table["call_id"].astype(str).map(by_id).astype(float)
+            table.to_parquet(parquet_path, index=False)
+    return scores
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """``call-analyzer score``: re-score a results folder and print a summary."""
+    from .qa import load_default_rules, load_rules
+
+    try:
+        rules = load_rules(args.rules) if args.rules else load_default_rules()
+        scores = rescore_results(args.results_dir, rules)
+    except AnalyzerError as exc:
+        return _report_error(exc)
+    failed = scores["failed"].str.split(";").explode()
+    failed = failed[failed.fillna("") != ""].value_counts()
+    print(f"Scored {len(scores)} calls with rules {rules.version}: mean {scores['qa_score'].mean():.1f}, "
+          f"median {scores['qa_score'].median():.1f}, {int((scores['qa_score'] < 70).sum())} below 70.")
+    for rule_id, count in failed.head(10).items():
+        print(f"  {rule_id}: failed in {count} call(s)")
+    worst = scores.nsmallest(5, "qa_score")
+    if len(worst):
+        print("Lowest scores: " + ", ".join(f"{r.call_id} ({r.qa_score:.0f})" for r in worst.itertuples()))
+    return 0
