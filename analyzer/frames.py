@@ -16,7 +16,7 @@ from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig
 from .vad import frame_energy_db, make_vad
 
-CONTEXT_S = 0.5  # audio on each side of a block handed to pitch/intensity analysis
+CONTEXT_S = 0.5  # audio on each side of a block handed to pitch/intensity analysis (>= prosody.MIN_CONTEXT_S)
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,18 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
             continue
         core = core[: n * hop]
         energy.append(np.column_stack([frame_energy_db(core[:, c], hop) for c in range(n_channels)]))
-        decisions.append(np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)]))
+        decided = np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)])
+        decisions.append(decided)
         if prosody:
             first = left // hop
+            n_padded = len(padded) // hop
+            # pitch only near detected speech (the costly part); context frames are always analysed
+            masks = np.ones((n_padded, n_channels), dtype=bool)
+            masks[first : first + n] = decided
             per_channel = [
-                prosody_mod.frame_prosody(padded[:, c], rate, hop_s=hop_s, config=config.prosody)
+                prosody_mod.frame_prosody(
+                    padded[:, c], rate, hop_s=hop_s, config=config.prosody, speech_mask=masks[:, c]
+                )
                 for c in range(n_channels)
             ]
             intensity.append(np.column_stack([_take(p.intensity_db, first, n) for p in per_channel]))

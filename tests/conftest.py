@@ -13,7 +13,6 @@ from analyzer.config import AnalysisConfig
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
 SAMPLE_CALL = REPO / "tests" / "data" / "sample_call.flac"
-PROSODY_READY = (REPO / "analyzer" / "prosody.py").exists()  # TEMPORARY until the prosody module lands
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +32,7 @@ def speech_clips(corpora):
 @pytest.fixture
 def fast_config() -> AnalysisConfig:
     """Pacing only (no emotion model), the default everything else."""
-    return AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": PROSODY_READY})
+    return AnalysisConfig().replace(emotion={"enabled": False})
 
 
 def two_party_stereo(clips_a, clips_b, *, rate=16000, gap_s=0.6, leak_db=None, lead_s=0.5):
