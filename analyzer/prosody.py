@@ -43,6 +43,10 @@ PRAAT_REFERENCE_PA2 = 4e-10  # (2e-5 Pa)^2: Praat's 0 dB
 INTENSITY_FLOOR_DB = 0.0  # below the 16-bit noise floor; what digital silence reads
 KAISER_BETA = 2 * np.pi**2 + 0.5  # Praat's intensity window (Kaiser-20)
 MIN_CONTEXT_S = 0.3  # audio to pass on each side of a block for block-invariant frames
+# Syllable-nucleus settings tuned on telephone-channel EmoDB and checked on nEMO
+# (docs/prosody.md); ProsodyConfig's defaults (2 dB / 2 dB) undercount by ~20%.
+RECOMMENDED_NUCLEUS_THRESHOLD_DB = -4.0
+RECOMMENDED_NUCLEUS_DIP_DB = 1.0
 _CHUNK_FRAMES = 2048  # frames per matrix product in the intensity computation (bounds memory)
 
 
