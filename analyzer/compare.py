@@ -774,44 +774,37 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def rescore_results(results_dir: str | Path, rules) -> pd.DataFrame:
-    """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir``,
-    rewrite each JSON's ``qa`` and the ``qa_score`` column of calls.csv / calls.parquet if present.
-    Returns one row per call: call_id, qa_score, failed (rule ids, ';'-joined), skipped."""
-    from .html import neutralise_csv_frame
+    """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir`` and
+    rewrite what depends on the score: each JSON's ``qa``, calls.csv/.parquet and turns tables
+    (rebuilt by :mod:`analyzer.writers`), the SQLite database and the HTML pages when they exist.
+    Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
+    from . import writers
     from .qa import evaluate
 
-    rows = []
-    for path in iter_result_files(results_dir):
+    root = Path(results_dir)
+    rows, results = [], []
+    for path in iter_result_files(root):
         result = read_result(path)
         qa = evaluate(rules, result)
         result["qa"] = qa
-        _write_json_atomic(path, result)
+        writers.atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
+        results.append(result)
         rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
                      "failed": ";".join(f["rule"] for f in qa["failed"]),
                      "skipped": ";".join(s["rule"] for s in qa["skipped"])})
-    scores = pd.DataFrame(rows)
-    by_id = scores.set_index("call_id")["qa_score"]
-    root = Path(results_dir)
-    csv_path, parquet_path = root / "calls.csv", root / "calls.parquet"
-    if csv_path.exists():
-        table = pd.read_csv(csv_path, dtype={"call_id": str}, keep_default_na=True)
-        if "call_id" in table.columns:
-            ids = table["call_id"].astype(str).str.removeprefix("'")  # undo CSV neutralisation for the lookup
-            table["qa_score"] = ids.map(by_id).astype(float)
-            neutralise_csv_frame(table).to_csv(csv_path, index=False)
-    if parquet_path.exists():
-        table = pd.read_parquet(parquet_path)
-        if "call_id" in table.columns:
-            table["qa_score"] = table["call_id"].astype(str).map(by_id).astype(float)
-            table.to_parquet(parquet_path, index=False)
-    return scores
+    if (root / writers.CALLS_DIR).is_dir():
+        writers.write_tables(root, results)
+        db_path = root / writers.DB_NAME
+        if db_path.exists():
+            with writers.ResultsDatabase(db_path) as database:
+                for result in results:
+                    database.upsert_call(result)
+        if (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir():
+            from .html import write_pages
+
+            write_pages(root, results, html_dir=writers.HTML_DIR)
+    return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])
 
 
 def run_score(args: argparse.Namespace) -> int:

@@ -56,12 +56,14 @@ def neutralise_csv_cell(value: Any) -> Any:
 def neutralise_csv_frame(frame):
     """A copy of a pandas DataFrame with every string cell and column name neutralised (see
     :func:`neutralise_csv_cell`); numeric columns are untouched."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("string", "str"):
+        if is_object_dtype(out[col].dtype) or is_string_dtype(out[col].dtype):
             out[col] = out[col].map(neutralise_csv_cell)
     out.columns = [neutralise_csv_cell(str(c)) for c in out.columns]
-    if out.index.dtype == object:
+    if is_object_dtype(out.index.dtype) or is_string_dtype(out.index.dtype):
         out.index = out.index.map(neutralise_csv_cell)
         if out.index.name:
             out.index.name = neutralise_csv_cell(str(out.index.name))
@@ -243,3 +245,29 @@ def write_index(calls: list[dict], out_path: Path, *, page_hrefs: dict[str, str]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(render("index.html.j2", **index_context(calls, page_hrefs=page_hrefs)), encoding="utf-8")
     return out_path
+
+
+def audio_href_for(result: dict, page_dir: str | Path) -> str | None:
+    """Relative URL from ``page_dir`` to the call's audio file (``result["path"]``); a file:// URI
+    when no relative path exists (another drive), None without a path."""
+    audio = result.get("path")
+    if not audio:
+        return None
+    try:
+        return relative_href(audio, page_dir)
+    except ValueError:
+        return Path(os.path.abspath(audio)).as_uri()
+
+
+def write_pages(out_dir: str | Path, results: list[dict], *, html_dir: str = "html",
+                index_name: str = "index.html") -> Path:
+    """All pages of a results folder: ``<out>/<html_dir>/<call_id>.html`` per call (audio linked by
+    relative path to the analysed file) and ``<out>/<index_name>`` linking them. Returns the index path."""
+    out_dir = Path(out_dir)
+    hrefs = {}
+    for result in results:
+        call_id = str(result["call_id"])
+        target = page_path(out_dir / html_dir, call_id)
+        write_call_page(result, target, audio_href=audio_href_for(result, target.parent))
+        hrefs[call_id] = quote(html_dir, safe="/") + "/" + page_href(call_id)
+    return write_index(results, out_dir / index_name, page_hrefs=hrefs)

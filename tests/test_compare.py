@@ -189,10 +189,16 @@ def test_compare_and_score_commands_run_from_argparse(cohort_dir, tmp_path, caps
     assert "results folder not found" in capsys.readouterr().err
 
 
-def test_score_command_rewrites_qa_in_json_and_calls_csv(tmp_path, capsys):
+def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, capsys):
+    from analyzer import writers
+
     results = [make_result("a/one", agent_interruptions=6, seed=1), make_result("-two", seed=2)]
     write_results(tmp_path, results)
-    pd.DataFrame({"call_id": ["a/one", "'-two"], "duration_s": [1.0, -2.0]}).to_csv(tmp_path / "calls.csv", index=False)
+    writers.write_tables(tmp_path, results)
+    with writers.ResultsDatabase(tmp_path / writers.DB_NAME) as db:
+        for result in results:
+            db.upsert_call(result)
+    (tmp_path / "index.html").write_text("old")
     parser = argparse.ArgumentParser()
     register_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["score", str(tmp_path)])
@@ -201,6 +207,22 @@ def test_score_command_rewrites_qa_in_json_and_calls_csv(tmp_path, capsys):
     assert one["qa"]["rules_version"] == "default-1"
     assert "agent_interrupts_over_3" in [f["rule"] for f in one["qa"]["failed"]]
     table = pd.read_csv(tmp_path / "calls.csv")
-    assert table["qa_score"].tolist() == [one["qa"]["score"], 100.0]
-    assert table["call_id"].tolist() == ["a/one", "'-two"] and table["duration_s"].tolist() == [1.0, -2.0]
+    scores = dict(zip(table["call_id"].str.removeprefix("'"), table["qa_score"]))
+    assert scores == {"a/one": one["qa"]["score"], "-two": 100.0}
+    import sqlite3
+    with sqlite3.connect(tmp_path / writers.DB_NAME) as conn:
+        stored = dict(conn.execute("SELECT call_id, qa_score FROM calls").fetchall())
+    assert stored == {"a/one": one["qa"]["score"], "-two": 100.0}
+    assert "Agent interrupted the customer 6 times" in (tmp_path / "html" / "a" / "one.html").read_text()
+    assert 'href="html/a/one.html"' in (tmp_path / "index.html").read_text()
     assert "Scored 2 calls with rules default-1" in capsys.readouterr().out
+
+
+def test_score_command_with_bad_rules_file_reports_line_and_exits_2(tmp_path, capsys):
+    write_results(tmp_path, [make_result("a")])
+    (tmp_path / "r.toml").write_text('[[rules]]\nid = "x"\ntype = "metric"\nmetric = "nope"\nmax = 1\n')
+    parser = argparse.ArgumentParser()
+    register_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["score", str(tmp_path), "--rules", str(tmp_path / "r.toml")])
+    assert args.func(args) == 2
+    assert "r.toml, line 4: rule 'x': unknown metric 'nope'" in capsys.readouterr().err
