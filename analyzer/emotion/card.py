@@ -1,0 +1,98 @@
+"""Model-card text for emotion model folders (shipped and user-trained)."""
+
+from __future__ import annotations
+
+ATTRIBUTION = {
+    "emodb": "EmoDB: Burkhardt, Paeschke, Rolfes, Sendlmeier, Weiss (2005), A Database of German Emotional Speech, Interspeech. Licence CC0 1.0 (as published by audEERING's audb).",
+    "ravdess": "RAVDESS (speech part): Livingstone & Russo (2018), The Ryerson Audio-Visual Database of Emotional Speech and Song, PLoS ONE 13(5): e0196391. Licence CC BY-NC-SA 4.0.",
+    "nemo": "nEMO: Christop (2024), nEMO: Dataset of Emotional Speech in Polish, LREC-COLING. Licence CC BY-NC-SA 4.0.",
+    "tess": "TESS: Dupuis & Pichora-Fuller (2010), Toronto emotional speech set, University of Toronto. CC BY-NC-ND 4.0 (evaluation only, never trained on).",
+    "turev": "TurEV-DB: Canpolat, Ormanoglu, Zeyrek (2020), SLTU-CCURL. CC BY-NC-ND 4.0 (evaluation only, never trained on).",
+}
+
+METRICS_BEGIN = "<!-- metrics:begin -->"
+METRICS_END = "<!-- metrics:end -->"
+
+
+def model_card(*, name: str, licence: str, licence_text: str, training_data: list[str], n_clips: int, n_speakers: int,
+               size_bytes: int, n_params: int, training: dict, data_note: str = "", metrics_md: str = "") -> str:
+    """Markdown model card; ``metrics_md`` goes between markers that eval_emotion.py rewrites."""
+    attributions = "\n".join(f"- {ATTRIBUTION.get(c, c)}" for c in training_data)
+    evaluation = "\n".join(f"- {ATTRIBUTION[c]}" for c in ("tess", "turev"))
+    train_args = ", ".join(f"{k}={v}" for k, v in training.items())
+    return f"""# {name}
+
+Speech emotion model of call-analyzer: 4 classes (`neutral`, `happy`, `angry`, `sad`) per turn of a phone call.
+
+## Licence
+
+**{licence}**. {licence_text}
+
+## Training data
+
+{n_clips} clips from {n_speakers} speakers. {data_note}
+
+{attributions}
+
+Never trained on (not for statistics, early stopping or model selection either), used for cross-corpus tests only:
+
+{evaluation}
+
+## Architecture
+
+- Front end: every clip is resampled to 8000 Hz and turned into 40 log-mel bands between 250 and 3600 Hz
+  (25 ms windows, 10 ms hop), so 8 kHz telephone audio and 16 kHz audio are treated identically.
+- Input: two channels of the log-mels: absolute (normalised with the training corpora's average statistics)
+  and relative to the speaker's own baseline (mean/std per band over the speech frames of all that speaker's
+  clips, i.e. of all their turns in a call; per clip when no speaker is given).
+- Network: 4 convolution blocks (16-32-64-128 channels, 3x3, batch norm, ReLU, max pooling), mean+std pooling
+  over time, a 128-unit layer, a 4-class head and an auxiliary arousal head (high = angry/happy).
+- {n_params:,} parameters; weights.pt is {size_bytes / 1e6:.2f} MB (float32). The SHA-256 of weights.pt is in
+  config.json and checked when the model is loaded.
+
+## Training
+
+Augmentation (precomputed copies + on-the-fly): speed/pitch change 0.9-1.1, level -20..0 dB, telephone channel
+(8 kHz, random band edges 150-400 / 3200-3900 Hz, white/pink/brown noise at 10-30 dB SNR, codec-like
+log-magnitude quantisation with random band dropping and bandwidth cut, 8-bit mu-law or A-law), SpecAugment,
+random 2.5 s crops. Sampling balanced over (corpus, class); absolute channel normalised per corpus. Loss:
+cross-entropy (label smoothing 0.1) + 0.5 x arousal BCE. AdamW + one-cycle schedule, seeded. Parameters:
+{train_args}.
+
+## Metrics
+
+{METRICS_BEGIN}
+{metrics_md or "(not evaluated yet: run scripts/eval_emotion.py)"}
+{METRICS_END}
+
+## Intended use
+
+Scoring the emotional tone of turns in recorded two-party phone calls (call-center QA, coaching), as
+probabilities plus derived arousal/valence, to find calls and moments worth a human listen. Not for decisions
+about individuals, not for clinical or forensic use, not as a lie or stress detector.
+
+## Known limits
+
+- Trained on acted, read speech (short sentences by actors); real calls are spontaneous and emotions are
+  mostly mild, so most real turns come out `neutral` or low-confidence. Treat the probabilities as relative
+  signals within a call (the speaker-relative channel helps) rather than absolute truths.
+- `happy` vs `angry` (both high arousal) and `neutral` vs `sad` (both low arousal) are the typical
+  confusions, more so across languages; arousal transfers better than valence.
+- Languages seen in training are listed above; other languages work less well (see the cross-corpus rows).
+- Evaluation on simulated phone channels, not on real labelled calls.
+
+## Retrain or fine-tune
+
+```
+python scripts/train_emotion.py --model open   # or multi; writes models/emotion-<model>-v1
+python scripts/eval_emotion.py --model open    # rewrites the metrics above
+call-analyzer train-emotion --data labels.csv --base open --out my-model   # your own clips
+```
+"""
+
+
+def replace_metrics(card: str, metrics_md: str) -> str:
+    """The card with the text between the metrics markers replaced."""
+    head, _, rest = card.partition(METRICS_BEGIN)
+    _, _, tail = rest.partition(METRICS_END)
+    return f"{head}{METRICS_BEGIN}\n{metrics_md}\n{METRICS_END}{tail}"

@@ -1,0 +1,130 @@
+"""Loading a shipped or user-trained emotion model folder and running it on clips."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AnalyzerError
+from .features import EmotionInputError, check_clip, clip_features, speaker_stats
+from .training import LABELS, sha256_file
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}
+
+
+class ModelError(AnalyzerError):
+    """An emotion model folder is missing, incomplete or corrupted."""
+
+
+@dataclass(eq=False)
+class EmotionModel:
+    """A loaded emotion model. ``predict`` returns ``(n, 4)`` probabilities in ``LABELS`` order."""
+
+    name: str
+    licence: str
+    path: str
+    config: dict
+    net: object = field(repr=False)
+    global_mean: np.ndarray = field(repr=False)
+    global_std: np.ndarray = field(repr=False)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.config["labels"])
+
+    def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None,
+                batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz).
+
+        With ``speakers`` (one name per clip) each clip is also judged relative to
+        its speaker's baseline over all given clips; without, relative to itself.
+        Raises :class:`EmotionInputError` for silent, too short (< 0.25 s) or non-finite clips.
+        """
+        if len(clips) == 0:
+            return np.zeros((0, len(LABELS)))
+        feats = [clip_features(check_clip(c, sample_rate_hz, label=f"clip {i}"), sample_rate_hz) for i, c in enumerate(clips)]
+        return self.predict_features(feats, speakers=speakers, batch_size=batch_size)
+
+    def predict_features(self, feats: list[np.ndarray], *, speakers: list[str] | None = None,
+                         stats_feats: list[np.ndarray] | None = None, stats_speakers: list[str] | None = None,
+                         batch_size: int = 64) -> np.ndarray:
+        """Probabilities for precomputed log-mel features; speaker statistics from ``stats_feats`` if given."""
+        from .training import run_network
+
+        if stats_feats is None:
+            stats = speaker_stats(feats, speakers)
+        else:
+            pooled = dict(zip(stats_speakers, speaker_stats(stats_feats, stats_speakers)))
+            stats = [pooled[s] for s in speakers]
+        return run_network(self.net, feats, stats, self.global_mean, self.global_std, batch_size=batch_size)
+
+
+_CACHE: dict[str, EmotionModel] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_model_dir(name_or_path: str) -> Path:
+    """'open' / 'multi' / a shipped model name -> folder under models/; anything else is a path."""
+    if name_or_path in SHIPPED:
+        return MODELS_DIR / SHIPPED[name_or_path]
+    if name_or_path in SHIPPED.values():
+        return MODELS_DIR / name_or_path
+    return Path(name_or_path)
+
+
+def load_model(name_or_path: str = "open") -> EmotionModel:
+    """Load (once per process) the model 'open', 'multi' or the model folder at a path.
+
+    Verifies the SHA-256 of weights.pt against config.json. Uses torch's current
+    thread setting (never changes it). Raises :class:`ModelError` with the fix.
+    """
+    folder = resolve_model_dir(name_or_path).resolve()
+    key = str(folder)
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _load(folder)
+        return _CACHE[key]
+
+
+def _load(folder: Path) -> EmotionModel:
+    import torch
+
+    from .net import EmotionCNN
+
+    config_path, weights_path = folder / "config.json", folder / "weights.pt"
+    if not folder.is_dir():
+        raise ModelError("emotion model folder not found; use --emotion-model open, multi or a folder with config.json and weights.pt", path=str(folder))
+    for p in (config_path, weights_path):
+        if not p.exists():
+            raise ModelError(f"model folder lacks {p.name}; re-create it with `call-analyzer train-emotion` or reinstall the package", path=str(folder))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"config.json is not valid JSON ({exc}); restore it from the release", path=str(config_path)) from None
+    expected = config.get("weights_sha256")
+    actual = sha256_file(weights_path)
+    if expected != actual:
+        raise ModelError(
+            f"weights.pt checksum mismatch (expected {str(expected)[:12]}..., got {actual[:12]}...): the file is corrupted or was modified; restore it from the release",
+            path=str(weights_path),
+        )
+    arch = config["architecture"]
+    net = EmotionCNN(n_mels=arch["n_mels"], n_classes=len(config["labels"]), channels=tuple(arch["channels"]), dropout=arch["dropout"])
+    try:
+        net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise ModelError(f"weights.pt does not fit the architecture in config.json ({type(exc).__name__}); retrain or restore the folder", path=str(weights_path)) from None
+    net.eval()
+    norm = config["normalisation"]
+    return EmotionModel(
+        name=config["name"], licence=config["licence"], path=str(folder), config=config, net=net,
+        global_mean=np.asarray(norm["global_mean"], dtype=np.float32), global_std=np.asarray(norm["global_std"], dtype=np.float32),
+    )
+
+
+__all__ = ["EmotionModel", "EmotionInputError", "ModelError", "load_model", "resolve_model_dir"]

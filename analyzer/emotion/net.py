@@ -1,0 +1,63 @@
+"""The emotion network: a compact CNN over two-channel log-mel input (imports torch; load lazily).
+
+Input ``(batch, 2, n_mels, n_frames)`` (absolute and speaker-relative
+normalised log-mels) plus the number of valid frames per item. Output: class
+logits ``(batch, n_classes)`` and an arousal logit ``(batch,)`` (auxiliary
+multi-task head: high = angry/happy, low = neutral/sad).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Block(nn.Module):
+    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int]):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+        self.pool = nn.MaxPool2d(pool)
+
+    def forward(self, x):
+        return self.pool(self.conv(x))
+
+
+class EmotionCNN(nn.Module):
+    """4 conv blocks (frequency and time pooled), masked mean+std pooling over time, two heads."""
+
+    def __init__(self, *, n_mels: int = 40, n_classes: int = 4, channels: tuple[int, ...] = (24, 48, 96, 128), dropout: float = 0.3):
+        super().__init__()
+        blocks, c_in = [], 2
+        self.time_pools = []
+        for i, c in enumerate(channels):
+            pool = (2, 2) if i < 3 else (2, 1)
+            blocks.append(_Block(c_in, c, pool))
+            self.time_pools.append(pool[1])
+            c_in = c
+        self.blocks = nn.Sequential(*blocks)
+        freq = n_mels
+        for _ in channels:
+            freq //= 2
+        self.embed_dim = c_in * max(freq, 1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * self.embed_dim, 128), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.classes = nn.Linear(128, n_classes)
+        self.arousal = nn.Linear(128, 1)
+
+    def forward(self, x: torch.Tensor, n_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.blocks(x)  # (b, c, f, t)
+        b, c, f, t = h.shape
+        h = h.reshape(b, c * f, t)
+        scale = 1
+        for p in self.time_pools:
+            scale *= p
+        valid = torch.clamp(torch.div(n_frames, scale, rounding_mode="floor"), min=1, max=t)
+        mask = (torch.arange(t, device=h.device)[None, :] < valid[:, None]).to(h.dtype)[:, None, :]
+        count = mask.sum(dim=2)
+        mean = (h * mask).sum(dim=2) / count
+        var = (((h - mean[:, :, None]) ** 2) * mask).sum(dim=2) / count
+        z = self.head(torch.cat([mean, torch.sqrt(var + 1e-5)], dim=1))
+        return self.classes(z), self.arousal(z).squeeze(1)

@@ -1,0 +1,141 @@
+"""Per-turn emotion scores and per-call emotion metrics (pure functions over arrays and dicts)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import HOP_S, EmotionInputError, check_clip, clip_features, speech_frames, SPEECH_RANGE_DB, LOG_FLOOR
+
+LABELS = ("neutral", "happy", "angry", "sad")
+
+# Circumplex coordinates of each class; arousal and valence are their probability-weighted means.
+AROUSAL_OF_CLASS = np.array([-0.3, 0.5, 1.0, -1.0])  # neutral, happy, angry, sad
+VALENCE_OF_CLASS = np.array([0.0, 1.0, -1.0, -0.6])
+
+
+def arousal_valence(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Arousal and valence in [-1, 1] from class probabilities ``(n, 4)`` (order ``LABELS``).
+
+    ``arousal = -0.3 p_neutral + 0.5 p_happy + 1.0 p_angry - 1.0 p_sad``
+    ``valence =  0.0 p_neutral + 1.0 p_happy - 1.0 p_angry - 0.6 p_sad``
+    (a calm neutral voice is mildly low-arousal; sadness is less negative in valence than anger).
+    """
+    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    return probs @ AROUSAL_OF_CLASS, probs @ VALENCE_OF_CLASS
+
+
+def _windows(n_frames: int, window_frames: int, hop_frames: int) -> list[tuple[int, int]]:
+    """Frame ranges covering ``n_frames``: one range if short, else hops with the last window flush with the end."""
+    if n_frames <= window_frames + hop_frames // 2:
+        return [(0, n_frames)]
+    starts = list(range(0, n_frames - window_frames + 1, hop_frames))
+    if starts[-1] + window_frames < n_frames:
+        starts.append(n_frames - window_frames)
+    return [(s, s + window_frames) for s in starts]
+
+
+def _speech_weight(features: np.ndarray, reference_db: float) -> float:
+    energy_db = 10.0 / np.log(10.0) * np.log(np.exp(features).sum(axis=1) + LOG_FLOOR)
+    return float(max(np.sum(energy_db >= reference_db - SPEECH_RANGE_DB), 1))
+
+
+def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = 0.5,
+                window_s: float = 4.0, hop_s: float = 2.0) -> list[dict | None]:
+    """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
+
+    ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns.
+    Each turn is normalised against its speaker's baseline (speech frames of all
+    that speaker's scored turns in ``clips``). Turns longer than ``window_s`` are cut
+    into windows every ``hop_s`` seconds; all windows of all turns run in one batch,
+    and a turn's probabilities are the mean of its windows' probabilities weighted by
+    each window's number of speech frames. Returns dicts with ``emotion_label``,
+    ``p_neutral``, ``p_happy``, ``p_angry``, ``p_sad``, ``arousal``, ``valence``,
+    ``emotion_confidence`` (max probability). Raises :class:`EmotionInputError` for
+    NaN/inf samples.
+    """
+    if len(speakers) != len(clips):
+        raise EmotionInputError(f"got {len(clips)} turns but {len(speakers)} speakers; pass one speaker per turn")
+    if hop_s <= 0 or window_s < hop_s:
+        raise EmotionInputError(f"window_s={window_s} and hop_s={hop_s} must satisfy 0 < hop_s <= window_s")
+    min_turn_s = max(min_turn_s, 0.25)
+    turn_feats: dict[int, np.ndarray] = {}
+    for i, clip in enumerate(clips):
+        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
+        if clip.size < min_turn_s * sample_rate_hz:
+            continue
+        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
+            continue  # silent turn: nothing to judge
+        turn_feats[i] = clip_features(check_clip(clip, sample_rate_hz, label=f"turn {i}"), sample_rate_hz)
+    if not turn_feats:
+        return [None] * len(clips)
+    window_frames = int(round(window_s / HOP_S))
+    hop_frames = max(1, int(round(hop_s / HOP_S)))
+    win_feats, win_speakers, win_turn, win_weight = [], [], [], []
+    for i, feats in turn_feats.items():
+        reference_db = 10.0 / np.log(10.0) * float(np.log(np.exp(feats).sum(axis=1) + LOG_FLOOR).max())
+        for a, b in _windows(feats.shape[0], window_frames, hop_frames):
+            win_feats.append(feats[a:b])
+            win_speakers.append(speakers[i])
+            win_turn.append(i)
+            win_weight.append(_speech_weight(feats[a:b], reference_db))
+    ids = list(turn_feats)
+    probs = model.predict_features(win_feats, speakers=win_speakers, stats_feats=[turn_feats[i] for i in ids],
+                                   stats_speakers=[speakers[i] for i in ids])
+    win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
+    out: list[dict | None] = [None] * len(clips)
+    for i in ids:
+        sel = win_turn_arr == i
+        p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
+        p = p / p.sum()
+        arousal, valence = arousal_valence(p)
+        out[i] = {
+            "emotion_label": LABELS[int(np.argmax(p))],
+            "p_neutral": float(p[0]), "p_happy": float(p[1]), "p_angry": float(p[2]), "p_sad": float(p[3]),
+            "arousal": float(arousal[0]), "valence": float(valence[0]), "emotion_confidence": float(p.max()),
+        }
+    return out
+
+
+def _weighted_mean(values, weights) -> float | None:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size == 0 or w.sum() <= 0:
+        return None
+    return float(np.average(np.asarray(values, dtype=np.float64), weights=w))
+
+
+def call_emotion_metrics(turns: list[dict], *, window_s: float = 60.0) -> dict:
+    """SPEC's per-call emotion keys from turn rows (keys ``speaker``, ``start_s``, ``end_s``, ``valence``, ``p_angry``, ``emotion_label``).
+
+    Only scored turns count (``valence`` not None); means and shares are weighted by turn duration (s).
+    ``customer_valence_start`` / ``_end``: duration-weighted mean valence of the customer turns that
+    overlap the first / last ``window_s`` seconds of the customer's scored speech time (turns laid end to end) (the two overlap when the
+    customer speaks less than 2 x ``window_s``); ``customer_turnaround`` = end - start.
+    ``*_angry_share``: share of the party's scored speech time whose label is ``angry``.
+    ``peak_customer_anger``: highest ``p_angry`` of a customer turn; ``peak_customer_anger_s``: its start.
+    Keys are None when the party has no scored turn.
+    """
+    def scored(speaker: str) -> list[dict]:
+        rows = [t for t in turns if t.get("speaker") == speaker and t.get("valence") is not None]
+        return sorted(rows, key=lambda t: t["start_s"])
+
+    customer, agent = scored("customer"), scored("agent")
+    out = dict.fromkeys(("customer_valence_start", "customer_valence_end", "customer_turnaround", "customer_angry_share",
+                         "agent_angry_share", "agent_valence_mean", "peak_customer_anger", "peak_customer_anger_s"))
+    if customer:
+        dur = np.array([t["end_s"] - t["start_s"] for t in customer])
+        val = np.array([t["valence"] for t in customer])
+        before = np.concatenate([[0.0], np.cumsum(dur)[:-1]])  # customer speech before each turn
+        after = np.concatenate([np.cumsum(dur[::-1])[::-1][1:], [0.0]])  # customer speech after each turn
+        first, last = before < window_s, after < window_s
+        out["customer_valence_start"] = _weighted_mean(val[first], dur[first])
+        out["customer_valence_end"] = _weighted_mean(val[last], dur[last])
+        if out["customer_valence_start"] is not None and out["customer_valence_end"] is not None:
+            out["customer_turnaround"] = out["customer_valence_end"] - out["customer_valence_start"]
+        out["customer_angry_share"] = _weighted_mean([t["emotion_label"] == "angry" for t in customer], dur)
+        peak = max(customer, key=lambda t: t["p_angry"])
+        out["peak_customer_anger"], out["peak_customer_anger_s"] = float(peak["p_angry"]), float(peak["start_s"])
+    if agent:
+        dur = [t["end_s"] - t["start_s"] for t in agent]
+        out["agent_angry_share"] = _weighted_mean([t["emotion_label"] == "angry" for t in agent], dur)
+        out["agent_valence_mean"] = _weighted_mean([t["valence"] for t in agent], dur)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}

@@ -1,0 +1,386 @@
+"""Training of the emotion network on labelled clips (used by scripts/train_emotion.py and `train-emotion`).
+
+Flow: clips -> :func:`build_features` (clean, phone-simulated and randomly
+augmented copies, log-mel frames, computed once) -> :func:`fit` (corpus- and
+class-balanced sampling, random crops, SpecAugment, multi-task loss) ->
+:func:`save_model_folder`. Imports torch inside functions only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import AnalyzerError
+from .features import FeatureParams, clip_features, frame_stats, model_input, speaker_stats
+
+LABELS = ("neutral", "happy", "angry", "sad")
+HIGH_AROUSAL = ("happy", "angry")
+
+
+class TrainingDataError(AnalyzerError):
+    """Labelled training data cannot be used (bad CSV, unknown label, missing file)."""
+ARCHITECTURE = {"class": "EmotionCNN", "n_mels": 40, "channels": [16, 32, 64, 128], "dropout": 0.3}
+
+
+@dataclass
+class FeatureSet:
+    """Precomputed log-mel features for labelled clips.
+
+    clean[i]: features of the original audio; phone[i]: through the deterministic
+    8 kHz mu-law channel; augmented[i]: list of randomly augmented copies.
+    """
+
+    paths: list[str]
+    labels: list[str]
+    speakers: list[str]
+    corpora: list[str]
+    clean: list[np.ndarray]
+    phone: list[np.ndarray]
+    augmented: list[list[np.ndarray]] = field(default_factory=list)
+
+
+def read_clip(path: str) -> tuple[np.ndarray, int]:
+    """Read a clip as mono float32 (channels averaged)."""
+    data, rate = sf.read(path, dtype="float32", always_2d=True)
+    return data.mean(axis=1), int(rate)
+
+
+def build_features(paths, labels, speakers, corpora, *, n_augmented: int = 4, seed: int = 0, progress: bool = True) -> FeatureSet:
+    """Compute clean, phone-channel and ``n_augmented`` randomly augmented log-mel copies of every clip."""
+    from . import augment
+
+    rng = np.random.default_rng(seed)
+    fs = FeatureSet(list(paths), list(labels), list(speakers), list(corpora), [], [], [])
+    t0 = time.time()
+    for i, path in enumerate(fs.paths):
+        audio, rate = read_clip(path)
+        peak = float(np.max(np.abs(audio))) or 1.0
+        audio = audio * (0.5 / peak)
+        fs.clean.append(clip_features(audio, rate))
+        fs.phone.append(clip_features(augment.simulate_phone(audio, rate), augment.PHONE_RATE_HZ))
+        copies = []
+        for _ in range(n_augmented):
+            x, r = augment.random_channel(audio, rate, rng)
+            copies.append(clip_features(x, r).astype(np.float16))
+        fs.augmented.append(copies)
+        if progress and (i + 1) % 200 == 0:
+            print(f"  features {i + 1}/{len(fs.paths)} ({time.time() - t0:.0f} s)", flush=True)
+    return fs
+
+
+def corpus_norm(fs: FeatureSet, idx: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """Per-corpus (mean, std) over clean speech frames of the training clips, and their average (used at inference)."""
+    per_corpus = {}
+    for corpus in sorted({fs.corpora[i] for i in idx}):
+        per_corpus[corpus] = frame_stats([fs.clean[i] for i in idx if fs.corpora[i] == corpus])
+    means = np.mean([m for m, _ in per_corpus.values()], axis=0)
+    stds = np.mean([s for _, s in per_corpus.values()], axis=0)
+    return per_corpus, means.astype(np.float32), stds.astype(np.float32)
+
+
+def _collate(inputs: list[np.ndarray]):
+    import torch
+
+    lengths = [x.shape[2] for x in inputs]
+    out = np.zeros((len(inputs), inputs[0].shape[0], inputs[0].shape[1], max(lengths)), dtype=np.float32)
+    for k, x in enumerate(inputs):
+        out[k, :, :, : x.shape[2]] = x
+    return torch.from_numpy(out), torch.tensor(lengths)
+
+
+def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = x.copy()
+    n_mels, n_frames = x.shape[1], x.shape[2]
+    for _ in range(2):
+        w = int(rng.integers(0, 7))
+        f0 = int(rng.integers(0, n_mels - w + 1))
+        x[:, f0 : f0 + w, :] = 0.0
+    for _ in range(2):
+        w = int(rng.integers(0, min(25, max(n_frames // 8, 1)) + 1))
+        t0 = int(rng.integers(0, max(n_frames - w, 0) + 1))
+        x[:, :, t0 : t0 + w] = 0.0
+    return x
+
+
+def _group_stats(fs: FeatureSet, idx: np.ndarray, version: str) -> list:
+    """Speaker statistics for clips ``idx`` in one version ('clean', 'phone' or augmented copy k)."""
+    feats = [_version(fs, i, version) for i in idx]
+    stats = speaker_stats(feats, [fs.speakers[i] for i in idx])
+    return dict(zip(idx.tolist(), stats))
+
+
+def _version(fs: FeatureSet, i: int, version: str) -> np.ndarray:
+    if version == "clean":
+        return fs.clean[i]
+    if version == "phone":
+        return fs.phone[i]
+    return fs.augmented[i][int(version)].astype(np.float32)
+
+
+def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per_epoch: int | None = None,
+        batch_size: int = 32, lr: float = 2e-3, crop_frames: int = 250, p_utterance_norm: float = 0.25,
+        init_state: dict | None = None, norm: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True) -> dict:
+    """Train an :class:`~analyzer.emotion.net.EmotionCNN` on clips ``train_idx`` of ``fs``.
+
+    Sampling is balanced over (corpus, class) pairs; each sample takes one of the
+    clean/augmented versions at random, normalised per corpus (absolute channel)
+    and per speaker-and-version (relative channel; per utterance with probability
+    ``p_utterance_norm``), randomly cropped to ``crop_frames`` and SpecAugmented.
+    Loss: cross-entropy with label smoothing 0.1 plus 0.5 x binary arousal loss.
+    Returns ``{"state_dict", "global_mean", "global_std", "history"}``.
+    """
+    import torch
+    from torch import nn
+
+    from .net import EmotionCNN
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    train_idx = np.asarray(sorted(train_idx))
+    per_corpus, g_mean, g_std = corpus_norm(fs, train_idx)
+    if norm is not None:
+        g_mean, g_std = norm
+        per_corpus = {c: norm for c in per_corpus}
+    n_aug = len(fs.augmented[train_idx[0]]) if fs.augmented else 0
+    versions = ["clean"] + [str(k) for k in range(n_aug)]
+    stats = {v: _group_stats(fs, train_idx, v) for v in versions}
+    labels = np.array([LABELS.index(fs.labels[i]) for i in train_idx])
+    groups = [f"{fs.corpora[i]}/{fs.labels[i]}" for i in train_idx]
+    counts = {g: groups.count(g) for g in set(groups)}
+    weights = np.array([1.0 / counts[g] for g in groups])
+    weights /= weights.sum()
+    steps = steps_per_epoch or max(1, int(np.ceil(len(train_idx) / batch_size)))
+
+    net = EmotionCNN(n_mels=ARCHITECTURE["n_mels"], channels=tuple(ARCHITECTURE["channels"]), dropout=ARCHITECTURE["dropout"])
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.2)
+    ce = nn.CrossEntropyLoss(label_smoothing=0.1)
+    bce = nn.BCEWithLogitsLoss()
+    history = []
+    t0 = time.time()
+    for epoch in range(epochs):
+        net.train()
+        total, correct, seen = 0.0, 0, 0
+        for _ in range(steps):
+            pick = rng.choice(len(train_idx), size=batch_size, p=weights)
+            inputs, y = [], []
+            for j in pick:
+                i = int(train_idx[j])
+                v = versions[int(rng.integers(0, len(versions)))]
+                feats = _version(fs, i, v)
+                st = frame_stats([feats]) if rng.random() < p_utterance_norm else stats[v][i]
+                cm, cs = per_corpus[fs.corpora[i]]
+                x = model_input(feats, st, cm, cs)
+                if x.shape[2] > crop_frames:
+                    s = int(rng.integers(0, x.shape[2] - crop_frames + 1))
+                    x = x[:, :, s : s + crop_frames]
+                inputs.append(_spec_augment(x, rng))
+                y.append(labels[j])
+            xb, nb = _collate(inputs)
+            yb = torch.tensor(y)
+            ab = torch.tensor([1.0 if LABELS[k] in HIGH_AROUSAL else 0.0 for k in y])
+            logits, arousal = net(xb, nb)
+            loss = ce(logits, yb) + 0.5 * bce(arousal, ab)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(y)
+        history.append({"epoch": epoch + 1, "loss": total / seen, "train_acc": correct / seen})
+        if progress:
+            print(f"  epoch {epoch + 1}/{epochs} loss {total / seen:.3f} acc {correct / seen:.3f} ({time.time() - t0:.0f} s)", flush=True)
+    net.eval()
+    return {"state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()}, "global_mean": g_mean,
+            "global_std": g_std, "history": history}
+
+
+def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: list, *, batch_size: int = 64) -> np.ndarray:
+    """Probabilities ``(n, 4)`` for precomputed features with their normalisation statistics."""
+    import torch
+
+    from .net import EmotionCNN
+
+    net = EmotionCNN(n_mels=ARCHITECTURE["n_mels"], channels=tuple(ARCHITECTURE["channels"]), dropout=ARCHITECTURE["dropout"])
+    net.load_state_dict(state["state_dict"])
+    net.eval()
+    return run_network(net, feature_list, stats_list, state["global_mean"], state["global_std"], batch_size=batch_size)
+
+
+def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = 64) -> np.ndarray:
+    """Batched forward pass (clips sorted by length to limit padding); returns softmax probabilities."""
+    import torch
+
+    order = np.argsort([f.shape[0] for f in feature_list], kind="stable")
+    probs = np.zeros((len(feature_list), len(LABELS)), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            xb, nb = _collate([model_input(feature_list[i], stats_list[i], g_mean, g_std) for i in chunk])
+            logits, _ = net(xb, nb)
+            probs[chunk] = torch.softmax(logits.double(), dim=1).numpy()
+    return probs
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model_folder(out_dir: str | Path, trained: dict, *, name: str, licence: str, training: dict, card: str) -> Path:
+    """Write ``weights.pt``, ``config.json`` (with the weights' SHA-256) and ``MODEL_CARD.md``."""
+    import torch
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(trained["state_dict"], out / "weights.pt")
+    config = {
+        "name": name,
+        "licence": licence,
+        "labels": list(LABELS),
+        "sample_rate_hz": FeatureParams().sample_rate_hz,
+        "input_rates_hz": "any >= 8000 (resampled to 8000 Hz)",
+        "features": asdict(FeatureParams()),
+        "architecture": ARCHITECTURE,
+        "normalisation": {
+            "global_mean": [round(float(v), 6) for v in trained["global_mean"]],
+            "global_std": [round(float(v), 6) for v in trained["global_std"]],
+            "speaker": "relative channel: per-speaker mean/std over speech frames of all that speaker's clips",
+        },
+        "training": training,
+        "weights_sha256": sha256_file(out / "weights.pt"),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    return out
+
+
+def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache",
+                           root: str | Path | None = None) -> FeatureSet:
+    """:func:`build_features` for one shared corpus, cached as a pickle under ``cache_dir`` (never in the repo)."""
+    import pickle
+
+    from .corpora import list_clips
+
+    path = Path(cache_dir) / f"{corpus}-aug{n_augmented}-seed{seed}.pkl"
+    if path.exists():
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    clips = list_clips(corpus, root)
+    print(f"computing features for {corpus}: {len(clips)} clips x ({n_augmented} augmented + clean + phone)", flush=True)
+    corpus_seed = seed + sum(map(ord, corpus))
+    fs = build_features([c.path for c in clips], [c.label for c in clips], [c.speaker for c in clips],
+                        [c.corpus for c in clips], n_augmented=n_augmented, seed=corpus_seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(fs, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return fs
+
+
+def concat_features(sets: list[FeatureSet]) -> FeatureSet:
+    """One FeatureSet holding the clips of several."""
+    out = FeatureSet([], [], [], [], [], [], [])
+    for fs in sets:
+        for name in ("paths", "labels", "speakers", "corpora", "clean", "phone", "augmented"):
+            getattr(out, name).extend(getattr(fs, name))
+    return out
+
+
+RECIPES = {
+    "open": {
+        "name": "emotion-open-v1", "corpora": ["emodb"], "licence": "CC0-1.0",
+        "licence_text": "Trained only on EmoDB (CC0 1.0): the weights may be used for any purpose, including commercially.",
+        "epochs": 40, "steps_per_epoch": None, "n_augmented": 4,
+    },
+    "multi": {
+        "name": "emotion-multi-v1", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0",
+        "licence_text": "Trained on EmoDB + RAVDESS + nEMO; RAVDESS and nEMO are CC BY-NC-SA 4.0, so these weights are "
+                        "released under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike.",
+        "epochs": 16, "steps_per_epoch": 75, "n_augmented": 4,
+    },
+}
+
+
+def read_labels_csv(csv_path: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """``path,label[,speaker]`` rows -> (paths, labels, speakers); relative paths are relative to the CSV.
+
+    A missing speaker makes each clip its own speaker. Raises :class:`TrainingDataError`.
+    """
+    import csv
+
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        raise TrainingDataError("labels CSV not found; pass --data with columns path,label[,speaker]", path=str(csv_path))
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"path", "label"} <= set(rows[0]):
+        raise TrainingDataError("labels CSV needs a header with columns path,label (optional speaker)", path=str(csv_path))
+    paths, labels, speakers = [], [], []
+    for n, row in enumerate(rows, start=2):
+        label = (row["label"] or "").strip().lower()
+        if label not in LABELS:
+            raise TrainingDataError(f"line {n}: label {row['label']!r} is not one of {', '.join(LABELS)}; map your labels to these", path=str(csv_path))
+        p = Path(row["path"].strip())
+        p = p if p.is_absolute() else csv_path.parent / p
+        if not p.exists():
+            raise TrainingDataError(f"line {n}: audio file {p} not found; fix the path (relative paths start at the CSV's folder)", path=str(csv_path))
+        paths.append(str(p))
+        labels.append(label)
+        speakers.append((row.get("speaker") or "").strip() or f"clip:{p}")
+    if len(paths) < 2:
+        raise TrainingDataError("need at least 2 labelled clips to train", path=str(csv_path))
+    return paths, labels, speakers
+
+
+def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str | Path, epochs: int = 10, n_augmented: int = 2,
+                      lr: float | None = None, seed: int = 0, progress: bool = True) -> Path:
+    """Fine-tune a model (``base`` = open/multi/folder) or train from scratch (``base='none'``) on a user's clips; write a model folder."""
+    from .card import model_card
+    from .model import load_model
+
+    paths, labels, speakers = read_labels_csv(csv_path)
+    try:
+        fs = build_features(paths, labels, speakers, ["user"] * len(paths), n_augmented=n_augmented, seed=seed, progress=progress)
+    except (RuntimeError, ValueError, TypeError) as exc:  # soundfile errors
+        raise TrainingDataError(f"cannot read a clip ({exc}); convert the clips to WAV or FLAC", path=str(csv_path)) from None
+    init_state = norm = None
+    if base == "none":
+        licence, base_name = "user-defined", None
+        licence_text = "Trained from scratch on the user's clips only; the licence is the owner's of those clips."
+    else:
+        model = load_model(base)
+        init_state = {k: v.clone() for k, v in model.net.state_dict().items()}
+        norm = (model.global_mean, model.global_std)
+        licence, base_name = model.licence, model.name
+        licence_text = (f"Fine-tuned from {model.name} ({model.licence}); the base model's licence terms apply to these "
+                        "weights, in addition to the rights in the fine-tuning clips.")
+    trained = fit(fs, np.arange(len(paths)), epochs=epochs, seed=seed, lr=lr or (2e-3 if init_state is None else 5e-4),
+                  init_state=init_state, norm=norm, progress=progress)
+    out = Path(out_dir)
+    training = {"data": str(csv_path), "base": base_name or "none (from scratch)", "epochs": epochs,
+                "n_augmented_copies": n_augmented, "seed": seed, "final_train_loss": round(trained["history"][-1]["loss"], 4),
+                "command": f"call-analyzer train-emotion --data {csv_path} --base {base} --out {out} --epochs {epochs}"}
+    n_params = sum(v.numel() for k, v in trained["state_dict"].items() if "running" not in k and "num_batches" not in k)
+    card = model_card(name=out.name, licence=licence, licence_text=licence_text, training_data=[f"user clips from {csv_path}"],
+                      n_clips=len(paths), n_speakers=len(set(speakers)), size_bytes=0, n_params=n_params, training=training,
+                      data_note=("Fine-tuned from " + base_name + "; see its card for its own training data.") if base_name else "")
+    save_model_folder(out, trained, name=out.name, licence=licence, training=training, card=card)
+    size = (out / "weights.pt").stat().st_size
+    (out / "MODEL_CARD.md").write_text(card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB"), encoding="utf-8")
+    return out

@@ -1,0 +1,247 @@
+"""Emotion models, per-turn scoring and call-level emotion metrics."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from analyzer.emotion import (LABELS, EmotionInputError, ModelError, arousal_valence, call_emotion_metrics, load_model,
+                              register_commands, score_turns)
+from analyzer.emotion.model import MODELS_DIR
+from analyzer.errors import AnalyzerError
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+needs_corpora = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"shared corpora not found at {CORPORA}")
+
+# EmoDB speaker 03 (male) and 08 (female): clear angry (W) and neutral (N) sentences.
+ANGRY = ["03a01Wa", "03a04Wc", "08a01Wa", "08b02Wd"]
+NEUTRAL = ["03a01Nc", "03a04Nc", "08a01Na", "08b02Nb"]
+
+
+def _read(name: str) -> tuple[np.ndarray, int]:
+    audio, rate = sf.read(CORPORA / "emodb" / f"{name}.flac", dtype="float32")
+    return audio, rate
+
+
+def _tone(seconds: float, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+@pytest.mark.parametrize("name, licence", [("open", "CC0-1.0"), ("multi", "CC-BY-NC-SA-4.0")])
+def test_shipped_models_load_offline_with_their_licence(name, licence):
+    model = load_model(name)
+    assert model.name == f"emotion-{name}-v1"
+    assert model.licence == licence
+    assert model.labels == LABELS
+    assert load_model(name) is model  # cached per process
+    assert (MODELS_DIR / model.name / "weights.pt").stat().st_size < 20e6
+
+
+def test_tampered_weights_fail_the_checksum_with_a_clear_message(tmp_path):
+    folder = tmp_path / "tampered"
+    shutil.copytree(MODELS_DIR / "emotion-open-v1", folder)
+    data = bytearray((folder / "weights.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "weights.pt").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum mismatch") as info:
+        load_model(str(folder))
+    assert "\n" not in str(info.value) and "restore" in str(info.value)
+
+
+def test_missing_model_folder_says_how_to_fix(tmp_path):
+    with pytest.raises(ModelError, match="--emotion-model open, multi or a folder"):
+        load_model(str(tmp_path / "nope"))
+
+
+def test_probabilities_have_one_row_per_clip_and_sum_to_one():
+    model = load_model("open")
+    clips = [_tone(1.0), _tone(2.5), _tone(6.0)]
+    probs = model.predict(clips, 16000)
+    assert probs.shape == (3, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert np.all(probs >= 0)
+
+
+def test_scores_are_deterministic():
+    model = load_model("open")
+    clips = [_tone(1.5), _tone(3.0)]
+    np.testing.assert_array_equal(model.predict(clips, 16000, speakers=["a", "a"]), model.predict(clips, 16000, speakers=["a", "a"]))
+
+
+@needs_corpora
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_shipped_model_tells_clear_angry_from_neutral(name):
+    model = load_model(name)
+    clips, speakers = [], []
+    for n in ANGRY + NEUTRAL:
+        audio, rate = _read(n)
+        clips.append(audio)
+        speakers.append(n[:2])
+    probs = model.predict(clips, rate, speakers=speakers)
+    angry, neutral = LABELS.index("angry"), LABELS.index("neutral")
+    assert np.all(probs[: len(ANGRY), angry] > probs[: len(ANGRY), neutral])
+    assert np.all(probs[len(ANGRY):, neutral] > probs[len(ANGRY):, angry])
+
+
+@needs_corpora
+def test_8k_and_16k_input_give_nearly_the_same_probabilities():
+    import soxr
+
+    model = load_model("open")
+    audio, rate = _read(ANGRY[0])
+    p16 = model.predict([audio], rate)
+    p8 = model.predict([soxr.resample(audio, rate, 8000)], 8000)
+    assert np.max(np.abs(p16 - p8)) < 0.05
+
+
+@pytest.mark.parametrize("clip, message", [
+    (np.zeros(16000, dtype=np.float32), "silent"),
+    (_tone(0.1), "too short"),
+    (np.full(16000, np.nan, dtype=np.float32), "NaN"),
+    (np.zeros((16000, 2), dtype=np.float32), "one channel"),
+])
+def test_bad_clips_raise_a_one_line_analyzer_error(clip, message):
+    model = load_model("open")
+    with pytest.raises(EmotionInputError, match=message) as info:
+        model.predict([_tone(1.0), clip], 16000)
+    assert isinstance(info.value, AnalyzerError)
+    assert "clip 1" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_score_turns_skips_short_and_silent_turns_and_returns_exact_keys():
+    model = load_model("open")
+    clips = [_tone(0.3, 8000), _tone(2.0, 8000), np.zeros(8000, dtype=np.float32), _tone(11.0, 8000)]
+    rows = score_turns(model, clips, 8000, ["agent", "agent", "customer", "agent"])
+    assert rows[0] is None and rows[2] is None
+    for row in (rows[1], rows[3]):
+        assert set(row) == {"emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence"}
+        probs = np.array([row["p_neutral"], row["p_happy"], row["p_angry"], row["p_sad"]])
+        assert abs(probs.sum() - 1) < 1e-9
+        assert row["emotion_label"] == LABELS[int(probs.argmax())]
+        assert row["emotion_confidence"] == pytest.approx(probs.max())
+        assert -1 <= row["arousal"] <= 1 and -1 <= row["valence"] <= 1
+
+
+def test_score_turns_rejects_nan_turns():
+    model = load_model("open")
+    with pytest.raises(EmotionInputError, match="turn 1.*NaN"):
+        score_turns(model, [_tone(1.0), np.full(8000, np.nan, dtype=np.float32)], 8000, ["agent", "agent"])
+
+
+def test_long_turn_is_pooled_from_its_windows():
+    """A turn of two halves scores between the scores of its halves."""
+    model = load_model("open")
+    a = _tone(4.0, 8000)
+    rng = np.random.default_rng(0)
+    b = (0.05 * rng.standard_normal(32000)).astype(np.float32)
+    rows = score_turns(model, [a, b, np.concatenate([a, b])], 8000, ["x", "x", "x"], window_s=4.0, hop_s=4.0)
+    for key in ("p_neutral", "p_happy", "p_angry", "p_sad"):
+        lo, hi = sorted((rows[0][key], rows[1][key]))
+        assert lo - 1e-6 <= rows[2][key] <= hi + 1e-6
+
+
+def test_arousal_and_valence_of_pure_classes():
+    arousal, valence = arousal_valence(np.eye(4))
+    np.testing.assert_allclose(arousal, [-0.3, 0.5, 1.0, -1.0])
+    np.testing.assert_allclose(valence, [0.0, 1.0, -1.0, -0.6])
+    a, v = arousal_valence(np.full((1, 4), 0.25))
+    assert -1 <= a[0] <= 1 and -1 <= v[0] <= 1
+
+
+def _row(speaker, start_s, end_s, label, valence, p_angry):
+    return {"speaker": speaker, "start_s": start_s, "end_s": end_s, "emotion_label": label, "valence": valence, "p_angry": p_angry}
+
+
+def test_call_emotion_metrics_on_a_hand_built_call():
+    turns = [
+        _row("customer", 0.0, 40.0, "angry", -0.8, 0.9),
+        _row("agent", 40.0, 50.0, "neutral", 0.0, 0.1),
+        _row("customer", 50.0, 90.0, "neutral", 0.0, 0.2),   # customer speech 40..80 s
+        _row("customer", 90.0, 90.3, None, None, None),      # unscored: ignored
+        _row("agent", 95.0, 105.0, "happy", 0.8, 0.05),
+        _row("customer", 110.0, 150.0, "happy", 0.6, 0.1),   # customer speech 80..120 s
+    ]
+    m = call_emotion_metrics(turns)
+    assert m["customer_valence_start"] == pytest.approx((-0.8 * 40 + 0.0 * 40) / 80)  # turns starting before 60 s of speech
+    assert m["customer_valence_end"] == pytest.approx((0.0 * 40 + 0.6 * 40) / 80)     # turns reaching into the last 60 s
+    assert m["customer_turnaround"] == pytest.approx(0.3 - (-0.4))
+    assert m["customer_angry_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["agent_angry_share"] == 0.0
+    assert m["agent_valence_mean"] == pytest.approx(0.4)
+    assert m["peak_customer_anger"] == 0.9 and m["peak_customer_anger_s"] == 0.0
+
+
+def test_call_emotion_metrics_are_none_without_scored_turns():
+    m = call_emotion_metrics([_row("agent", 0.0, 0.3, None, None, None)])
+    assert set(m) == {"customer_valence_start", "customer_valence_end", "customer_turnaround", "customer_angry_share",
+                      "agent_angry_share", "agent_valence_mean", "peak_customer_anger", "peak_customer_anger_s"}
+    assert all(v is None for v in m.values())
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="call-analyzer")
+    register_commands(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_emotion_help_says_multi_is_non_commercial(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["emotion", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "CC BY-NC-SA 4.0" in out and "non-commercial" in out.lower()
+
+
+@needs_corpora
+def test_emotion_command_prints_one_csv_row_per_file(capsys):
+    files = [str(CORPORA / "emodb" / f"{n}.flac") for n in (ANGRY[0], NEUTRAL[0])]
+    args = _parser().parse_args(["emotion", *files, "--model", "open"])
+    assert args.func(args) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0] == ["path", "label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence"]
+    assert [r[0] for r in rows[1:]] == files
+    assert rows[1][1] in LABELS and abs(sum(float(x) for x in rows[1][2:6]) - 1) < 1e-3
+
+
+@needs_corpora
+def test_training_smoke_on_a_tiny_subset_writes_a_loadable_model(tmp_path):
+    data = tmp_path / "labels.csv"
+    names = ANGRY[:2] + NEUTRAL[:2] + ["03a02Fc", "03a02Ta"]
+    with open(data, "w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(["path", "label", "speaker"])
+        label = {"W": "angry", "N": "neutral", "F": "happy", "T": "sad"}
+        for n in names:
+            w.writerow([str(CORPORA / "emodb" / f"{n}.flac"), label[n[5]], n[:2]])
+    args = _parser().parse_args(["train-emotion", "--data", str(data), "--base", "open", "--out", str(tmp_path / "mine"),
+                                 "--epochs", "1", "--augmented-copies", "1"])
+    assert args.func(args) == 0
+    model = load_model(str(tmp_path / "mine"))
+    assert model.name == "mine" and model.licence == "CC0-1.0"
+    assert "Fine-tuned from emotion-open-v1" in (tmp_path / "mine" / "MODEL_CARD.md").read_text()
+    assert model.predict([_read(names[0])[0]], 16000).shape == (1, 4)
+
+
+def test_train_emotion_rejects_unknown_labels(tmp_path, capsys):
+    data = tmp_path / "labels.csv"
+    data.write_text("path,label\nx.wav,furious\ny.wav,neutral\n")
+    args = _parser().parse_args(["train-emotion", "--data", str(data), "--out", str(tmp_path / "m")])
+    assert args.func(args) == 2
+    assert "not one of neutral, happy, angry, sad" in capsys.readouterr().err
+
+
+def test_front_end_matches_librosa_log_mel():
+    librosa = pytest.importorskip("librosa")
+    from analyzer.emotion.features import log_mel
+
+    x = np.random.default_rng(0).standard_normal(12345).astype(np.float32) * 0.1
+    mel = librosa.filters.mel(sr=8000, n_fft=256, n_mels=40, fmin=250, fmax=3600)
+    spec = np.abs(librosa.stft(x, n_fft=256, hop_length=80, win_length=200, center=True)) ** 2
+    np.testing.assert_allclose(log_mel(x), np.log(mel @ spec + 1e-8).T, atol=1e-4)
