@@ -190,7 +190,8 @@ def call_page_context(call: dict, *, audio_href: str | None) -> dict[str, Any]:
              for t in [k * step for k in range(int(duration_s // step) + 1)]]
     return {
         "call_id": str(call.get("call_id", "")), "path": str(call.get("path") or ""), "mode": call.get("mode"),
-        "duration_s": duration_s, "audio_href": audio_href, "turns": turns, "lanes": lanes, "ticks": ticks,
+        "duration_s": duration_s, "audio_href": audio_href, "turns": turns,
+        "speakers": ["agent", "customer"] + sorted({t["speaker"] for t in turns} - {"agent", "customer"}), "lanes": lanes, "ticks": ticks,
         "metric_groups": groups, "qa": qa, "warnings": [str(w) for w in call.get("warnings") or []],
         "emotion_enabled": bool((call.get("emotion") or {}).get("enabled")),
         "script_data": {"duration_s": duration_s, "call_id": str(call.get("call_id", "")), "n_turns": len(turns)},

@@ -146,3 +146,12 @@ def test_two_hour_call_with_2000_turns_renders_fast_and_small(tmp_path):
     assert elapsed < 3.0
     assert path.stat().st_size < 3_000_000
     assert len(Tags(path.read_text()).with_class("turn")) == 2000
+
+
+def test_undiarized_mono_turns_get_their_own_lane(tmp_path):
+    call = make_result("mono", seed=2)
+    for turn in call["turns"][::3]:
+        turn["speaker"] = "unknown"
+    page = Tags(write_call_page(call, tmp_path / "m.html", audio_href=None).read_text())
+    assert len(page.with_class("turn")) == len(call["turns"])
+    assert len([a for t, a in page.tags if a.get("id") == "lane-unknown"]) == 1
