@@ -755,6 +755,9 @@ def run_compare(args: argparse.Namespace) -> int:
             print(f"skipped: {message}", file=sys.stderr)
         if args.by_folder:
             outcomes = labels_by_folder(calls.index)
+            if outcomes.empty:
+                raise ResultsError("no call_id has a folder, so --by-folder finds no outcome: analyse an input laid "
+                                   "out as won/..., lost/... or pass --labels CSV", path=str(args.results_dir))
         else:
             outcomes = match_labels(read_labels(args.labels), calls.index)
         result = compare_outcomes(calls, outcomes, positive=args.positive, n_boot=args.n_boot, seed=args.seed)
