@@ -386,10 +386,12 @@ def _compare_binary(data: pd.DataFrame, is_pos: np.ndarray, positive: str, negat
             row["delta_ci_low"], row["delta_ci_high"] = _bootstrap_ci((x, y), _cliffs_delta, n_boot=n_boot, seed=seed)
             row["p"] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
         rows.append(row)
+    if not rows:
+        raise ResultsError("the results have no numeric metrics to compare; check that they are call-analyzer results")
     stats = pd.DataFrame(rows)
     if too_sparse:
         warns.append(f"Not tested, missing in more than {MAX_MISSING_SHARE:.0%} of calls: {', '.join(too_sparse)}.")
-    stats["q"] = _bh(stats["p"]) if len(stats) else []
+    stats["q"] = _bh(stats["p"])
     stats = _rank(stats, "delta")
     findings = () if small else tuple(_binary_findings(stats, positive, negative))
     classifier = None
@@ -502,10 +504,12 @@ def _compare_ordinal(data: pd.DataFrame, notes: list[str], *, n_boot: int, seed:
             row["rho_ci_low"], row["rho_ci_high"] = _bootstrap_ci((x, y), rho_stat, n_boot=n_boot, seed=seed,
                                                                   paired=True)
         rows.append(row)
+    if not rows:
+        raise ResultsError("the results have no numeric metrics to compare; check that they are call-analyzer results")
     stats = pd.DataFrame(rows)
     if too_sparse:
         warns.append(f"Not tested, missing in more than {MAX_MISSING_SHARE:.0%} of calls: {', '.join(too_sparse)}.")
-    stats["q"] = _bh(stats["p"]) if len(stats) else []
+    stats["q"] = _bh(stats["p"])
     stats = _rank(stats, "rho")
     findings = []
     if not small:

@@ -38,9 +38,13 @@ METRIC_GROUPS = (
     ("Emotion", ("customer_valence_start", "customer_valence_end", "customer_turnaround", "customer_angry_share",
                  "agent_angry_share", "agent_valence_mean", "peak_customer_anger", "peak_customer_anger_s")),
 )
-INDEX_COLUMNS = ("duration_s", "talk_ratio_agent", "agent_latency_median_s", "interruptions_by_agent",
-                 "dead_air_count", "longest_silence_s", "speech_rate_agent_sps", "customer_valence_end",
-                 "customer_turnaround")
+INDEX_COLUMNS = (
+    ("duration_s", "duration"), ("talk_ratio_agent", "agent talk share"),
+    ("agent_latency_median_s", "agent latency"), ("interruptions_by_agent", "agent interrupts"),
+    ("dead_air_count", "dead air"), ("longest_silence_s", "longest silence"),
+    ("speech_rate_agent_sps", "agent rate"), ("customer_valence_end", "customer end mood"),
+    ("customer_turnaround", "customer turnaround"),
+)
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -220,14 +224,14 @@ def write_call_page(call: dict, out_path: Path, *, audio_href: str | None) -> Pa
 
 def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str, Any]:
     """Rows of the index table (pure)."""
-    columns = [{"key": k, "label": METRICS[k].label} for k in INDEX_COLUMNS]
+    columns = [{"key": k, "label": short, "title": METRICS[k].label} for k, short in INDEX_COLUMNS]
     rows = []
     for call in calls:
         metrics = call.get("metrics") or {}
         qa = call.get("qa") if isinstance(call.get("qa"), dict) else {}
         call_id = str(call.get("call_id", ""))
         cells = []
-        for key in INDEX_COLUMNS:
+        for key, _ in INDEX_COLUMNS:
             value = metrics.get(key)
             cells.append({"sort": "" if value is None else value, "text": format_value(value, METRICS[key].unit)})
         failed = qa.get("failed") or []

@@ -122,7 +122,7 @@ def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path)
     page.goto(index.as_uri())
     ids = "Array.from(document.querySelectorAll('#calls tbody tr')).map(r => r.dataset.id)"
     assert page.evaluate(ids) == [c["call_id"] for c in calls]
-    header = page.locator("#calls th", has_text="agent interruptions")
+    header = page.locator("#calls th", has_text="agent interrupts")
     header.click()
     header.click()  # descending
     assert page.evaluate(ids) == [c["call_id"] for c in reversed(calls)]
