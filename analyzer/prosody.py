@@ -80,6 +80,7 @@ def frame_prosody(
     speech_mask: np.ndarray | None = None,
     mask_margin_s: float = 0.1,
     pitch_rate_hz: int = 2000,
+    pitch_step_s: float | None = None,
 ) -> FrameProsody:
     """Intensity (dB) and F0 (Hz) for every whole frame of ``signal``.
 
@@ -91,6 +92,8 @@ def frame_prosody(
         saves the pitch cost of silence. Intensity is always computed everywhere.
     pitch_rate_hz: sample rate the pitch analysis runs at (>= 2 x pitch ceiling);
         higher is slightly more accurate and slower (see docs/prosody.md).
+    pitch_step_s: Praat's pitch time step (default ``hop_s``); 0.02 halves the
+        pitch cost, F0 is then interpolated onto the frame centres.
     """
     signal = np.asarray(signal)
     if signal.ndim != 1:
@@ -112,7 +115,7 @@ def frame_prosody(
         wanted = _dilate(speech_mask, int(round(mask_margin_s / hop_s)))
     f0 = pitch_hz(
         x, sample_rate_hz, wanted, hop_s=hop_s, pitch_floor_hz=config.pitch_floor_hz,
-        pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz,
+        pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz, pitch_step_s=pitch_step_s,
     )
     return FrameProsody(intensity.astype(np.float32), f0.astype(np.float32), hop_s)
 
@@ -133,19 +136,25 @@ def intensity_db(signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = 0.01
     x = np.asarray(signal, dtype=np.float64)
     n_frames = len(x) // hop
     half = max(1, int(round(3.2 / pitch_floor_hz * sample_rate_hz)))
-    window = scipy.signal.windows.kaiser(2 * half, KAISER_BETA, sym=True)
-    weight = window.sum()
+    window = scipy.signal.windows.kaiser(2 * half, KAISER_BETA, sym=True).astype(np.float32)
+    weight = float(window.astype(np.float64).sum())
     # frame i's window covers samples [i*hop + hop//2 - half, i*hop + hop//2 + half)
     padded = np.concatenate([np.zeros(half), x[: n_frames * hop], np.zeros(half + hop)])
+    cumulative = np.concatenate([[0.0], np.cumsum(padded)])
+    starts = np.arange(n_frames) * hop + hop // 2
+    means = (cumulative[starts + 2 * half] - cumulative[starts]) / (2 * half)  # unweighted, as Praat
+    padded = padded.astype(np.float32)
+    squared = np.square(padded)
     out = np.empty(n_frames)
     for first in range(0, n_frames, _CHUNK_FRAMES):
         last = min(first + _CHUNK_FRAMES, n_frames)
         start = first * hop + hop // 2
-        span = padded[start : last * hop + hop // 2 + 2 * half]
-        frames = np.lib.stride_tricks.sliding_window_view(span, 2 * half)[::hop][: last - first]
-        mean = frames.mean(axis=1)
-        wx = frames @ window
-        wxx = (frames * frames) @ window
+        stop = last * hop + hop // 2 + 2 * half
+        frames = np.lib.stride_tricks.sliding_window_view(padded[start:stop], 2 * half)[::hop][: last - first]
+        frames_sq = np.lib.stride_tricks.sliding_window_view(squared[start:stop], 2 * half)[::hop][: last - first]
+        mean = means[first:last]
+        wx = (frames @ window).astype(np.float64)
+        wxx = (frames_sq @ window).astype(np.float64)
         out[first:last] = (wxx - 2 * mean * wx + mean * mean * weight) / weight
     power = np.maximum(out, PRAAT_REFERENCE_PA2 * 10 ** (INTENSITY_FLOOR_DB / 10))
     return 10.0 * np.log10(power / PRAAT_REFERENCE_PA2)
@@ -160,6 +169,7 @@ def pitch_hz(
     pitch_floor_hz: float = 75.0,
     pitch_ceiling_hz: float = 500.0,
     pitch_rate_hz: int = 2000,
+    pitch_step_s: float | None = None,
 ) -> np.ndarray:
     """Praat autocorrelation F0 (Hz) at each frame centre; NaN where unvoiced or not ``wanted``.
 
@@ -167,8 +177,10 @@ def pitch_hz(
     ``wanted`` frames is analysed with enough surrounding audio for Praat's
     window, and Praat's frames are interpolated onto the frame centres
     (linearly in log frequency between two voiced frames, else the nearest
-    frame's value).
+    frame's value). With ``pitch_step_s`` = ``hop_s`` (default) Praat's frames
+    fall exactly on the frame centres and no interpolation happens.
     """
+    step_s = hop_s if pitch_step_s is None else pitch_step_s
     hop = _hop_samples(hop_s, sample_rate_hz)
     n_frames = len(signal) // hop
     f0 = np.full(n_frames, np.nan)
@@ -192,12 +204,12 @@ def pitch_hz(
     for start, end in _runs_of_true(wanted):
         a, b = _aligned_span(start, end, rate=rate, hop_s=hop_s, window_s=window_s, margin=margin)
         sound = parselmouth.Sound(x[origin + a : origin + b], sampling_frequency=rate, start_time=a / rate)
-        pitch = sound.to_pitch_ac(time_step=hop_s, pitch_floor=pitch_floor_hz, pitch_ceiling=pitch_ceiling_hz)
+        pitch = sound.to_pitch_ac(time_step=step_s, pitch_floor=pitch_floor_hz, pitch_ceiling=pitch_ceiling_hz)
         times = pitch.xs()
         values = pitch.selected_array["frequency"]
         index = np.round(times / hop_s - 0.5).astype(np.int64)
         inside = (index >= start) & (index < end)
-        if np.allclose(times, (index + 0.5) * hop_s, rtol=0.0, atol=1e-6):
+        if step_s == hop_s and np.allclose(times, (index + 0.5) * hop_s, rtol=0.0, atol=1e-6):
             f0[index[inside]] = np.where(values[inside] > 0, values[inside], np.nan)
         else:  # Praat's frames missed the centres (odd hop in samples): interpolate
             f0[start:end] = _sample_track(times, values, (np.arange(start, end) + 0.5) * hop_s)
