@@ -146,7 +146,7 @@ def test_positive_label_not_among_outcomes_is_an_error(cohort_dir):
         compare_outcomes(calls, labels_by_folder(calls.index), positive="success", n_boot=0)
 
 
-def test_numeric_outcome_gives_spearman_findings():
+def test_numeric_outcome_gives_spearman_findings(tmp_path):
     rng = np.random.default_rng(5)
     csat = rng.integers(1, 6, 80)
     calls = pd.DataFrame({"agent_latency_median_s": 2.0 - 0.3 * csat + rng.normal(0, 0.3, 80),
@@ -158,6 +158,8 @@ def test_numeric_outcome_gives_spearman_findings():
     assert stats.loc["agent_latency_median_s", "rho"] < -0.5
     assert [f.metric for f in result.findings] == ["agent_latency_median_s"]
     assert "falls as the outcome rises" in result.findings[0].text
+    html = write_report(result, tmp_path)["report"].read_text()
+    assert "Spearman rho" in html and html.count('src="data:image/png;base64,') == 2  # no emotion: no trajectory
 
 
 def test_report_files_are_written_and_hostile_labels_are_escaped(cohort_dir, tmp_path):

@@ -6,6 +6,8 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.html import (
     neutralise_csv_cell,
@@ -51,6 +53,18 @@ class Tags(HTMLParser):
 ])
 def test_neutralise_csv_cell_prefixes_only_formula_like_strings(value, expected):
     assert neutralise_csv_cell(value) == expected
+
+
+@given(st.text())
+def test_neutralised_text_never_starts_with_a_formula_character(text):
+    out = neutralise_csv_cell(text)
+    assert not out.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert out.removeprefix("'") == text or out == text
+
+
+@given(st.one_of(st.integers(), st.floats(allow_nan=False)))
+def test_numbers_are_never_neutralised(number):
+    assert neutralise_csv_cell(number) == number
 
 
 def test_neutralise_csv_frame_keeps_negative_numbers_numeric():
