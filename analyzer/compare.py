@@ -424,9 +424,10 @@ def _binary_findings(stats: pd.DataFrame, positive: str, negative: str) -> list[
         info = metric_info(row["metric"])
         a, b = row[f"median_{positive}"], row[f"median_{negative}"]
         diff = format_value(abs(a - b), info.unit, difference=True)
-        if diff == format_value(0.0, info.unit, difference=True):
+        if diff == format_value(0.0, info.unit, difference=True) or np.sign(a - b) != np.sign(row["delta"]):
+            # medians equal, or pointing against the rank-based effect: describe the tendency only
             direction = "higher" if row["delta"] > 0 else "lower"
-            lead = f"the {info.label} tends to be {direction} in {positive} calls (the medians are equal)"
+            lead = f"the {info.label} tends to be {direction} in {positive} calls (the medians do not show it)"
         else:
             template = info.higher if row["delta"] > 0 else info.lower
             lead = template.format(g=positive, d=diff)

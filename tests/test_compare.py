@@ -228,3 +228,17 @@ def test_score_command_with_bad_rules_file_reports_line_and_exits_2(tmp_path, ca
     args = parser.parse_args(["score", str(tmp_path), "--rules", str(tmp_path / "r.toml")])
     assert args.func(args) == 2
     assert "r.toml, line 4: rule 'x': unknown metric 'nope'" in capsys.readouterr().err
+
+
+def test_finding_does_not_contradict_medians_when_distributions_cross():
+    # won calls: median 2 s but a long slow tail; lost calls: median 2.5 s; P(won > lost) > P(won < lost)
+    won = ([2.0] * 6 + [0.0] * 7 + [10.0] * 10) * 10
+    lost = ([2.5] * 12 + [1.0] * 11) * 10
+    calls = pd.DataFrame({"agent_latency_median_s": won + lost}, index=[f"c{k}" for k in range(460)])
+    outcomes = pd.Series(["won"] * 230 + ["lost"] * 230, index=calls.index)
+    result = compare_outcomes(calls, outcomes, positive="won", n_boot=0)
+    (finding,) = result.findings
+    stats = result.stats.set_index("metric").loc["agent_latency_median_s"]
+    assert stats["median_won"] < stats["median_lost"] and stats["delta"] > 0  # the construction
+    assert "later" not in finding.text and "sooner" not in finding.text
+    assert finding.text.startswith("The agent response latency (median) tends to be higher in won calls")
