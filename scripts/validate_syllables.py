@@ -14,6 +14,7 @@ percentage error (MAPE).
     python scripts/validate_syllables.py                      # defaults of ProsodyConfig
     python scripts/validate_syllables.py --grid               # threshold x dip table (tuning)
     python scripts/validate_syllables.py --nemo-limit 300     # faster
+    OMP_NUM_THREADS=1 python scripts/validate_syllables.py --speed   # CPU time of frame_prosody
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ class Analysed:
     mask: np.ndarray
 
 
-def analyse(clips: list[Clip], channel: str, config: ProsodyConfig) -> tuple[list[Analysed], float, float]:
+def analyse(
+    clips: list[Clip], channel: str, config: ProsodyConfig, *, pitch_step_s: float | None = None
+) -> tuple[list[Analysed], float, float]:
     """Frame prosody of every clip; returns the analyses, audio seconds and compute seconds."""
     out, audio_s, compute_s = [], 0.0, 0.0
     for clip in clips:
@@ -177,7 +180,7 @@ def analyse(clips: list[Clip], channel: str, config: ProsodyConfig) -> tuple[lis
             signal, rate = telephone(signal, rate)
         mask = speech_mask(signal, rate)
         start = time.perf_counter()
-        frames = prosody.frame_prosody(signal, rate, hop_s=HOP_S, config=config)
+        frames = prosody.frame_prosody(signal, rate, hop_s=HOP_S, config=config, pitch_step_s=pitch_step_s)
         compute_s += time.perf_counter() - start
         audio_s += len(signal) / rate
         n = min(len(mask), frames.n_frames)
@@ -202,6 +205,41 @@ def scores(true: np.ndarray, detected: np.ndarray) -> dict[str, float]:
     }
 
 
+def speed(root: Path) -> None:
+    """CPU seconds of frame_prosody for 10 min of one call channel: EmoDB clips with 0.5-3.5 s pauses
+    (about half speech, like one party of a call), line noise at -60 dBFS, then the telephone channel."""
+    rng = np.random.default_rng(0)
+    pieces, total = [], 0
+    for clip in emodb_clips(root, complete_only=False):
+        signal, rate = sf.read(clip.path, dtype="float32")
+        pieces += [signal, np.zeros(int(rng.uniform(0.5, 3.5) * rate), np.float32)]
+        total += len(pieces[-2]) + len(pieces[-1])
+        if total >= 600 * rate:
+            break
+    signal = np.concatenate(pieces)[: 600 * rate]
+    signal, _ = telephone(signal + 1e-3 * rng.standard_normal(len(signal)).astype(np.float32), rate)
+    mask = speech_mask(signal, 8000)[: len(signal) // 80]
+    print(f"10 min of 8 kHz speech, {100 * mask.mean():.0f}% speech frames; CPU seconds (one thread, best of 2):")
+    config = ProsodyConfig()
+    variants = {
+        "intensity only": lambda: prosody.intensity_db(signal, 8000, hop_s=HOP_S),
+        "default (pitch at 2 kHz, 10 ms)": lambda: prosody.frame_prosody(signal, 8000, config=config),
+        "+ speech_mask": lambda: prosody.frame_prosody(signal, 8000, config=config, speech_mask=mask),
+        "pitch_step_s=0.02": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_step_s=0.02),
+        "pitch_step_s=0.02 + speech_mask": lambda: prosody.frame_prosody(
+            signal, 8000, config=config, pitch_step_s=0.02, speech_mask=mask),
+        "pitch_rate_hz=4000": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_rate_hz=4000),
+        "pitch_rate_hz=8000 (no resampling)": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_rate_hz=8000),
+    }
+    for name, run in variants.items():
+        best = float("inf")
+        for _ in range(2):
+            start = time.process_time()
+            run()
+            best = min(best, time.process_time() - start)
+        print(f"  {name:38} {best:6.2f} s  ({600 / best:5.0f}x real time)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
@@ -210,10 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dip-db", type=float, default=None, help="override ProsodyConfig.nucleus_dip_db")
     parser.add_argument("--grid", action="store_true", help="print r / MAPE over a threshold x dip grid")
     parser.add_argument("--corpus", choices=["emodb", "nemo", "both"], default="both")
+    parser.add_argument("--pitch-step-s", type=float, default=None, help="Praat pitch time step (default: the 10 ms hop)")
+    parser.add_argument("--speed", action="store_true", help="only time frame_prosody on 10 min of 8 kHz speech")
     args = parser.parse_args(argv)
     if not args.corpora.is_dir():
         print(f"{args.corpora}: corpora folder not found; pass --corpora", file=sys.stderr)
         return 2
+    if args.speed:
+        speed(args.corpora)
+        return 0
 
     config = ProsodyConfig()
     if args.threshold_db is not None:
@@ -227,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         corpora["nemo"] = nemo_clips(args.corpora, args.nemo_limit)
 
     print(f"threshold {config.nucleus_threshold_db} dB, dip {config.nucleus_dip_db} dB, "
-          f"pitch {config.pitch_floor_hz}-{config.pitch_ceiling_hz} Hz")
+          f"pitch {config.pitch_floor_hz}-{config.pitch_ceiling_hz} Hz, pitch step {args.pitch_step_s or HOP_S} s")
     print(f"{'corpus':7} {'channel':10} {'n':>5} {'true':>6} {'found':>6} {'r':>6} {'MAPE%':>6} {'bias%':>6} {'x RT':>6}")
     for name, clips in corpora.items():
         true = np.array([c.syllables for c in clips], dtype=float)
         for channel in ("16k", "telephone"):
-            analysed, audio_s, compute_s = analyse(clips, channel, config)
+            analysed, audio_s, compute_s = analyse(clips, channel, config, pitch_step_s=args.pitch_step_s)
             s = scores(true, detected_counts(analysed, config))
             print(f"{name:7} {channel:10} {s['n']:5d} {s['true_mean']:6.2f} {s['detected_mean']:6.2f} "
                   f"{s['r']:6.3f} {s['mape_pct']:6.1f} {s['bias_pct']:6.1f} {audio_s / compute_s:6.0f}")
