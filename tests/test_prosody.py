@@ -234,10 +234,24 @@ def test_pitch_stats_give_median_p90_minus_p10_and_sd_over_voiced_masked_frames(
     st = np.arange(21, dtype=float)  # 0..20 semitones
     f0 = np.concatenate([100 * 2 ** (st / 12), [np.nan] * 5, [400.0] * 5])
     mask = np.concatenate([np.ones(26, bool), np.zeros(5, bool)])  # the 400 Hz frames are masked out
-    median_st, range_st, sd_st = prosody.pitch_stats_st(f0, mask)
+    median_st, range_st, sd_st = prosody.pitch_stats_st(f0, mask, max_deviation_st=None)
     assert median_st == pytest.approx(10.0)
     assert range_st == pytest.approx(16.0)
     assert sd_st == pytest.approx(np.std(st))
+
+
+def test_pitch_stats_ignore_octave_errors_more_than_9_semitones_from_the_median():
+    rng = np.random.default_rng(3)
+    clean = 150 * 2 ** (rng.normal(0, 2, 400) / 12)  # SD 2 st around 150 Hz
+    tracked = clean.copy()
+    tracked[::10] *= 2  # 10% doubled frames, as a pitch tracker's octave errors
+    mask = np.ones(400, bool)
+    robust = prosody.pitch_stats_st(tracked, mask)
+    reference = prosody.pitch_stats_st(clean, mask)
+    assert robust[0] == pytest.approx(reference[0], abs=0.3)
+    assert robust[2] == pytest.approx(reference[2], abs=0.3)
+    naive = prosody.pitch_stats_st(tracked, mask, max_deviation_st=None)
+    assert naive[2] > reference[2] + 1.5  # without the guard the SD is inflated
 
 
 def test_pitch_stats_are_none_with_too_few_voiced_frames():
@@ -252,6 +266,8 @@ def test_energy_sd_db_is_spread_of_loudness_over_masked_frames():
     assert prosody.energy_sd_db(intensity, mask) == pytest.approx(5.0)
     assert prosody.energy_sd_db(np.full(30, 65.0), np.ones(30, bool)) == pytest.approx(0.0)
     assert prosody.energy_sd_db(intensity, np.zeros(30, bool)) is None
+    f0 = np.array([150.0] * 10 + [np.nan] * 10 + [150.0] * 10)  # only the 60 dB frames are voiced in the mask
+    assert prosody.energy_sd_db(intensity, mask, f0_hz=f0) == pytest.approx(0.0)
 
 
 # --- failures --------------------------------------------------------------------------------------
