@@ -47,6 +47,8 @@ LABELS = ("neutral", "happy", "angry", "sad")
 CORPORA = ("emodb", "ravdess", "nemo")
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
 TELEPHONE_RATE_HZ = 8000
+HIGHPASS_HZ = 100.0  # clips are high-passed before use (and before truth detection)
+CLIP_ACTIVE_DBFS = -20.0  # every corpus clip is scaled so its active speech level is at this level
 _EDGE_MARGIN_FRAMES = 5  # silence kept around a clip's speech when it is trimmed
 _FADE_S = 0.01
 _GUARD_FRAMES = 60  # min. distance between a listener's backchannel/attempt and its other speech
@@ -108,9 +110,28 @@ class SimulationParams:
     corpora: tuple[str, ...] = CORPORA
     agent_speaker: str | None = None
     customer_speaker: str | None = None
-    truth_threshold_db: float = 35.0
+    truth_threshold_db: float | None = 35.0
     min_speech_s: float = 0.15
     min_silence_s: float = 0.2
+
+    @property
+    def truth_reference(self) -> str:
+        """What the truth threshold is relative to: each clean clip's ``peak`` 10 ms frame (default), or,
+        with ``truth_threshold_db=None``, its ``active`` speech level ("audible speech" truth)."""
+        return "peak" if self.truth_threshold_db is not None else "active"
+
+    @property
+    def resolved_truth_threshold_db(self) -> float:
+        """dB below the reference (see :attr:`truth_reference`) down to which clean frames are true speech.
+
+        ``truth_threshold_db`` if given (dB below the clip's peak frame, 35 by default as the project brief
+        asks). ``None`` selects "audible speech only": at least 3 dB above the line noise (which sits
+        ``snr_db`` below the party's active level) and never more than 25 dB below the clip's active level;
+        this truth then depends on ``snr_db``.
+        """
+        if self.truth_threshold_db is not None:
+            return self.truth_threshold_db
+        return 25.0 if self.snr_db is None else min(25.0, self.snr_db - 3.0)
 
     def __post_init__(self):
         def fail(msg: str):
@@ -260,12 +281,22 @@ def frame_levels_db(x: np.ndarray, *, frame_samples: int) -> np.ndarray:
     return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
+def clip_active_level_db(levels_db: np.ndarray, *, range_db: float = 35.0) -> float:
+    """Active speech level of a clean clip (dB): mean power of its 10 ms frames within ``range_db`` of the
+    loudest frame (a simple stand-in for ITU-T P.56)."""
+    peak = float(levels_db.max())
+    loud = levels_db[levels_db > peak - range_db]
+    return float(10 * np.log10(np.mean(10 ** (loud / 10))))
+
+
 def detect_speech_frames(
     x: np.ndarray, *, ref_db: float, threshold_db: float = 35.0, min_speech_s: float = 0.15, min_silence_s: float = 0.2
 ) -> np.ndarray:
     """The truth detector: 10 ms frames (x at 16 kHz) louder than ``ref_db - threshold_db``, smoothed per SPEC.
 
-    ``ref_db`` is the peak frame level of the clean studio clip the audio comes from.
+    ``ref_db`` is the peak frame level (or, for "audible" truth, the active speech level, see
+    :func:`clip_active_level_db`) of the clean studio clip the audio comes from, ``threshold_db`` how far
+    below it speech still counts.
     """
     raw = frame_levels_db(x, frame_samples=FRAME_SAMPLES) > ref_db - threshold_db
     return smooth_frames(raw, FRAME_S, min_speech_s=min_speech_s, min_silence_s=min_silence_s)
@@ -288,9 +319,16 @@ def _fade(x: np.ndarray) -> np.ndarray:
     return y
 
 
+@functools.lru_cache(maxsize=1)
+def _highpass_sos() -> np.ndarray:
+    return signal.butter(4, HIGHPASS_HZ, btype="highpass", fs=CORPUS_RATE_HZ, output="sos")
+
+
 @functools.lru_cache(maxsize=512)
-def _load_clip(root_str: str, rel_path: str, threshold_db: float, min_speech_s: float, min_silence_s: float) -> _Clip | None:
-    """Read a clip, detect its speech, trim it to its speech plus a 50 ms margin (faded). None if silent."""
+def _load_clip(root_str: str, rel_path: str, reference: str, threshold_db: float, min_speech_s: float,
+               min_silence_s: float) -> _Clip | None:
+    """Read a clip, high-pass it at 100 Hz, detect its speech, trim it to its speech plus a 50 ms margin
+    (faded). None if silent."""
     path = Path(root_str) / rel_path
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -302,7 +340,15 @@ def _load_clip(root_str: str, rel_path: str, threshold_db: float, min_speech_s: 
     audio = audio[: len(audio) // FRAME_SAMPLES * FRAME_SAMPLES]
     if len(audio) < 20 * FRAME_SAMPLES:
         return None
-    ref_db = float(frame_levels_db(audio, frame_samples=FRAME_SAMPLES).max())
+    # studio rumble (some RAVDESS takes open with 40 Hz thumps at -20 dB re peak) is not speech: remove it
+    audio = signal.sosfiltfilt(_highpass_sos(), audio).astype(np.float32)
+    # Normalise every clip to one active speech level: corpus recording levels differ by up to 35 dB within
+    # one speaker (RAVDESS normal vs strong intensity), which on a phone line would bury whole turns under
+    # the line noise while the truth still calls them speech. The party level is set later in _render.
+    levels = frame_levels_db(audio, frame_samples=FRAME_SAMPLES)
+    active_db = clip_active_level_db(levels)
+    audio = (audio * 10 ** ((CLIP_ACTIVE_DBFS - active_db) / 20)).astype(np.float32)
+    ref_db = float(frame_levels_db(audio, frame_samples=FRAME_SAMPLES).max()) if reference == "peak" else CLIP_ACTIVE_DBFS
     kw = dict(ref_db=ref_db, threshold_db=threshold_db, min_speech_s=min_speech_s, min_silence_s=min_silence_s)
     runs = _runs_true(detect_speech_frames(_fade(audio), **kw))
     if not runs:
@@ -327,7 +373,7 @@ def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_fr
     start = int(rng.integers(a, b - length + 1))
     audio = _fade(clip.audio[start * FRAME_SAMPLES : (start + length) * FRAME_SAMPLES])
     mask = detect_speech_frames(
-        audio, ref_db=clip.ref_db, threshold_db=params.truth_threshold_db,
+        audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db,
         min_speech_s=params.min_speech_s, min_silence_s=params.min_silence_s,
     )
     runs = _runs_true(mask)
@@ -388,7 +434,7 @@ class _Designer:
 
     def load(self, rel: str) -> _Clip | None:
         p = self.p
-        return _load_clip(self.root, rel, p.truth_threshold_db, p.min_speech_s, p.min_silence_s)
+        return _load_clip(self.root, rel, p.truth_reference, p.resolved_truth_threshold_db, p.min_speech_s, p.min_silence_s)
 
     def pick_clip(self, party: str, label: str, *, min_long_frames: int = 0) -> _Clip:
         """A clip of the party's speaker with this label, preferring unused ones and (if asked) one with a
@@ -695,6 +741,7 @@ def _truth(params, speakers, turns, extras, masks, n_frames, drawn, root_str) ->
             "file": it.clip.rel_path, "corpus": it.clip.rel_path.split("/")[0], "speaker": it.party,
             "corpus_speaker": speakers[it.party].key, "label": it.label, "role": it.role, "turn": it.turn,
             "offset_s": _sec(it.offset), "clip_start_s": round(it.clip.start_in_file_s, 2),
+            "ref_db": round(it.clip.ref_db, 4),
             "duration_s": _sec(len(it.clip.audio) // FRAME_SAMPLES), "speech_start_s": _sec(a), "speech_end_s": _sec(b),
         })
     return {
@@ -714,7 +761,8 @@ def _truth(params, speakers, turns, extras, masks, n_frames, drawn, root_str) ->
         "summary": summary,
         "clips": clip_rows,
         "truth_detector": {
-            "frame_s": FRAME_S, "threshold_db_below_clip_peak": params.truth_threshold_db,
+            "frame_s": FRAME_S, "reference": params.truth_reference, "threshold_db": params.resolved_truth_threshold_db,
+            "clip_active_dbfs": CLIP_ACTIVE_DBFS, "highpass_hz": HIGHPASS_HZ,
             "min_speech_s": params.min_speech_s, "min_silence_s": params.min_silence_s,
             "dead_air_s": 5.0, "hold_s": 20.0,
         },
@@ -781,6 +829,7 @@ def _render(params, turns, extras, n_frames, rng, drawn) -> tuple[np.ndarray, np
         wide[party] = _resample(tracks[party], CORPUS_RATE_HZ, work_rate, n_work)
         limited = band(wide[party], work_rate)
         gain = 10 ** ((target - _active_level_db(limited, masks[party], work_rate)) / 20)
+        drawn.setdefault("clean_gain_db", {})[party] = round(float(20 * np.log10(gain)), 4)
         tracks[party] *= gain
         wide[party] *= gain
         comp[party] = limited * gain
@@ -811,7 +860,7 @@ def _render(params, turns, extras, n_frames, rng, drawn) -> tuple[np.ndarray, np
         peak = float(np.max(np.abs(x)))
         headroom[name] = 1.0 if peak <= _PEAK_MAX else _PEAK_MAX / peak
         x *= headroom[name]
-    drawn["headroom_gain_db"] = {k: round(20 * np.log10(v), 2) for k, v in headroom.items()}
+    drawn["headroom_gain_db"] = {k: round(float(20 * np.log10(v)), 2) for k, v in headroom.items()}
     n_out = n_frames * params.sample_rate_hz // 100
     if params.telephone:
         channels = _mulaw_roundtrip(channels, work_rate)
