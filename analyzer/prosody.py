@@ -11,16 +11,16 @@ measured at the frame's centre ``(i + 0.5) * hop_s``.
 - F0 is Praat's autocorrelation pitch (``To Pitch (ac)``, via
   praat-parselmouth) with the floor and ceiling of :class:`ProsodyConfig`,
   computed on the signal resampled to ``pitch_rate_hz`` (2 kHz by default:
-  ample for a 500 Hz ceiling and ~4x cheaper than 8 kHz) and sampled onto the
-  frame centres. NaN where unvoiced.
+  ample for a 500 Hz ceiling, about half the cost of 8 kHz), with Praat's
+  frames placed exactly on the frame centres. NaN where unvoiced.
 - Syllable nuclei are found as in de Jong & Wempe (2009): intensity peaks
   that stand out from their surroundings by ``nucleus_dip_db`` (peak
   prominence), lie above the speaker's reference level plus
   ``nucleus_threshold_db``, are voiced and lie inside the speaker's speech.
 
 Block processing: the results for a frame depend only on the audio within
-``context_s(config)`` seconds (0.2 s with the default 75 Hz floor) of it, up
-to Praat's pitch path search, which couples neighbouring voiced frames. Pass
+~0.15 s of it (with the default 75 Hz floor), up to Praat's pitch path
+search, which couples neighbouring voiced frames. Pass
 each block with at least :data:`MIN_CONTEXT_S` of audio on both sides (the
 pipeline passes 0.5 s), start it on a frame boundary, and keep only the
 block's own frames; the result matches a whole-signal analysis within
@@ -118,11 +118,6 @@ def frame_prosody(
         pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz, pitch_step_s=pitch_step_s,
     )
     return FrameProsody(intensity.astype(np.float32), f0.astype(np.float32), hop_s)
-
-
-def context_s(config: ProsodyConfig) -> float:
-    """Seconds of audio on each side of a frame that its intensity and pitch window can see."""
-    return max(6.4 / config.pitch_floor_hz / 2, 3.0 / config.pitch_floor_hz) + 0.1
 
 
 def intensity_db(signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = 0.01, pitch_floor_hz: float = 75.0) -> np.ndarray:
