@@ -41,7 +41,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)
     page.problems = []
     page.dialogs = []
     page.on("console", lambda msg: msg.type == "error" and page.problems.append(f"console: {msg.text}"))
@@ -130,8 +130,9 @@ def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path)
     assert page.locator("#calls tbody tr:visible").count() == 1
     assert page.inner_text("#shown") == "1"
     page.fill("#f-text", "")
-    page.click("a[href='team/call-1.html']")
-    page.wait_for_url("**/team/call-1.html")
+    with page.expect_navigation():
+        page.click("a[href='team/call-1.html']")
+    assert page.url.endswith("/team/call-1.html")
     assert page.locator("#tl-inner .turn").count() == len(calls[1]["turns"])
     page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
     assert page.problems == []
@@ -147,7 +148,8 @@ def test_hostile_file_name_executes_no_script(page, tmp_path):
     assert page_file.name == HOSTILE + ".html"
     page.goto(index.as_uri())
     assert page.locator("#calls tbody tr").count() == 1
-    page.click("#calls a")
+    with page.expect_navigation():
+        page.click("#calls a")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     assert page.locator("h1").inner_text() == HOSTILE
     assert page.evaluate("typeof window.__pwned") == "undefined"
