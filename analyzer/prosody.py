@@ -120,7 +120,9 @@ def frame_prosody(
     return FrameProsody(intensity.astype(np.float32), f0.astype(np.float32), hop_s)
 
 
-def intensity_db(signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = 0.01, pitch_floor_hz: float = 75.0) -> np.ndarray:
+def intensity_db(
+    signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = 0.01, pitch_floor_hz: float = 75.0
+) -> np.ndarray:
     """Praat-style intensity (dB re 2e-5) at each frame centre ``(i + 0.5) * hop_s``.
 
     Window: Kaiser (beta = 2 pi^2 + 0.5) of ``6.4 / pitch_floor_hz`` s, centred on the

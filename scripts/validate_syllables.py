@@ -229,7 +229,8 @@ def speed(root: Path) -> None:
         "pitch_step_s=0.02 + speech_mask": lambda: prosody.frame_prosody(
             signal, 8000, config=config, pitch_step_s=0.02, speech_mask=mask),
         "pitch_rate_hz=4000": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_rate_hz=4000),
-        "pitch_rate_hz=8000 (no resampling)": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_rate_hz=8000),
+        "pitch_rate_hz=8000 (no resampling)": lambda: prosody.frame_prosody(
+            signal, 8000, config=config, pitch_rate_hz=8000),
     }
     for name, run in variants.items():
         best = float("inf")
@@ -248,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dip-db", type=float, default=None, help="override ProsodyConfig.nucleus_dip_db")
     parser.add_argument("--grid", action="store_true", help="print r / MAPE over a threshold x dip grid")
     parser.add_argument("--corpus", choices=["emodb", "nemo", "both"], default="both")
-    parser.add_argument("--pitch-step-s", type=float, default=None, help="Praat pitch time step (default: the 10 ms hop)")
+    parser.add_argument("--pitch-step-s", type=float, default=None,
+                        help="Praat pitch time step (default: the 10 ms hop)")
     parser.add_argument("--speed", action="store_true", help="only time frame_prosody on 10 min of 8 kHz speech")
     args = parser.parse_args(argv)
     if not args.corpora.is_dir():
@@ -271,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"threshold {config.nucleus_threshold_db} dB, dip {config.nucleus_dip_db} dB, "
           f"pitch {config.pitch_floor_hz}-{config.pitch_ceiling_hz} Hz, pitch step {args.pitch_step_s or HOP_S} s")
-    print(f"{'corpus':7} {'channel':10} {'n':>5} {'true':>6} {'found':>6} {'r':>6} {'MAPE%':>6} {'bias%':>6} {'x RT':>6}")
+    print(f"{'corpus':7} {'channel':10} {'n':>5} {'true':>6} {'found':>6} {'r':>6} "
+          f"{'MAPE%':>6} {'bias%':>6} {'x RT':>6}")
     for name, clips in corpora.items():
         true = np.array([c.syllables for c in clips], dtype=float)
         for channel in ("16k", "telephone"):
@@ -285,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                     for dip in (0.5, 1.0, 1.5, 2.0, 3.0):
                         grid_config = replace(config, nucleus_threshold_db=threshold, nucleus_dip_db=dip)
                         g = scores(true, detected_counts(analysed, grid_config))
-                        print(f"    {threshold:12.1f} {dip:6.1f} {g['r']:6.3f} {g['mape_pct']:6.1f} {g['bias_pct']:6.1f}")
+                        print(f"    {threshold:12.1f} {dip:6.1f} {g['r']:6.3f} "
+                              f"{g['mape_pct']:6.1f} {g['bias_pct']:6.1f}")
     return 0
 
 

@@ -317,3 +317,28 @@ def test_syllable_counts_on_nemo_correlate_with_the_text_over_a_telephone_channe
     s = validation.scores(true, validation.detected_counts(analysed, TUNED))
     assert s["r"] >= 0.75
     assert s["mape_pct"] <= 18.0
+
+
+def test_pitch_median_and_sd_survive_the_telephone_channel(validation):
+    """20 nEMO clips: per-clip pitch stats after 300 Hz high-pass + 8 kHz mu-law vs the clean 16 kHz clip.
+
+    Measured here: mean |difference| 0.23 st (median), 0.18 st (SD); on 307 clips 0.43 and 0.20.
+    """
+    clips = validation.nemo_clips(CORPORA, limit=20)
+    median_diff, sd_diff = [], []
+    for clip in clips:
+        clean, rate = validation.sf.read(clip.path, dtype="float32")
+        phone, phone_rate = validation.telephone(clean, rate)
+        mask = validation.speech_mask(clean, rate)
+        a = prosody.frame_prosody(clean, rate, config=ProsodyConfig(), pitch_rate_hz=rate)
+        b = prosody.frame_prosody(phone, phone_rate, config=ProsodyConfig())
+        n = min(a.n_frames, b.n_frames, len(mask))
+        stats_a = prosody.pitch_stats_st(a.f0_hz[:n], mask[:n])
+        stats_b = prosody.pitch_stats_st(b.f0_hz[:n], mask[:n])
+        if None in stats_a or None in stats_b:
+            continue
+        median_diff.append(abs(stats_a[0] - stats_b[0]))
+        sd_diff.append(abs(stats_a[2] - stats_b[2]))
+    assert len(median_diff) >= 15
+    assert np.mean(median_diff) < 0.8
+    assert np.mean(sd_diff) < 0.5
