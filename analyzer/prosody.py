@@ -276,6 +276,7 @@ def syllable_nuclei(
     config: ProsodyConfig = ProsodyConfig(),
     reference_db: float | None = None,
     max_spacing_s: float = 0.5,
+    voicing_tolerance_s: float = 0.02,
 ) -> np.ndarray:
     """Frame indices of syllable nuclei (sorted int64), de Jong & Wempe (2009) style.
 
@@ -284,7 +285,9 @@ def syllable_nuclei(
     higher peak or ``max_spacing_s`` away), at least
     ``config.nucleus_threshold_db`` above ``reference_db`` (default: the
     speaker's :func:`speaker_intensity_reference_db` over ``speech_mask``), that
-    is voiced (``f0_hz`` finite) and inside ``speech_mask``.
+    is voiced (``f0_hz`` finite within ``voicing_tolerance_s`` of the peak:
+    Praat's 40 ms pitch window blurs voicing onsets, and a syllable's
+    intensity peak often sits right at one) and inside ``speech_mask``.
 
     Pass all of one speaker's frames of a call at once (a whole-call array is fine: ~1 M frames).
     """
@@ -303,7 +306,8 @@ def syllable_nuclei(
     peaks, _ = scipy.signal.find_peaks(
         intensity, height=reference_db + config.nucleus_threshold_db, prominence=config.nucleus_dip_db, wlen=wlen
     )
-    keep = mask[peaks] & np.isfinite(f0[peaks])
+    voiced = _dilate(np.isfinite(f0), int(round(voicing_tolerance_s / hop_s)))
+    keep = mask[peaks] & voiced[peaks]
     return peaks[keep].astype(np.int64)
 
 

@@ -175,11 +175,21 @@ def test_nuclei_only_where_voiced_and_inside_the_speech_mask():
     intensity = np.full(100, 50.0)
     intensity[[10, 30, 50, 70]] = 60.0  # four clear peaks
     f0 = np.full(100, 150.0)
-    f0[30] = np.nan  # peak 2 unvoiced
+    f0[24:37] = np.nan  # peak 2 unvoiced, with no voiced frame within 20 ms
     mask = np.ones(100, bool)
     mask[45:55] = False  # peak 3 outside speech
     nuclei = prosody.syllable_nuclei(intensity, f0, mask, hop_s=0.01, config=TUNED)
     assert nuclei.tolist() == [10, 70]
+
+
+def test_a_peak_counts_if_voicing_starts_within_the_tolerance():
+    intensity = np.full(100, 50.0)
+    intensity[50] = 60.0
+    mask = np.ones(100, bool)
+    f0 = np.full(100, np.nan)
+    f0[52:80] = 150.0  # voicing starts 20 ms after the peak
+    assert prosody.syllable_nuclei(intensity, f0, mask, config=TUNED).tolist() == [50]
+    assert prosody.syllable_nuclei(intensity, f0, mask, config=TUNED, voicing_tolerance_s=0.01).tolist() == []
 
 
 def test_peaks_below_the_speaker_reference_plus_threshold_are_not_nuclei():
@@ -297,7 +307,7 @@ def validation():
 def test_syllable_counts_on_complete_emodb_sentences_over_a_telephone_channel(validation):
     """40 complete short EmoDB sentences (8-11 syllables), 8 kHz mu-law.
 
-    Measured: MAPE 16.1%, bias -15.9% (the detector misses some unstressed syllables).
+    Measured: MAPE 12.0%, bias -9.8% (the detector misses some unstressed syllables).
     The true counts span only 8-11 here, so r is not meaningful (0.50); nEMO checks r.
     """
     clips = validation.emodb_clips(CORPORA)[::3][:40]
@@ -305,18 +315,18 @@ def test_syllable_counts_on_complete_emodb_sentences_over_a_telephone_channel(va
     true = np.array([c.syllables for c in clips], dtype=float)
     analysed, _, _ = validation.analyse(clips, "telephone", TUNED)
     s = validation.scores(true, validation.detected_counts(analysed, TUNED))
-    assert s["mape_pct"] <= 20.0
-    assert -20.0 <= s["bias_pct"] <= 10.0
+    assert s["mape_pct"] <= 17.0
+    assert -17.0 <= s["bias_pct"] <= 10.0
 
 
 def test_syllable_counts_on_nemo_correlate_with_the_text_over_a_telephone_channel(validation):
-    """60 Polish nEMO clips (4-21 syllables), 8 kHz mu-law. Measured: r 0.84, MAPE 12.4%, bias -7.7%."""
+    """60 Polish nEMO clips (4-21 syllables), 8 kHz mu-law. Measured: r 0.89, MAPE 10.5%, bias -3.1%."""
     clips = validation.nemo_clips(CORPORA, limit=60)
     true = np.array([c.syllables for c in clips], dtype=float)
     analysed, _, _ = validation.analyse(clips, "telephone", TUNED)
     s = validation.scores(true, validation.detected_counts(analysed, TUNED))
-    assert s["r"] >= 0.75
-    assert s["mape_pct"] <= 18.0
+    assert s["r"] >= 0.8
+    assert s["mape_pct"] <= 15.0
 
 
 def test_pitch_median_and_sd_survive_the_telephone_channel(validation):
