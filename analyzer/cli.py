@@ -44,7 +44,7 @@ def _add_analyze(subparsers) -> None:
     p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
     p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
-    p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped rules")
+    p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_analyze)
@@ -64,6 +64,8 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("emotion", {})["enabled"] = False
     if args.emotion_model:
         changes.setdefault("emotion", {})["model"] = args.emotion_model
+    if args.rules:
+        changes.setdefault("qa", {})["rules"] = str(Path(args.rules).resolve())
     return config.replace(**changes) if changes else config
 
 

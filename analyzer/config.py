@@ -53,6 +53,8 @@ class VadConfig:
     min_silence_s: silences shorter than this are bridged.
     energy_floor_db: a frame this far below the channel's speech level is never speech.
     noise_gate_db: a frame must be this far above the channel's noise floor to be speech.
+    edge_gate_db / edge_extension_s: detected speech grows outward (at most edge_extension_s
+        per side) through frames at least edge_gate_db above the noise floor (hysteresis).
     crosstalk_margin_db: a frame counts as a party's own speech only if its level
         exceeds the leak predicted from the other channel by this margin.
     """
@@ -65,6 +67,8 @@ class VadConfig:
     min_silence_s: float = 0.2
     energy_floor_db: float = 40.0
     noise_gate_db: float = 6.0
+    edge_gate_db: float = 3.5
+    edge_extension_s: float = 0.3
     crosstalk_margin_db: float = 8.0
     crosstalk: bool = True
 
@@ -95,17 +99,20 @@ class ProsodyConfig:
     pitch_floor_hz / pitch_ceiling_hz: F0 search range.
     nucleus_dip_db: an intensity peak counts as a syllable nucleus only if the
         intensity dips at least this much on both sides before the next peak.
-    nucleus_threshold_db: peaks must exceed the speaker's reference intensity
-        by this many dB (see analyzer.prosody).
+    nucleus_threshold_db: peaks must exceed the speaker's reference intensity (median
+        over the speaker's speech in the call) by this many dB; negative lets slightly
+        quieter peaks count. Defaults tuned on telephone EmoDB, checked on nEMO (docs/prosody.md).
     enabled: compute pitch, intensity and syllable rates (off: pacing only).
+    pitch_step_s: Praat's pitch time step; 0.02 halves the pitch cost (F0 interpolated to 10 ms frames).
     """
 
     enabled: bool = True
     pitch_floor_hz: float = 75.0
     pitch_ceiling_hz: float = 500.0
-    nucleus_dip_db: float = 2.0
-    nucleus_threshold_db: float = 2.0
+    nucleus_dip_db: float = 1.0
+    nucleus_threshold_db: float = -4.0
     semitone_reference_hz: float = 100.0
+    pitch_step_s: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,14 @@ class EmotionConfig:
 
 
 @dataclass(frozen=True)
+class QaConfig:
+    """QA scorecard: 'default' (the shipped analyzer/default_rules.toml) or a rules file (TOML/YAML)."""
+
+    enabled: bool = True
+    rules: str = "default"
+
+
+@dataclass(frozen=True)
 class AnalysisConfig:
     """Everything that changes a result. Echoed into every result."""
 
@@ -134,14 +149,20 @@ class AnalysisConfig:
     turns: TurnConfig = field(default_factory=TurnConfig)
     prosody: ProsodyConfig = field(default_factory=ProsodyConfig)
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
+    qa: QaConfig = field(default_factory=QaConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), suitable for JSON and TOML."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def digest(self) -> str:
-        """Short stable hash of all parameters (used to decide whether to re-analyse)."""
+        """Short stable hash of all parameters, and of the QA rules file's content (decides re-analysis)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
+        if self.qa.enabled and self.qa.rules != "default":
+            try:
+                text += hashlib.sha256(Path(self.qa.rules).read_bytes()).hexdigest()
+            except OSError:
+                text += "unreadable-rules"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def replace(self, **sections: dict[str, Any]) -> "AnalysisConfig":
@@ -155,6 +176,7 @@ _SECTIONS = {
     "turns": TurnConfig,
     "prosody": ProsodyConfig,
     "emotion": EmotionConfig,
+    "qa": QaConfig,
 }
 
 

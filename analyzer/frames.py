@@ -86,7 +86,8 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
             masks[first : first + n] = decided
             per_channel = [
                 prosody_mod.frame_prosody(
-                    padded[:, c], rate, hop_s=hop_s, config=config.prosody, speech_mask=masks[:, c]
+                    padded[:, c], rate, hop_s=hop_s, config=config.prosody, speech_mask=masks[:, c],
+                    pitch_step_s=config.prosody.pitch_step_s,
                 )
                 for c in range(n_channels)
             ]

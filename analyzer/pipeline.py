@@ -6,6 +6,8 @@ ends in. Data flows one way; each stage is a module of pure functions.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import time
 from pathlib import Path
@@ -93,7 +95,7 @@ def analyze_file(
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
                                         ("emotion_licence", emotion_info.get("licence"))) if v})
-    return CallResult(
+    result = CallResult(
         call_id=call_id or path.stem,
         path=str(path.resolve()),
         duration_s=info.duration_s,
@@ -115,6 +117,23 @@ def analyze_file(
         file_mtime_ns=stat.st_mtime_ns,
         timings_s={k: round(v, 4) for k, v in timings.items()},
     )
+    if config.qa.enabled:
+        result = dataclasses.replace(result, qa=score_call(result.to_dict(), config))
+    return result
+
+
+def score_call(call: dict, config: AnalysisConfig) -> dict:
+    """The QA scorecard of one call result (rules file parsed once per process)."""
+    from . import qa
+
+    return qa.evaluate(_rules(config.qa.rules), call)
+
+
+@functools.lru_cache(maxsize=8)
+def _rules(rules: str):
+    from . import qa
+
+    return qa.load_default_rules() if rules == "default" else qa.load_rules(rules)
 
 
 def prosody_metrics(
@@ -155,7 +174,7 @@ def prosody_metrics(
             f"pitch_median_{speaker}_st": _r(median_st, 2),
             f"pitch_range_{speaker}_st": _r(range_st, 2),
             f"pitch_sd_{speaker}_st": _r(sd_st, 2),
-            f"energy_sd_{speaker}_db": _r(prosody.energy_sd_db(intensity, mask), 2),
+            f"energy_sd_{speaker}_db": _r(prosody.energy_sd_db(intensity, mask, f0_hz=f0), 2),
         })
     out["rate_mismatch_sps"] = rate_mismatch_sps(list(conv.turns), rows)
     return out

@@ -160,6 +160,27 @@ def remove_crosstalk(energy_db: np.ndarray, active: np.ndarray, *, margin_db: fl
     return cleaned
 
 
+def extend_edges(core: np.ndarray, allowed: np.ndarray, *, max_frames: int, bridge_frames: int = 0) -> np.ndarray:
+    """Hysteresis: grow each run of ``core`` frames outward through contiguous ``allowed`` frames
+    (holes of up to ``bridge_frames`` do not stop it), at most ``max_frames`` on each side::
+
+        core     ....####..........
+        allowed  ..########.##.....   (bridge_frames >= 1)
+        result   ..###########.....   (bounded by max_frames)
+    """
+    from scipy.ndimage import binary_closing, binary_dilation, label
+
+    if max_frames <= 0 or not core.any():
+        return core
+    if bridge_frames > 0:
+        allowed = binary_closing(allowed, structure=np.ones(bridge_frames + 1, dtype=bool))
+    labels, _ = label(core | allowed)
+    touching = np.unique(labels[core])
+    connected = np.isin(labels, touching[touching > 0])
+    reach = binary_dilation(core, structure=np.ones(2 * max_frames + 1, dtype=bool))
+    return core | (connected & reach & allowed)
+
+
 def channel_segments(
     vad_frames: np.ndarray, energy_db: np.ndarray, speakers: list[str], config: VadConfig
 ) -> list[Segment]:
@@ -174,12 +195,21 @@ def channel_segments(
             for c in range(len(speakers))
         ]
     ) if len(speakers) else vad_frames
+    # frames clearly above the noise floor may extend detected speech at its edges (soft onsets, decays)
+    audible = np.column_stack(
+        [energy_db[:, c] > noise_floor_db(energy_db[:, c]) + config.edge_gate_db for c in range(len(speakers))]
+    )
     if config.crosstalk and len(speakers) == 2:
         active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db)
+        audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db)
+    max_ext = int(round(config.edge_extension_s / hop_s))
     segments: list[Segment] = []
     for c, speaker in enumerate(speakers):
+        grown = extend_edges(
+            active[:, c], audible[:, c], max_frames=max_ext, bridge_frames=int(round(config.min_silence_s / hop_s)) - 1
+        )
         smoothed = smooth_frames(
-            active[:, c], hop_s, min_speech_s=config.min_speech_s, min_silence_s=config.min_silence_s
+            grown, hop_s, min_speech_s=config.min_speech_s, min_silence_s=config.min_silence_s
         )
         segments.extend(frames_to_segments(smoothed, hop_s, speaker))
     return sorted(segments)
