@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .catalog import METRICS, format_value, metric_info
-from .errors import AnalyzerError, ConfigError
+from .catalog import format_value, metric_info
+from .errors import AnalyzerError
 
 MIN_GROUP_N = 10
 """Groups smaller than this get a warning instead of findings."""
