@@ -289,16 +289,48 @@ def clip_active_level_db(levels_db: np.ndarray, *, range_db: float = 35.0) -> fl
     return float(10 * np.log10(np.mean(10 ** (loud / 10))))
 
 
-def detect_speech_frames(
-    x: np.ndarray, *, ref_db: float, threshold_db: float = 35.0, min_speech_s: float = 0.15, min_silence_s: float = 0.2
-) -> np.ndarray:
-    """The truth detector: 10 ms frames (x at 16 kHz) louder than ``ref_db - threshold_db``, smoothed per SPEC.
+def truth_band_hz(params: SimulationParams) -> tuple[float, float | None]:
+    """The band the truth detector listens to: what the output channel carries (Hz, None = up to Nyquist).
 
-    ``ref_db`` is the peak frame level (or, for "audible" truth, the active speech level, see
+    Telephone: 300-3400 Hz. Otherwise from the 100 Hz high-pass up to 0.45 x the output rate, so energy the
+    listener of the file can never hear (clicks at 6 kHz, breath above the phone band) is not "speech".
+    """
+    if params.telephone:
+        return TELEPHONE_BAND_HZ
+    top = 0.45 * params.sample_rate_hz
+    return (HIGHPASS_HZ, top if top < 0.45 * CORPUS_RATE_HZ else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _band_sos_16k(low_hz: float, high_hz: float | None) -> np.ndarray:
+    if high_hz is None:
+        return signal.butter(4, low_hz, btype="highpass", fs=CORPUS_RATE_HZ, output="sos")
+    return signal.butter(4, (low_hz, high_hz), btype="bandpass", fs=CORPUS_RATE_HZ, output="sos")
+
+
+def _forward_backward(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Zero-phase filtering from rest (no edge padding: clips start and end faded to silence)."""
+    return signal.sosfilt(sos, signal.sosfilt(sos, x)[::-1])[::-1]
+
+
+def band_levels_db(x: np.ndarray, band_hz: tuple[float, float | None]) -> np.ndarray:
+    """10 ms frame levels (dB re full scale) of 16 kHz audio after a zero-phase band-pass to ``band_hz``."""
+    return frame_levels_db(_forward_backward(_band_sos_16k(*band_hz), x), frame_samples=FRAME_SAMPLES)
+
+
+def detect_speech_frames(
+    x: np.ndarray, *, ref_db: float, threshold_db: float = 35.0, band_hz: tuple[float, float | None] = TELEPHONE_BAND_HZ,
+    min_speech_s: float = 0.15, min_silence_s: float = 0.2,
+) -> np.ndarray:
+    """The truth detector: 10 ms frames of ``x`` (16 kHz) whose level within ``band_hz`` exceeds
+    ``ref_db - threshold_db``, smoothed per SPEC (silence < ``min_silence_s`` bridged, then speech
+    < ``min_speech_s`` dropped).
+
+    ``ref_db`` is the in-band peak frame level (or, for "audible" truth, the active speech level, see
     :func:`clip_active_level_db`) of the clean studio clip the audio comes from, ``threshold_db`` how far
     below it speech still counts.
     """
-    raw = frame_levels_db(x, frame_samples=FRAME_SAMPLES) > ref_db - threshold_db
+    raw = band_levels_db(x, band_hz) > ref_db - threshold_db
     return smooth_frames(raw, FRAME_S, min_speech_s=min_speech_s, min_silence_s=min_silence_s)
 
 
@@ -326,7 +358,7 @@ def _highpass_sos() -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def _load_clip(root_str: str, rel_path: str, reference: str, threshold_db: float, min_speech_s: float,
-               min_silence_s: float) -> _Clip | None:
+               min_silence_s: float, band_hz: tuple[float, float | None]) -> _Clip | None:
     """Read a clip, high-pass it at 100 Hz, detect its speech, trim it to its speech plus a 50 ms margin
     (faded). None if silent."""
     path = Path(root_str) / rel_path
@@ -341,15 +373,15 @@ def _load_clip(root_str: str, rel_path: str, reference: str, threshold_db: float
     if len(audio) < 20 * FRAME_SAMPLES:
         return None
     # studio rumble (some RAVDESS takes open with 40 Hz thumps at -20 dB re peak) is not speech: remove it
-    audio = signal.sosfiltfilt(_highpass_sos(), audio).astype(np.float32)
+    audio = _forward_backward(_highpass_sos(), _fade(audio)).astype(np.float32)
     # Normalise every clip to one active speech level: corpus recording levels differ by up to 35 dB within
     # one speaker (RAVDESS normal vs strong intensity), which on a phone line would bury whole turns under
     # the line noise while the truth still calls them speech. The party level is set later in _render.
-    levels = frame_levels_db(audio, frame_samples=FRAME_SAMPLES)
-    active_db = clip_active_level_db(levels)
-    audio = (audio * 10 ** ((CLIP_ACTIVE_DBFS - active_db) / 20)).astype(np.float32)
-    ref_db = float(frame_levels_db(audio, frame_samples=FRAME_SAMPLES).max()) if reference == "peak" else CLIP_ACTIVE_DBFS
-    kw = dict(ref_db=ref_db, threshold_db=threshold_db, min_speech_s=min_speech_s, min_silence_s=min_silence_s)
+    levels = band_levels_db(audio, band_hz)
+    gain_db = CLIP_ACTIVE_DBFS - clip_active_level_db(levels)
+    audio = (audio * 10 ** (gain_db / 20)).astype(np.float32)
+    ref_db = float(levels.max()) + gain_db if reference == "peak" else CLIP_ACTIVE_DBFS
+    kw = dict(ref_db=ref_db, threshold_db=threshold_db, band_hz=band_hz, min_speech_s=min_speech_s, min_silence_s=min_silence_s)
     runs = _runs_true(detect_speech_frames(_fade(audio), **kw))
     if not runs:
         return None
@@ -373,7 +405,7 @@ def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_fr
     start = int(rng.integers(a, b - length + 1))
     audio = _fade(clip.audio[start * FRAME_SAMPLES : (start + length) * FRAME_SAMPLES])
     mask = detect_speech_frames(
-        audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db,
+        audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db, band_hz=truth_band_hz(params),
         min_speech_s=params.min_speech_s, min_silence_s=params.min_silence_s,
     )
     runs = _runs_true(mask)
@@ -434,7 +466,8 @@ class _Designer:
 
     def load(self, rel: str) -> _Clip | None:
         p = self.p
-        return _load_clip(self.root, rel, p.truth_reference, p.resolved_truth_threshold_db, p.min_speech_s, p.min_silence_s)
+        return _load_clip(self.root, rel, p.truth_reference, p.resolved_truth_threshold_db, p.min_speech_s,
+                          p.min_silence_s, truth_band_hz(p))
 
     def pick_clip(self, party: str, label: str, *, min_long_frames: int = 0) -> _Clip:
         """A clip of the party's speaker with this label, preferring unused ones and (if asked) one with a
@@ -762,7 +795,7 @@ def _truth(params, speakers, turns, extras, masks, n_frames, drawn, root_str) ->
         "clips": clip_rows,
         "truth_detector": {
             "frame_s": FRAME_S, "reference": params.truth_reference, "threshold_db": params.resolved_truth_threshold_db,
-            "clip_active_dbfs": CLIP_ACTIVE_DBFS, "highpass_hz": HIGHPASS_HZ,
+            "clip_active_dbfs": CLIP_ACTIVE_DBFS, "highpass_hz": HIGHPASS_HZ, "band_hz": list(truth_band_hz(params)),
             "min_speech_s": params.min_speech_s, "min_silence_s": params.min_silence_s,
             "dead_air_s": 5.0, "hold_s": 20.0,
         },
@@ -783,7 +816,7 @@ def _active_level_db(x: np.ndarray, mask: np.ndarray, rate_hz: int) -> float:
 
 def _resample(x: np.ndarray, rate_in: int, rate_out: int, n_out: int) -> np.ndarray:
     y = x if rate_in == rate_out else soxr.resample(x, rate_in, rate_out, quality="HQ")
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float32)
     return np.pad(y, (0, max(n_out - len(y), 0)))[:n_out]
 
 
@@ -793,8 +826,8 @@ def _band_sos(rate_hz: int) -> np.ndarray:
 
 
 def _bandpass(x: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Zero-phase telephone band-limit, 300-3400 Hz (zero phase, so the truth timing is not shifted)."""
-    return signal.sosfiltfilt(_band_sos(rate_hz), x)
+    """Telephone band-limit, 300-3400 Hz, zero phase (so the truth timing is not shifted)."""
+    return _forward_backward(_band_sos(rate_hz), x)
 
 
 def _mulaw_roundtrip(x: np.ndarray, rate_hz: int) -> np.ndarray:
@@ -810,7 +843,7 @@ def _render(params, turns, extras, n_frames, rng, drawn) -> tuple[np.ndarray, np
     """Clean tracks -> working rate (8 kHz for telephone) -> telephone band -> levels -> crosstalk -> noise
     -> mu-law -> output rate."""
     n16 = n_frames * FRAME_SAMPLES
-    tracks = {AGENT: np.zeros(n16), CUSTOMER: np.zeros(n16)}
+    tracks = {AGENT: np.zeros(n16, np.float32), CUSTOMER: np.zeros(n16, np.float32)}
     raw_masks = {AGENT: np.zeros(n_frames, bool), CUSTOMER: np.zeros(n_frames, bool)}
     for it in [i for t in turns for i in t.items] + extras:
         a = it.offset * FRAME_SAMPLES
@@ -850,7 +883,7 @@ def _render(params, turns, extras, n_frames, rng, drawn) -> tuple[np.ndarray, np
             (mono, _active_level_db(mono, anyone, work_rate)),
         ]
         for target, level_db in refs:
-            noise = rng.standard_normal(n_work)
+            noise = rng.standard_normal(n_work, dtype=np.float32)
             if params.telephone:  # line noise inside the telephone band (causal filter: timing of noise is irrelevant)
                 noise = signal.sosfilt(_band_sos(work_rate), noise)
             noise *= 10 ** ((level_db - params.snr_db) / 20) / np.sqrt(np.mean(noise**2))
