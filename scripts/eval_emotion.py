@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. speaker-independent CV
     if args.skip_cv and old.exists():
-        results["rows"] = [r for r in json.loads(old.read_text())["rows"] if r["test"].startswith("CV")]
+        previous = json.loads(old.read_text())
+        results["rows"] = [r for r in previous["rows"] if r["test"].startswith("CV")]
+        results["cv_epochs"] = previous.get("cv_epochs")
     else:
         cv_epochs = args.cv_epochs or max(1, int(round(recipe["epochs"] * 0.6)))
         results["cv_epochs"] = cv_epochs
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         for f, test_idx in enumerate(folds):
             train_idx = np.setdiff1d(np.arange(len(train_fs.paths)), test_idx)
             print(f"fold {f + 1}/{args.folds}: test speakers {sorted(set(train_fs.speakers[i] for i in test_idx))}", flush=True)
-            trained = fit(train_fs, train_idx, epochs=cv_epochs, seed=args.seed + f, steps_per_epoch=recipe["steps_per_epoch"], progress=False)
+            trained = fit(train_fs, train_idx, epochs=cv_epochs, seed=args.seed + f, steps_per_epoch=recipe["steps_per_epoch"], crop_frames=recipe["crop_frames"], progress=False)
             spk = [train_fs.speakers[i] for i in test_idx]
             spk_train = [train_fs.speakers[i] for i in train_idx]
             xb_train = np.concatenate([speaker_z(base_train[c][train_idx], spk_train) for c in CONDITIONS])
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"].append(_row(f"cross-corpus: {corpus}", c, y, p, b))
             p_utt = model.predict_features(feats, speakers=None).argmax(1)
             results["rows"].append(_row(f"cross-corpus: {corpus} (no speaker baseline)", c, y, p_utt, None))
+    results["speed"] = inference_speed(model, train_fs.paths[:40])
     results["seconds"] = round(time.time() - t0)
     results["command"] = f"python scripts/eval_emotion.py --model {args.model}"
     md = to_markdown(results)
@@ -216,6 +219,33 @@ def main(argv: list[str] | None = None) -> int:
     card.write_text(replace_metrics(card.read_text(encoding="utf-8"), md), encoding="utf-8")
     print(md)
     return 0
+
+
+def inference_speed(model, paths: list[str]) -> dict:
+    """Seconds of CPU time (one thread) per minute of turn audio for score_turns, at 8 and 16 kHz.
+
+    Turns: the given clips concatenated into one 2-minute stream per party, cut into turns of 1-9 s.
+    """
+    from analyzer.emotion import score_turns
+
+    audio = np.concatenate([read_clip(p)[0] for p in paths])
+    out = {}
+    for rate in (8000, 16000):
+        x = augment.resample(audio, 16000, rate)
+        x = np.tile(x, int(np.ceil(240 * rate / x.size)))[: 240 * rate]
+        rng = np.random.default_rng(0)
+        clips, speakers, pos = [], [], 0
+        while pos < x.size:
+            n = int(rng.uniform(1.0, 9.0) * rate)
+            clips.append(x[pos : pos + n])
+            speakers.append("agent" if len(clips) % 2 else "customer")
+            pos += n
+        score_turns(model, clips[:4], rate, speakers[:4])  # warm-up
+        t = time.process_time()
+        score_turns(model, clips, rate, speakers)
+        seconds = time.process_time() - t
+        out[f"{rate}_hz_s_per_audio_min"] = round(seconds / (x.size / rate / 60), 3)
+    return out
 
 
 def _row(test: str, condition: str, y, pred, base) -> dict:
@@ -234,6 +264,10 @@ def to_markdown(results: dict) -> str:
     for r in results["rows"]:
         base = f"{r['baseline_uar']:.3f}" if "baseline_uar" in r else "-"
         lines.append(f"| {r['test']} | {r['condition']} | {r['n']} | {len(r['classes'])} | {r['uar']:.3f} | {base} |")
+    if "speed" in results:
+        sp = results["speed"]
+        lines += ["", f"Inference speed (score_turns, one thread, CPU time incl. features): {sp['8000_hz_s_per_audio_min']} s "
+                  f"per minute of 8 kHz turn audio, {sp['16000_hz_s_per_audio_min']} s per minute at 16 kHz."]
     lines += ["", "Confusion matrices of the CNN (rows = true, columns = predicted; order " + ", ".join(LABELS) + "):", ""]
     for r in results["rows"]:
         if "no speaker" in r["test"]:

@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                           for c in recipe["corpora"]])
     epochs = args.epochs or recipe["epochs"]
     print(f"training {recipe['name']} on {len(fs.paths)} clips, {len(set(fs.speakers))} speakers, {epochs} epochs", flush=True)
-    trained = fit(fs, np.arange(len(fs.paths)), epochs=epochs, seed=args.seed, steps_per_epoch=recipe["steps_per_epoch"])
+    trained = fit(fs, np.arange(len(fs.paths)), epochs=epochs, seed=args.seed, steps_per_epoch=recipe["steps_per_epoch"], crop_frames=recipe["crop_frames"])
     out = args.out or REPO / "models" / recipe["name"]
     training = {"corpora": recipe["corpora"], "epochs": epochs, "steps_per_epoch": recipe["steps_per_epoch"] or "one pass",
-                "batch_size": 32, "n_augmented_copies": recipe["n_augmented"], "seed": args.seed,
+                "batch_size": 32, "crop_frames": recipe["crop_frames"], "n_augmented_copies": recipe["n_augmented"], "seed": args.seed,
                 "final_train_loss": round(trained["history"][-1]["loss"], 4),
                 "command": f"python scripts/train_emotion.py --model {args.model}"}
     n_params = sum(v.numel() for k, v in trained["state_dict"].items() if "running" not in k and "num_batches" not in k)

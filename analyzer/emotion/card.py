@@ -55,7 +55,7 @@ Never trained on (not for statistics, early stopping or model selection either),
 Augmentation (precomputed copies + on-the-fly): speed/pitch change 0.9-1.1, level -20..0 dB, telephone channel
 (8 kHz, random band edges 150-400 / 3200-3900 Hz, white/pink/brown noise at 10-30 dB SNR, codec-like
 log-magnitude quantisation with random band dropping and bandwidth cut, 8-bit mu-law or A-law), SpecAugment,
-random 2.5 s crops. Sampling balanced over (corpus, class); absolute channel normalised per corpus. Loss:
+random crops (`crop_frames` below, in 10 ms frames). Sampling balanced over (corpus, class); absolute channel normalised per corpus. Loss:
 cross-entropy (label smoothing 0.1) + 0.5 x arousal BCE. AdamW + one-cycle schedule, seeded. Parameters:
 {train_args}.
 

@@ -125,14 +125,15 @@ def _version(fs: FeatureSet, i: int, version: str) -> np.ndarray:
 
 
 def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per_epoch: int | None = None,
-        batch_size: int = 32, lr: float = 2e-3, crop_frames: int = 250, p_utterance_norm: float = 0.25,
+        batch_size: int = 32, lr: float = 2e-3, crop_frames: int | tuple[int, int] = 250, p_utterance_norm: float = 0.25,
         init_state: dict | None = None, norm: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True) -> dict:
     """Train an :class:`~analyzer.emotion.net.EmotionCNN` on clips ``train_idx`` of ``fs``.
 
     Sampling is balanced over (corpus, class) pairs; each sample takes one of the
     clean/augmented versions at random, normalised per corpus (absolute channel)
     and per speaker-and-version (relative channel; per utterance with probability
-    ``p_utterance_norm``), randomly cropped to ``crop_frames`` and SpecAugmented.
+    ``p_utterance_norm``), randomly cropped to ``crop_frames`` (or, given a (min, max)
+    pair, to a length drawn per batch) and SpecAugmented.
     Loss: cross-entropy with label smoothing 0.1 plus 0.5 x binary arousal loss.
     Returns ``{"state_dict", "global_mean", "global_std", "history"}``.
     """
@@ -172,6 +173,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
         total, correct, seen = 0.0, 0, 0
         for _ in range(steps):
             pick = rng.choice(len(train_idx), size=batch_size, p=weights)
+            crop = crop_frames if isinstance(crop_frames, int) else int(rng.integers(crop_frames[0], crop_frames[1] + 1))
             inputs, y = [], []
             for j in pick:
                 i = int(train_idx[j])
@@ -180,9 +182,9 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
                 st = frame_stats([feats]) if rng.random() < p_utterance_norm else stats[v][i]
                 cm, cs = per_corpus[fs.corpora[i]]
                 x = model_input(feats, st, cm, cs)
-                if x.shape[2] > crop_frames:
-                    s = int(rng.integers(0, x.shape[2] - crop_frames + 1))
-                    x = x[:, :, s : s + crop_frames]
+                if x.shape[2] > crop:
+                    s = int(rng.integers(0, x.shape[2] - crop + 1))
+                    x = x[:, :, s : s + crop]
                 inputs.append(_spec_augment(x, rng))
                 y.append(labels[j])
             xb, nb = _collate(inputs)
@@ -306,13 +308,13 @@ RECIPES = {
     "open": {
         "name": "emotion-open-v1", "corpora": ["emodb"], "licence": "CC0-1.0",
         "licence_text": "Trained only on EmoDB (CC0 1.0): the weights may be used for any purpose, including commercially.",
-        "epochs": 40, "steps_per_epoch": None, "n_augmented": 4,
+        "epochs": 40, "steps_per_epoch": None, "n_augmented": 4, "crop_frames": 250,
     },
     "multi": {
         "name": "emotion-multi-v1", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0",
         "licence_text": "Trained on EmoDB + RAVDESS + nEMO; RAVDESS and nEMO are CC BY-NC-SA 4.0, so these weights are "
                         "released under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike.",
-        "epochs": 16, "steps_per_epoch": 75, "n_augmented": 4,
+        "epochs": 16, "steps_per_epoch": 75, "n_augmented": 4, "crop_frames": (100, 300),
     },
 }
 
