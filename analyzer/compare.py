@@ -675,7 +675,8 @@ def findings_markdown(result: ComparisonResult) -> str:
 
 def write_report(result: ComparisonResult, out_dir: str | Path, *, top_n: int = 6) -> dict[str, Path]:
     """Write ``report.html`` (with embedded plots), ``findings.md`` and ``stats.csv`` into ``out_dir``."""
-    from .html import neutralise_csv_frame, render
+    from .html import render
+    from .writers import neutralise_csv_frame
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -158,9 +158,10 @@ class AnalysisConfig:
     def digest(self) -> str:
         """Short stable hash of all parameters, and of the QA rules file's content (decides re-analysis)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
-        if self.qa.enabled and self.qa.rules != "default":
+        if self.qa.enabled:
+            rules = Path(__file__).with_name("default_rules.toml") if self.qa.rules == "default" else Path(self.qa.rules)
             try:
-                text += hashlib.sha256(Path(self.qa.rules).read_bytes()).hexdigest()
+                text += hashlib.sha256(rules.read_bytes()).hexdigest()
             except OSError:
                 text += "unreadable-rules"
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .catalog import METRICS, format_value, metric_info
+from .writers import neutralise_csv_cell, neutralise_csv_frame  # noqa: F401 - re-exported for callers of this module
 
 EMOTION_LABELS = ("neutral", "happy", "angry", "sad")
 TIMELINE_EVENT_LANES = (
@@ -45,33 +46,6 @@ INDEX_COLUMNS = (
     ("speech_rate_agent_sps", "agent rate"), ("customer_valence_end", "customer end mood"),
     ("customer_turnaround", "customer turnaround"),
 )
-_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_csv_cell(value: Any) -> Any:
-    """Make a CSV cell safe to open in Excel/LibreOffice: a *string* starting with
-    ``= + - @``, tab or CR gets a leading ``'`` so it is shown as text, not run as a formula.
-    Numbers (including negative ones) and other types are returned unchanged."""
-    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
-        return "'" + value
-    return value
-
-
-def neutralise_csv_frame(frame):
-    """A copy of a pandas DataFrame with every string cell and column name neutralised (see
-    :func:`neutralise_csv_cell`); numeric columns are untouched."""
-    from pandas.api.types import is_object_dtype, is_string_dtype
-
-    out = frame.copy()
-    for col in out.columns:
-        if is_object_dtype(out[col].dtype) or is_string_dtype(out[col].dtype):
-            out[col] = out[col].map(neutralise_csv_cell)
-    out.columns = [neutralise_csv_cell(str(c)) for c in out.columns]
-    if is_object_dtype(out.index.dtype) or is_string_dtype(out.index.dtype):
-        out.index = out.index.map(neutralise_csv_cell)
-        if out.index.name:
-            out.index.name = neutralise_csv_cell(str(out.index.name))
-    return out
 
 
 def page_href(call_id: str) -> str:

@@ -196,9 +196,13 @@ def channel_segments(
         ]
     ) if len(speakers) else vad_frames
     # frames clearly above the noise floor may extend detected speech at its edges (soft onsets, decays)
-    audible = np.column_stack(
-        [energy_db[:, c] > noise_floor_db(energy_db[:, c]) + config.edge_gate_db for c in range(len(speakers))]
-    )
+    audible = np.column_stack([
+        energy_db[:, c] > max(
+            noise_floor_db(energy_db[:, c]) + config.edge_gate_db,
+            speech_level_db(energy_db[:, c], vad_frames[:, c]) - config.energy_floor_db,
+        )
+        for c in range(len(speakers))
+    ])
     if config.crosstalk and len(speakers) == 2:
         active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db)
         audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db)

@@ -77,13 +77,30 @@ def iter_call_results(out_dir: Path) -> Iterator[dict]:
 
 
 def neutralise_csv_cell(value: Any) -> Any:
-    """Stop spreadsheet formula injection: text starting with = + - @ tab CR gets a leading quote.
-
-    Numbers (including negative ones) are left alone.
-    """
+    """Make a CSV cell safe to open in Excel/LibreOffice: a *string* starting with
+    ``= + - @``, tab or CR gets a leading ``'`` so it is shown as text, not run as a formula.
+    Numbers (including negative ones) and other types are returned unchanged."""
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def neutralise_csv_frame(frame):
+    """A copy of a pandas DataFrame with every string cell, column name and string index value
+    neutralised (see :func:`neutralise_csv_cell`); numeric columns are untouched. Text columns are
+    ``object`` or (pandas 3) ``str`` dtype: both are covered."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    out = frame.copy()
+    for col in out.columns:
+        if is_object_dtype(out[col].dtype) or is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(neutralise_csv_cell)
+    out.columns = [neutralise_csv_cell(str(c)) for c in out.columns]
+    if is_object_dtype(out.index.dtype) or is_string_dtype(out.index.dtype):
+        out.index = out.index.map(neutralise_csv_cell)
+        if out.index.name:
+            out.index.name = neutralise_csv_cell(str(out.index.name))
+    return out
 
 
 def call_row(result: dict) -> dict:
@@ -109,12 +126,8 @@ def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(neutralise_csv_cell)
     buffer = io.StringIO()
-    safe.to_csv(buffer, index=False)
+    neutralise_csv_frame(frame).to_csv(buffer, index=False)
     atomic_write_text(csv_path, buffer.getvalue())
     out = io.BytesIO()
     frame.to_parquet(out, index=False)

@@ -121,3 +121,18 @@ def test_parallel_jobs_give_the_same_results_as_one_process(call_tree, tmp_path,
 ])
 def test_csv_cells_that_look_like_formulas_are_neutralised(value, expected):
     assert neutralise_csv_cell(value) == expected
+
+
+def test_formula_like_call_ids_are_neutralised_in_the_csv_tables(tmp_path, speech_clips, fast_config):
+    from conftest import two_party_stereo
+
+    stereo, _ = two_party_stereo(speech_clips[:2], speech_clips[3:5])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(folder / "=HYPERLINK(1).wav", stereo * 0.5, 16000)
+    out = tmp_path / "out"
+    analyze_files([folder], fast_config, out_dir=out, progress=False, html=False)
+    for table in ("calls.csv", "turns.csv"):
+        text = (out / table).read_text()
+        assert "'=HYPERLINK(1)" in text and ",=HYPERLINK" not in text and not text.startswith("=")
+    assert pd.read_parquet(out / "calls.parquet")["call_id"].tolist() == ["=HYPERLINK(1)"], "parquet keeps the real id"
