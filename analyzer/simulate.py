@@ -702,7 +702,7 @@ def _sec(frame: int) -> float:
     return round(frame * FRAME_S, 2)
 
 
-def _truth(params, speakers, turns, extras, masks, n_frames, drawn, root_str) -> dict:
+def _truth(params, speakers, turns, extras, masks, n_frames, drawn) -> dict:
     segs = {party: _runs_true(masks[party]) for party in (AGENT, CUSTOMER)}
     for party in (AGENT, CUSTOMER):  # the design must be exactly what the detector sees
         designed = sorted(r for t in turns if t.speaker == party for r in t.runs)
@@ -931,7 +931,7 @@ def simulate_call(params: SimulationParams, *, corpora_root: Path) -> SimulatedC
                [it.offset + len(it.clip.mask) for t in turns for it in t.items])
     n_frames = last + int(round(rng.uniform(0.5, 1.5) / FRAME_S))
     stereo, mono, clean, masks = _render(params, turns, extras, n_frames, rng, drawn)
-    truth = _truth(params, speakers, turns, extras, masks, n_frames, drawn, root_str)
+    truth = _truth(params, speakers, turns, extras, masks, n_frames, drawn)
     return SimulatedCall(stereo, mono, params.sample_rate_hz, truth, clean)
 
 

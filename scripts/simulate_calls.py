@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agent-interrupt-prob", type=float, default=defaults.agent_interrupt_prob)
     ap.add_argument("--customer-emotion", default=",".join(defaults.customer_emotion), help="start,end")
     ap.add_argument("--agent-emotion", default=",".join(defaults.agent_emotion), help="start,end")
+    ap.add_argument("--truth-threshold-db", type=float, default=defaults.truth_threshold_db,
+                    help="truth: speech down to this many dB below each clip's in-band peak")
+    ap.add_argument("--audible-truth", action="store_true",
+                    help="truth = speech at least 3 dB above the line noise (depends on --snr-db)")
     ap.add_argument("--params-json", type=str, default=None, help="more SimulationParams fields as a JSON object")
     args = ap.parse_args(argv)
 
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         telephone=not args.no_telephone, snr_db=None if args.no_noise else args.snr_db, crosstalk_db=args.crosstalk_db,
         agent_latency_mean_s=args.agent_latency_s, customer_latency_mean_s=args.customer_latency_s,
         agent_interrupt_prob=args.agent_interrupt_prob,
+        truth_threshold_db=None if args.audible_truth else args.truth_threshold_db,
         customer_emotion=tuple(args.customer_emotion.split(",")), agent_emotion=tuple(args.agent_emotion.split(",")),
     )
     if args.params_json:
