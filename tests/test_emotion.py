@@ -139,7 +139,8 @@ def test_long_turn_is_pooled_from_its_windows():
     model = load_model("open")
     a = _tone(4.0, 8000)
     rng = np.random.default_rng(0)
-    b = (0.05 * rng.standard_normal(32000)).astype(np.float32)
+    b = rng.standard_normal(32000).astype(np.float32)
+    b *= np.abs(a).max() / np.abs(b).max()  # same peak: each turn is peak-normalised as a whole
     rows = score_turns(model, [a, b, np.concatenate([a, b])], 8000, ["x", "x", "x"], window_s=4.0, hop_s=4.0)
     for key in ("p_neutral", "p_happy", "p_angry", "p_sad"):
         lo, hi = sorted((rows[0][key], rows[1][key]))
@@ -245,3 +246,9 @@ def test_front_end_matches_librosa_log_mel():
     mel = librosa.filters.mel(sr=8000, n_fft=256, n_mels=40, fmin=250, fmax=3600)
     spec = np.abs(librosa.stft(x, n_fft=256, hop_length=80, win_length=200, center=True)) ** 2
     np.testing.assert_allclose(log_mel(x), np.log(mel @ spec + 1e-8).T, atol=1e-4)
+
+
+def test_recording_gain_does_not_change_the_scores():
+    model = load_model("open")
+    clip = _tone(2.0)
+    np.testing.assert_allclose(model.predict([clip], 16000), model.predict([0.05 * clip], 16000), atol=1e-6)

@@ -134,6 +134,15 @@ def log_mel(clip_8k: np.ndarray) -> np.ndarray:
     return np.log(mel + LOG_FLOOR).T.astype(np.float32)
 
 
+PEAK_LEVEL = 0.5  # training clips were peak-normalised to this before augmentation
+
+
+def peak_normalise(clip: np.ndarray) -> np.ndarray:
+    """Scale a clip so that its largest absolute sample is ``PEAK_LEVEL`` (recording gain does not matter)."""
+    peak = float(np.max(np.abs(clip))) if clip.size else 0.0
+    return clip if peak <= 0 else (clip * (PEAK_LEVEL / peak)).astype(np.float32)
+
+
 def clip_features(clip: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Resample to 8 kHz and compute log-mel frames ``(n_frames, N_MELS)`` (no validation)."""
     return log_mel(to_feature_rate(clip, sample_rate_hz))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnalyzerError
-from .features import EmotionInputError, check_clip, clip_features, speaker_stats
+from .features import EmotionInputError, check_clip, clip_features, peak_normalise, speaker_stats
 from .training import LABELS, sha256_file
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -43,11 +43,12 @@ class EmotionModel:
 
         With ``speakers`` (one name per clip) each clip is also judged relative to
         its speaker's baseline over all given clips; without, relative to itself.
+        Each clip is peak-normalised first (as in training), so recording gain does not matter.
         Raises :class:`EmotionInputError` for silent, too short (< 0.25 s) or non-finite clips.
         """
         if len(clips) == 0:
             return np.zeros((0, len(LABELS)))
-        feats = [clip_features(check_clip(c, sample_rate_hz, label=f"clip {i}"), sample_rate_hz) for i, c in enumerate(clips)]
+        feats = [clip_features(peak_normalise(check_clip(c, sample_rate_hz, label=f"clip {i}")), sample_rate_hz) for i, c in enumerate(clips)]
         return self.predict_features(feats, speakers=speakers, batch_size=batch_size)
 
     def predict_features(self, feats: list[np.ndarray], *, speakers: list[str] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import HOP_S, EmotionInputError, check_clip, clip_features, speech_frames, SPEECH_RANGE_DB, LOG_FLOOR
+from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, clip_features, peak_normalise
 
 LABELS = ("neutral", "happy", "angry", "sad")
 
@@ -44,7 +44,7 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
     """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
 
     ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns.
-    Each turn is normalised against its speaker's baseline (speech frames of all
+    Each turn is peak-normalised (recording gain does not matter, as in training) and judged against its speaker's baseline (speech frames of all
     that speaker's scored turns in ``clips``). Turns longer than ``window_s`` are cut
     into windows every ``hop_s`` seconds; all windows of all turns run in one batch,
     and a turn's probabilities are the mean of its windows' probabilities weighted by
@@ -65,7 +65,7 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
             continue
         if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
             continue  # silent turn: nothing to judge
-        turn_feats[i] = clip_features(check_clip(clip, sample_rate_hz, label=f"turn {i}"), sample_rate_hz)
+        turn_feats[i] = clip_features(peak_normalise(check_clip(clip, sample_rate_hz, label=f"turn {i}")), sample_rate_hz)
     if not turn_feats:
         return [None] * len(clips)
     window_frames = int(round(window_s / HOP_S))
