@@ -636,7 +636,8 @@ class _Designer:
 def _choose_speakers(index: tuple[CorpusSpeaker, ...], params: SimulationParams, rng: np.random.Generator) -> dict[str, CorpusSpeaker]:
     """Agent and customer: different corpus speakers who have clips of every emotion they need.
 
-    The customer prefers another corpus (x3 weight) and another gender (x4 weight) than the agent.
+    Each corpus is equally likely (speakers weighted by 1 / speakers in their corpus); the customer
+    prefers another corpus (x3 weight) and another gender (x4 weight) than the agent.
     """
     by_key = {s.key: s for s in index}
     chosen: dict[str, CorpusSpeaker] = {}
@@ -656,13 +657,11 @@ def _choose_speakers(index: tuple[CorpusSpeaker, ...], params: SimulationParams,
         pool = [s for s in index if s.corpus in params.corpora and need <= set(s.clips) and s is not chosen.get(AGENT)]
         if not pool:
             raise SimulationError(f"no {party} speaker in {', '.join(params.corpora)} has clips for {', '.join(sorted(need))}")
-        weights = np.ones(len(pool))
+        corpus_sizes = {c: sum(s.corpus == c for s in pool) for c in params.corpora}
+        weights = np.array([1.0 / corpus_sizes[s.corpus] for s in pool])  # each corpus equally likely
         if AGENT in chosen:
             agent = chosen[AGENT]
             weights *= [(3.0 if s.corpus != agent.corpus else 1.0) * (4.0 if s.gender != agent.gender else 1.0) for s in pool]
-        else:
-            corpus_sizes = {c: sum(s.corpus == c for s in pool) for c in params.corpora}
-            weights = np.array([1.0 / corpus_sizes[s.corpus] for s in pool])  # each corpus equally likely
         chosen[party] = pool[int(rng.choice(len(pool), p=weights / weights.sum()))]
     if chosen[AGENT].key == chosen[CUSTOMER].key:
         raise SimulationError(f"agent and customer must be different speakers, both are {chosen[AGENT].key}")
