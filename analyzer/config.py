@@ -49,6 +49,7 @@ class VadConfig:
     backend: 'webrtc' (default) or 'silero'.
     frame_ms: analysis frame hop in milliseconds (10, 20 or 30 for webrtc).
     webrtc_mode: webrtcvad aggressiveness 0..3.
+    webrtc_decision_ms: frame length webrtcvad decides on (10, 20, 30); edges are refined on frame_ms frames.
     min_speech_s: speech runs shorter than this are dropped.
     min_silence_s: silences shorter than this are bridged.
     energy_floor_db: a frame this far below the channel's speech level is never speech.
@@ -62,6 +63,7 @@ class VadConfig:
     backend: str = "webrtc"
     frame_ms: int = 10
     webrtc_mode: int = 2
+    webrtc_decision_ms: int = 30
     silero_threshold: float = 0.5
     min_speech_s: float = 0.15
     min_silence_s: float = 0.2
@@ -77,6 +79,8 @@ class VadConfig:
             raise ConfigError(f"vad backend must be 'webrtc' or 'silero', got {self.backend!r}")
         if self.frame_ms not in (10, 20, 30):
             raise ConfigError(f"vad frame_ms must be 10, 20 or 30, got {self.frame_ms}")
+        if self.webrtc_decision_ms not in (10, 20, 30) or self.webrtc_decision_ms % self.frame_ms:
+            raise ConfigError(f"webrtc_decision_ms must be 10, 20 or 30 and a multiple of frame_ms, got {self.webrtc_decision_ms}")
         if self.webrtc_mode not in (0, 1, 2, 3):
             raise ConfigError(f"webrtc_mode must be 0..3, got {self.webrtc_mode}")
 

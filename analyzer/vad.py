@@ -29,24 +29,42 @@ def frame_energy_db(samples: np.ndarray, hop: int) -> np.ndarray:
 
 
 class WebrtcVad:
-    """webrtcvad over consecutive frames of one channel, state kept across blocks."""
+    """webrtcvad over consecutive frames of one channel, state kept across blocks.
 
-    def __init__(self, sample_rate_hz: int, *, frame_ms: int, mode: int):
+    webrtcvad decides on ``decision_ms`` frames (10, 20 or 30); each decision is
+    repeated over the ``frame_ms`` analysis frames it covers. Blocks handed to
+    :meth:`process` must be whole multiples of ``decision_ms``, except the last.
+    """
+
+    def __init__(self, sample_rate_hz: int, *, frame_ms: int, mode: int, decision_ms: int | None = None):
         import webrtcvad
 
+        decision_ms = decision_ms or frame_ms
+        if decision_ms % frame_ms:
+            raise ValueError(f"webrtc decision_ms {decision_ms} must be a multiple of frame_ms {frame_ms}")
         self._vad = webrtcvad.Vad(mode)
         self._rate = sample_rate_hz
         self._hop = sample_rate_hz * frame_ms // 1000
+        self._repeat = decision_ms // frame_ms
 
     def process(self, samples: np.ndarray) -> np.ndarray:
-        """One bool per whole frame of ``samples`` (float32 in [-1, 1])."""
+        """One bool per whole ``frame_ms`` frame of ``samples`` (float32 in [-1, 1])."""
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        step = 2 * self._hop
         n = len(samples) // self._hop
+        window = self._hop * self._repeat
+        step = 2 * window
+        n_dec = len(samples) // window
         is_speech = self._vad.is_speech
-        return np.fromiter(
-            (is_speech(pcm[i * step : (i + 1) * step], self._rate) for i in range(n)), dtype=bool, count=n
+        decisions = np.fromiter(
+            (is_speech(pcm[i * step : (i + 1) * step], self._rate) for i in range(n_dec)), dtype=bool, count=n_dec
         )
+        frames = np.repeat(decisions, self._repeat)
+        if len(frames) < n:  # a last partial decision window: decide on the whole 10 ms frames left
+            tail = range(n_dec * self._repeat, n)
+            frames = np.concatenate([frames, np.fromiter(
+                (is_speech(pcm[i * 2 * self._hop : (i + 1) * 2 * self._hop], self._rate) for i in tail), dtype=bool
+            )])
+        return frames
 
 
 class SileroVad:
@@ -95,7 +113,7 @@ def make_vad(config: VadConfig, sample_rate_hz: int):
     """A fresh streaming detector for one channel."""
     if config.backend == "silero":
         return SileroVad(sample_rate_hz, frame_ms=config.frame_ms, threshold=config.silero_threshold)
-    return WebrtcVad(sample_rate_hz, frame_ms=config.frame_ms, mode=config.webrtc_mode)
+    return WebrtcVad(sample_rate_hz, frame_ms=config.frame_ms, mode=config.webrtc_mode, decision_ms=config.webrtc_decision_ms)
 
 
 def speech_level_db(energy_db: np.ndarray, active: np.ndarray) -> float:
