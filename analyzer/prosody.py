@@ -22,7 +22,9 @@ Block processing: the results for a frame depend only on the audio within
 ~0.15 s of it (with the default 75 Hz floor), up to Praat's pitch path
 search, which couples neighbouring voiced frames. Pass
 each block with at least :data:`MIN_CONTEXT_S` of audio on both sides (the
-pipeline passes 0.5 s), start it on a frame boundary, and keep only the
+pipeline passes 0.5 s), start it on a frame boundary (with a pitch step of m
+frames, e.g. 0.02 s = 2 frames, on a multiple of m frames from the start of
+the file, so that Praat's frames fall on the same grid), and keep only the
 block's own frames; the result matches a whole-signal analysis within
 rounding for intensity and in >= 99% of frames for F0 (see the tests).
 """
@@ -92,8 +94,10 @@ def frame_prosody(
         saves the pitch cost of silence. Intensity is always computed everywhere.
     pitch_rate_hz: sample rate the pitch analysis runs at (>= 2 x pitch ceiling);
         higher is slightly more accurate and slower (see docs/prosody.md).
-    pitch_step_s: Praat's pitch time step (default ``hop_s``); 0.02 halves the
-        pitch cost, F0 is then interpolated onto the frame centres.
+    pitch_step_s: Praat's pitch time step; None takes ``config.pitch_step_s``
+        (0.02 s by default, half the pitch cost of 0.01 s; F0 is then
+        interpolated onto the frame centres), or ``hop_s`` if the config has
+        no such field. With ``hop_s`` Praat's frames sit exactly on the centres.
     """
     signal = np.asarray(signal)
     if signal.ndim != 1:
@@ -113,6 +117,8 @@ def frame_prosody(
         wanted = np.ones(n_frames, dtype=bool)
     else:
         wanted = _dilate(speech_mask, int(round(mask_margin_s / hop_s)))
+    if pitch_step_s is None:
+        pitch_step_s = getattr(config, "pitch_step_s", None) or hop_s
     f0 = pitch_hz(
         x, sample_rate_hz, wanted, hop_s=hop_s, pitch_floor_hz=config.pitch_floor_hz,
         pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz, pitch_step_s=pitch_step_s,
@@ -196,10 +202,11 @@ def pitch_hz(
     window_s = 3.0 / pitch_floor_hz  # Praat's AC analysis window (3 periods of the floor)
     hop_p = hop_s * rate
     margin = int(np.ceil((window_s + 2 * hop_s) * rate))
-    x = np.concatenate([np.zeros(margin + 2 * int(np.ceil(hop_p))), x, np.zeros(margin + 2 * int(np.ceil(hop_p)))])
-    origin = margin + 2 * int(np.ceil(hop_p))  # index in x of the signal's first sample
+    pad = margin + 2 * int(np.ceil(max(hop_p, step_s * rate)))  # room for _aligned_span's shifts
+    x = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
+    origin = pad  # index in x of the signal's first sample
     for start, end in _runs_of_true(wanted):
-        a, b = _aligned_span(start, end, rate=rate, hop_s=hop_s, window_s=window_s, margin=margin)
+        a, b = _aligned_span(start, end, rate=rate, hop_s=hop_s, step_s=step_s, window_s=window_s, margin=margin)
         sound = parselmouth.Sound(x[origin + a : origin + b], sampling_frequency=rate, start_time=a / rate)
         pitch = sound.to_pitch_ac(time_step=step_s, pitch_floor=pitch_floor_hz, pitch_ceiling=pitch_ceiling_hz)
         times = pitch.xs()
@@ -213,23 +220,28 @@ def pitch_hz(
     return f0
 
 
-def _aligned_span(start: int, end: int, *, rate: int, hop_s: float, window_s: float, margin: int) -> tuple[int, int]:
-    """Sample span ``[a, b)`` around frames ``[start, end)`` on which Praat's frames fall on the frame centres.
+def _aligned_span(
+    start: int, end: int, *, rate: int, hop_s: float, step_s: float, window_s: float, margin: int
+) -> tuple[int, int]:
+    """Sample span ``[a, b)`` around frames ``[start, end)`` on which Praat's frames (every
+    ``step_s``) fall on the centres of frames ``0, m, 2m, ...`` (``m = step_s / hop_s``).
 
     Praat puts ``n = floor((duration - window) / step) + 1`` frames symmetrically
     in the sound; we pick the duration so the floor is unambiguous and then
-    slide the span so the first frame lands on a centre. ``a`` may be negative
-    (the caller pads the signal with zeros).
+    slide the span so the first frame lands on the grid. Being tied to the
+    signal's start rather than to the span, the grid is the same for every span,
+    which keeps masked and block-wise analyses equal to a whole-signal one.
+    ``a`` may be negative (the caller pads the signal with zeros).
     """
     a = int(np.floor(start * hop_s * rate)) - margin
     b = int(np.ceil(end * hop_s * rate)) + margin
-    steps = ((b - a) / rate - window_s) / hop_s
-    b += int(round((0.5 - (steps % 1.0)) * hop_s * rate))
+    steps = ((b - a) / rate - window_s) / step_s
+    b += int(round((0.5 - (steps % 1.0)) * step_s * rate))
     nx = b - a
-    n = int(np.floor((nx / rate - window_s) / hop_s)) + 1
-    first_s = a / rate + 0.5 * nx / rate - 0.5 * (n - 1) * hop_s
-    offset = (first_s / hop_s - 0.5) % 1.0  # in frames
-    shift = -int(round(offset * hop_s * rate))
+    n = int(np.floor((nx / rate - window_s) / step_s)) + 1
+    first_s = a / rate + 0.5 * nx / rate - 0.5 * (n - 1) * step_s
+    offset = ((first_s - 0.5 * hop_s) / step_s) % 1.0  # in steps
+    shift = -int(round(offset * step_s * rate))
     return a + shift, b + shift
 
 
@@ -248,7 +260,10 @@ def _sample_track(times: np.ndarray, values_hz: np.ndarray, at_s: np.ndarray) ->
     both = (v_lo > 0) & (v_hi > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         interp = np.exp2((1 - frac) * np.log2(v_lo) + frac * np.log2(v_hi))
-    nearest = np.where(frac < 0.5, v_lo, v_hi)
+    # nearest frame; a point midway (within rounding) takes whichever neighbour is voiced,
+    # so the result does not depend on floating-point noise in the frame times
+    tie = np.abs(frac - 0.5) < 1e-6
+    nearest = np.where(tie, np.maximum(v_lo, v_hi), np.where(frac < 0.5, v_lo, v_hi))
     value = np.where(both, interp, np.where(nearest > 0, nearest, np.nan))
     out[inside] = value[inside]
     return out

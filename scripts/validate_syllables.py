@@ -223,14 +223,16 @@ def speed(root: Path) -> None:
     config = ProsodyConfig()
     variants = {
         "intensity only": lambda: prosody.intensity_db(signal, 8000, hop_s=HOP_S),
-        "default (pitch at 2 kHz, 10 ms)": lambda: prosody.frame_prosody(signal, 8000, config=config),
-        "+ speech_mask": lambda: prosody.frame_prosody(signal, 8000, config=config, speech_mask=mask),
+        "pitch at 2 kHz, 10 ms step": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_step_s=0.01),
+        "+ speech_mask": lambda: prosody.frame_prosody(
+            signal, 8000, config=config, speech_mask=mask, pitch_step_s=0.01),
         "pitch_step_s=0.02": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_step_s=0.02),
         "pitch_step_s=0.02 + speech_mask": lambda: prosody.frame_prosody(
             signal, 8000, config=config, pitch_step_s=0.02, speech_mask=mask),
-        "pitch_rate_hz=4000": lambda: prosody.frame_prosody(signal, 8000, config=config, pitch_rate_hz=4000),
-        "pitch_rate_hz=8000 (no resampling)": lambda: prosody.frame_prosody(
-            signal, 8000, config=config, pitch_rate_hz=8000),
+        "pitch_rate_hz=4000, 10 ms": lambda: prosody.frame_prosody(
+            signal, 8000, config=config, pitch_rate_hz=4000, pitch_step_s=0.01),
+        "pitch_rate_hz=8000 (no resampling), 10 ms": lambda: prosody.frame_prosody(
+            signal, 8000, config=config, pitch_rate_hz=8000, pitch_step_s=0.01),
     }
     for name, run in variants.items():
         best = float("inf")
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="store_true", help="print r / MAPE over a threshold x dip grid")
     parser.add_argument("--corpus", choices=["emodb", "nemo", "both"], default="both")
     parser.add_argument("--pitch-step-s", type=float, default=None,
-                        help="Praat pitch time step (default: the 10 ms hop)")
+                        help="Praat pitch time step (default: ProsodyConfig.pitch_step_s)")
     parser.add_argument("--speed", action="store_true", help="only time frame_prosody on 10 min of 8 kHz speech")
     args = parser.parse_args(argv)
     if not args.corpora.is_dir():
@@ -272,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         corpora["nemo"] = nemo_clips(args.corpora, args.nemo_limit)
 
     print(f"threshold {config.nucleus_threshold_db} dB, dip {config.nucleus_dip_db} dB, "
-          f"pitch {config.pitch_floor_hz}-{config.pitch_ceiling_hz} Hz, pitch step {args.pitch_step_s or HOP_S} s")
+          f"pitch {config.pitch_floor_hz}-{config.pitch_ceiling_hz} Hz, "
+          f"pitch step {args.pitch_step_s or getattr(config, 'pitch_step_s', None) or HOP_S} s")
     print(f"{'corpus':7} {'channel':10} {'n':>5} {'true':>6} {'found':>6} {'r':>6} "
           f"{'MAPE%':>6} {'bias%':>6} {'x RT':>6}")
     for name, clips in corpora.items():

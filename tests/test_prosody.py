@@ -95,7 +95,7 @@ def test_pitch_frames_sit_on_frame_centres_like_praat_at_the_same_rate():
     t = np.arange(2 * rate) / rate
     f0 = 120 * 2 ** (t / 2)
     signal = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / rate)
-    ours = prosody.frame_prosody(signal, rate, config=ProsodyConfig(), pitch_rate_hz=rate).f0_hz
+    ours = prosody.frame_prosody(signal, rate, config=ProsodyConfig(), pitch_rate_hz=rate, pitch_step_s=0.01).f0_hz
     pitch = parselmouth.Sound(signal, rate).to_pitch_ac(time_step=0.01, pitch_floor=75.0, pitch_ceiling=500.0)
     centres = (np.arange(len(ours)) + 0.5) * 0.01
     inner = slice(10, -10)
@@ -121,16 +121,18 @@ def speech_like(rate: int, duration_s: float = 8.0) -> np.ndarray:
     return (x + 0.001 * rng.standard_normal(len(x))).astype(np.float32)
 
 
-def test_blocks_with_half_a_second_of_context_give_the_whole_signal_frames():
+@pytest.mark.parametrize("pitch_step_s", [0.01, 0.02])
+def test_blocks_with_half_a_second_of_context_give_the_whole_signal_frames(pitch_step_s):
     rate, hop = 8000, 80
     signal = speech_like(rate)
-    whole = prosody.frame_prosody(signal, rate, config=ProsodyConfig())
+    config = replace(ProsodyConfig(), pitch_step_s=pitch_step_s)
+    whole = prosody.frame_prosody(signal, rate, config=config)
     context = 50 * hop  # 0.5 s, as analyzer.frames passes
-    cut = 397 * hop  # block boundary on a frame boundary
+    cut = 398 * hop  # block boundary on a frame boundary; blocks start on even frames (20 ms pitch step)
     parts = []
     for start, end in ((0, cut), (cut, len(signal))):
         left, right = max(0, start - context), min(len(signal), end + context)
-        block = prosody.frame_prosody(signal[left:right], rate, config=ProsodyConfig())
+        block = prosody.frame_prosody(signal[left:right], rate, config=config)
         first = (start - left) // hop
         n = (end - start) // hop
         parts.append((block.intensity_db[first : first + n], block.f0_hz[first : first + n]))
