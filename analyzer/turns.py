@@ -125,15 +125,6 @@ class _Track:
         i = bisect_right(self.long_starts, time_s)
         return self.long_starts[i] if i < len(self.long_starts) else None
 
-    def overlap_s(self, seg: Segment) -> float:
-        """Seconds of this speaker's speech inside ``seg``."""
-        i = max(bisect_right(self.ends, seg.start_s), 0)
-        total = 0.0
-        while i < len(self.segments) and self.starts[i] < seg.end_s:
-            total += seg.overlap_s(self.segments[i])
-            i += 1
-        return total
-
 
 def _tracks(segments: list[Segment], config: TurnConfig) -> dict[str, _Track]:
     by_speaker: dict[str, list[Segment]] = {}
@@ -222,7 +213,8 @@ def interruption_events(segments: list[Segment], roles: list[str], turns: list[T
             continue
         held = tracks[holder]
         speaking = held.active_at(seg.start_s)
-        if speaking is not None and held.overlap_s(seg) >= config.interruption_min_overlap_s:
+        # overlap with the segment being talked over, not with the holder's later speech (e.g. a backchannel)
+        if speaking is not None and seg.overlap_s(speaking) >= config.interruption_min_overlap_s:
             successful = False
             if role == FLOOR and speaking.end_s - seg.start_s <= config.interruption_yield_s:
                 i = bisect_left(turn_starts, seg.start_s)

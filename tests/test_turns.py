@@ -134,3 +134,10 @@ def test_single_speaker_call_is_one_turn_without_transitions():
 def test_empty_call_has_no_turns_or_events():
     conv = analyse_conversation([], CFG)
     assert conv.turns == () and conv.events == ()
+
+
+def test_tiny_overlap_at_a_turn_start_is_not_an_interruption_even_if_the_old_speaker_backchannels_later():
+    # customer starts 0.03 s before the agent ends, and the agent later says "mm-hm" inside the customer's turn
+    conv = analyse_conversation([A(0, 4), C(3.97, 9), A(6.0, 6.4), A(9.3, 12)], CFG)
+    assert conv.events_of("interruption") == []
+    assert [b.speaker for b in conv.events_of("backchannel")] == ["agent"]
