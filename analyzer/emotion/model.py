@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from ..errors import AnalyzerError
 from .features import EmotionInputError, check_clip, clip_features, peak_normalise, speaker_stats
 from .training import LABELS, sha256_file
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the checkout's models/ folder
+MODELS_ENV = "CALL_ANALYZER_MODELS_DIR"  # overrides MODELS_DIR (e.g. for installed, non-editable packages)
 SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}
 
 
@@ -59,6 +61,8 @@ class EmotionModel:
 
         if stats_feats is None:
             stats = speaker_stats(feats, speakers)
+        elif speakers is None or stats_speakers is None:
+            raise EmotionInputError("stats_feats needs both speakers and stats_speakers")
         else:
             pooled = dict(zip(stats_speakers, speaker_stats(stats_feats, stats_speakers)))
             stats = [pooled[s] for s in speakers]
@@ -70,11 +74,12 @@ _LOCK = threading.Lock()
 
 
 def resolve_model_dir(name_or_path: str) -> Path:
-    """'open' / 'multi' / a shipped model name -> folder under models/; anything else is a path."""
+    """'open' / 'multi' / a shipped model name -> folder under models/ (or $CALL_ANALYZER_MODELS_DIR); else a path."""
+    base = Path(os.environ.get(MODELS_ENV) or MODELS_DIR)
     if name_or_path in SHIPPED:
-        return MODELS_DIR / SHIPPED[name_or_path]
+        return base / SHIPPED[name_or_path]
     if name_or_path in SHIPPED.values():
-        return MODELS_DIR / name_or_path
+        return base / name_or_path
     return Path(name_or_path)
 
 

@@ -109,8 +109,8 @@ def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def _group_stats(fs: FeatureSet, idx: np.ndarray, version: str) -> list:
-    """Speaker statistics for clips ``idx`` in one version ('clean', 'phone' or augmented copy k)."""
+def _group_stats(fs: FeatureSet, idx: np.ndarray, version: str) -> dict:
+    """Clip index -> its speaker statistics, pooled over the clips ``idx`` of that speaker in one version."""
     feats = [_version(fs, i, version) for i in idx]
     stats = speaker_stats(feats, [fs.speakers[i] for i in idx])
     return dict(zip(idx.tolist(), stats))
