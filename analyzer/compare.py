@@ -307,6 +307,17 @@ def _is_ordinal(outcome: pd.Series) -> bool:
     return bool(numeric.notna().all() and numeric.nunique() > 2)
 
 
+def _stats_table(rows: list[dict], too_sparse: list[str], warns: list[str], *, rank_by: str) -> pd.DataFrame:
+    """Per-metric rows -> table with BH q-values, ranked by |``rank_by``|; notes untested sparse metrics in ``warns``."""
+    if not rows:
+        raise ResultsError("the results have no numeric metrics to compare; check that they are call-analyzer results")
+    stats = pd.DataFrame(rows)
+    if too_sparse:
+        warns.append(f"Not tested, missing in more than {MAX_MISSING_SHARE:.0%} of calls: {', '.join(too_sparse)}.")
+    stats["q"] = _bh(stats["p"])
+    return _rank(stats, rank_by)
+
+
 def compare_outcomes(calls_df: pd.DataFrame, outcomes: pd.Series, *, positive: str | None = None,
                      n_boot: int = 2000, seed: int = 0, min_group_n: int = MIN_GROUP_N) -> ComparisonResult:
     """Compare calls by outcome, metric by metric, and with a cross-validated classifier.
@@ -386,13 +397,7 @@ def _compare_binary(data: pd.DataFrame, is_pos: np.ndarray, positive: str, negat
             row["delta_ci_low"], row["delta_ci_high"] = _bootstrap_ci((x, y), _cliffs_delta, n_boot=n_boot, seed=seed)
             row["p"] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
         rows.append(row)
-    if not rows:
-        raise ResultsError("the results have no numeric metrics to compare; check that they are call-analyzer results")
-    stats = pd.DataFrame(rows)
-    if too_sparse:
-        warns.append(f"Not tested, missing in more than {MAX_MISSING_SHARE:.0%} of calls: {', '.join(too_sparse)}.")
-    stats["q"] = _bh(stats["p"])
-    stats = _rank(stats, "delta")
+    stats = _stats_table(rows, too_sparse, warns, rank_by="delta")
     findings = () if small else tuple(_binary_findings(stats, positive, negative))
     classifier = None
     usable = [m for m in stats["metric"] if m not in too_sparse and data[m].notna().any() and data[m].nunique() > 1]
@@ -505,13 +510,7 @@ def _compare_ordinal(data: pd.DataFrame, notes: list[str], *, n_boot: int, seed:
             row["rho_ci_low"], row["rho_ci_high"] = _bootstrap_ci((x, y), rho_stat, n_boot=n_boot, seed=seed,
                                                                   paired=True)
         rows.append(row)
-    if not rows:
-        raise ResultsError("the results have no numeric metrics to compare; check that they are call-analyzer results")
-    stats = pd.DataFrame(rows)
-    if too_sparse:
-        warns.append(f"Not tested, missing in more than {MAX_MISSING_SHARE:.0%} of calls: {', '.join(too_sparse)}.")
-    stats["q"] = _bh(stats["p"])
-    stats = _rank(stats, "rho")
+    stats = _stats_table(rows, too_sparse, warns, rank_by="rho")
     findings = []
     if not small:
         for row in stats.to_dict("records"):
