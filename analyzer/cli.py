@@ -92,7 +92,7 @@ def _run_analyze(args) -> int:
         + (f" (reasons in {out / 'errors.csv'})" if summary.errors else ""),
         file=sys.stderr,
     )
-    if (out / "index.html").exists():
+    if (summary.analysed or summary.skipped) and (out / "index.html").exists():
         print(f"open {out / 'index.html'} in a browser for the call pages", file=sys.stderr)
     return summary.exit_code
 
