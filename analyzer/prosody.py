@@ -180,8 +180,10 @@ def pitch_hz(
     ``wanted`` frames is analysed with enough surrounding audio for Praat's
     window, and Praat's frames are interpolated onto the frame centres
     (linearly in log frequency between two voiced frames, else the nearest
-    frame's value). With ``pitch_step_s`` = ``hop_s`` (default) Praat's frames
-    fall exactly on the frame centres and no interpolation happens.
+    frame's value). With ``pitch_step_s`` = ``hop_s`` (default here) Praat's
+    frames fall exactly on the frame centres and no interpolation happens; with
+    a step of m hops they fall on the centres of frames 0, m, 2m, ... (counted
+    from the signal's start) and the frames between are interpolated.
     """
     step_s = hop_s if pitch_step_s is None else pitch_step_s
     hop = _hop_samples(hop_s, sample_rate_hz)
@@ -215,7 +217,7 @@ def pitch_hz(
         inside = (index >= start) & (index < end)
         if step_s == hop_s and np.allclose(times, (index + 0.5) * hop_s, rtol=0.0, atol=1e-6):
             f0[index[inside]] = np.where(values[inside] > 0, values[inside], np.nan)
-        else:  # Praat's frames missed the centres (odd hop in samples): interpolate
+        else:  # coarser pitch step (or a hop of an odd number of samples): interpolate
             f0[start:end] = _sample_track(times, values, (np.arange(start, end) + 0.5) * hop_s)
     return f0
 
