@@ -17,7 +17,8 @@ from .turns import Conversation, Turn
 PARTIES = (AGENT, CUSTOMER)
 
 
-def _r(value: float | None, digits: int = 3) -> float | None:
+def rounded(value: float | None, digits: int = 3) -> float | None:
+    """``value`` rounded to ``digits``, or None when it is None or not finite (a value that cannot be measured)."""
     if value is None or not np.isfinite(value):
         return None
     return round(float(value), digits)
@@ -52,41 +53,41 @@ def pacing_metrics(conv: Conversation, duration_s: float) -> dict[str, float | i
     dead_air = conv.events_of("dead_air")
     agent_lat, customer_lat = latencies(conv, AGENT), latencies(conv, CUSTOMER)
     m: dict[str, float | int | None] = {
-        "duration_s": _r(duration_s),
-        "talk_ratio_agent": _r(speech[AGENT] / both) if both > 0 else None,
-        "speech_s_agent": _r(speech[AGENT]),
-        "speech_s_customer": _r(speech[CUSTOMER]),
-        "silence_ratio": _r(1.0 - total_s(conv.segments) / duration_s) if duration_s > 0 else None,
-        "overlap_ratio": _r(total_s(overlaps(_speaker_segments(conv, AGENT), _speaker_segments(conv, CUSTOMER))) / duration_s)
+        "duration_s": rounded(duration_s),
+        "talk_ratio_agent": rounded(speech[AGENT] / both) if both > 0 else None,
+        "speech_s_agent": rounded(speech[AGENT]),
+        "speech_s_customer": rounded(speech[CUSTOMER]),
+        "silence_ratio": rounded(1.0 - total_s(conv.segments) / duration_s) if duration_s > 0 else None,
+        "overlap_ratio": rounded(total_s(overlaps(_speaker_segments(conv, AGENT), _speaker_segments(conv, CUSTOMER))) / duration_s)
         if duration_s > 0 else None,
         "turns_agent": len(turns[AGENT]),
         "turns_customer": len(turns[CUSTOMER]),
-        "interactivity_per_min": _r((len(conv.turns) - 1) / minutes) if conv.turns and minutes > 0 else None,
-        "longest_monologue_s": _r(max((t.duration_s for t in turns[AGENT]), default=None)),
-        "longest_customer_story_s": _r(max((t.duration_s for t in turns[CUSTOMER]), default=None)),
-        "agent_latency_median_s": _r(_median(agent_lat)),
-        "agent_latency_p90_s": _r(_percentile(agent_lat, 90)),
-        "customer_latency_median_s": _r(_median(customer_lat)),
-        "customer_latency_p90_s": _r(_percentile(customer_lat, 90)),
+        "interactivity_per_min": rounded((len(conv.turns) - 1) / minutes) if conv.turns and minutes > 0 else None,
+        "longest_monologue_s": rounded(max((t.duration_s for t in turns[AGENT]), default=None)),
+        "longest_customer_story_s": rounded(max((t.duration_s for t in turns[CUSTOMER]), default=None)),
+        "agent_latency_median_s": rounded(_median(agent_lat)),
+        "agent_latency_p90_s": rounded(_percentile(agent_lat, 90)),
+        "customer_latency_median_s": rounded(_median(customer_lat)),
+        "customer_latency_p90_s": rounded(_percentile(customer_lat, 90)),
     }
     for party in PARTIES:
         interruptions = conv.events_of("interruption", party)
         m[f"interruptions_by_{party}"] = len(interruptions)
-        m[f"interruptions_by_{party}_per_min"] = _r(len(interruptions) / minutes) if minutes > 0 else None
+        m[f"interruptions_by_{party}_per_min"] = rounded(len(interruptions) / minutes) if minutes > 0 else None
         m[f"interruptions_successful_by_{party}"] = sum(e.outcome == "successful" for e in interruptions)
     for party in PARTIES:
         m[f"backchannels_{party}"] = len(conv.events_of("backchannel", party))
     m.update({
         "dead_air_count": len(dead_air),
-        "dead_air_total_s": _r(sum(e.duration_s for e in dead_air)),
-        "longest_silence_s": _r(max((g.duration_s for g in silences), default=0.0)),
+        "dead_air_total_s": rounded(sum(e.duration_s for e in dead_air)),
+        "longest_silence_s": rounded(max((g.duration_s for g in silences), default=0.0)),
         "holds": len(conv.events_of("hold")),
     })
     for party in PARTIES:
         talk_min = sum(t.duration_s for t in turns[party]) / 60.0
         pauses = [p for t in turns[party] for p in t.pauses]
-        m[f"pause_rate_{party}_per_min"] = _r(len(pauses) / talk_min) if talk_min > 0 else None
-        m[f"mean_pause_{party}_s"] = _r(float(np.mean([p.duration_s for p in pauses]))) if pauses else None
+        m[f"pause_rate_{party}_per_min"] = rounded(len(pauses) / talk_min) if talk_min > 0 else None
+        m[f"mean_pause_{party}_s"] = rounded(float(np.mean([p.duration_s for p in pauses]))) if pauses else None
     return m
 
 
@@ -98,14 +99,14 @@ def turn_rows(conv: Conversation) -> list[dict]:
         rows.append({
             "index": turn.index,
             "speaker": turn.speaker,
-            "start_s": _r(turn.start_s),
-            "end_s": _r(turn.end_s),
-            "duration_s": _r(turn.duration_s),
-            "speech_s": _r(turn.speech_s),
+            "start_s": rounded(turn.start_s),
+            "end_s": rounded(turn.end_s),
+            "duration_s": rounded(turn.duration_s),
+            "speech_s": rounded(turn.speech_s),
             "n_segments": len(turn.segments),
             "n_pauses": len(pauses),
-            "pause_s": _r(sum(p.duration_s for p in pauses)),
-            "fto_s": _r(turn.fto_s),
+            "pause_s": rounded(sum(p.duration_s for p in pauses)),
+            "fto_s": rounded(turn.fto_s),
         })
     return rows
 
@@ -116,4 +117,4 @@ def rate_mismatch_sps(turns: list[Turn], rows: list[dict]) -> float | None:
     for (a, ra), (b, rb) in zip(zip(turns, rows), zip(turns[1:], rows[1:])):
         if a.speaker != b.speaker and ra.get("speech_rate_sps") is not None and rb.get("speech_rate_sps") is not None:
             diffs.append(abs(ra["speech_rate_sps"] - rb["speech_rate_sps"]))
-    return _r(_median(diffs))
+    return rounded(_median(diffs))

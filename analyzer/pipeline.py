@@ -20,7 +20,7 @@ from .config import AnalysisConfig
 from .errors import AudioError
 from .frames import CallFrames, extract_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames
-from .metrics import PARTIES, _r, pacing_metrics, rate_mismatch_sps, turn_rows
+from .metrics import PARTIES, pacing_metrics, rate_mismatch_sps, rounded, turn_rows
 from .result import CallResult
 from .turns import Conversation, analyse_conversation
 from .vad import channel_segments
@@ -158,23 +158,23 @@ def prosody_metrics(
             median_st, _, sd_st = prosody.pitch_stats_st(f0, turn_mask, reference_hz=config.prosody.semitone_reference_hz)
             row.update({
                 "syllables": syll,
-                "speech_rate_sps": _r(syll / turn.duration_s) if turn.duration_s > 0 else None,
-                "articulation_rate_sps": _r(syll / turn.speech_s) if turn.speech_s > 0 else None,
-                "pitch_median_st": _r(median_st, 2),
-                "pitch_sd_st": _r(sd_st, 2),
-                "intensity_mean_db": _r(float(np.mean(intensity[turn_mask])), 2) if turn_mask.any() else None,
+                "speech_rate_sps": rounded(syll / turn.duration_s) if turn.duration_s > 0 else None,
+                "articulation_rate_sps": rounded(syll / turn.speech_s) if turn.speech_s > 0 else None,
+                "pitch_median_st": rounded(median_st, 2),
+                "pitch_sd_st": rounded(sd_st, 2),
+                "intensity_mean_db": rounded(float(np.mean(intensity[turn_mask])), 2) if turn_mask.any() else None,
             })
             total_syll += syll
             total_turn_s += turn.duration_s
             total_speech_s += turn.speech_s
         median_st, range_st, sd_st = prosody.pitch_stats_st(f0, mask, reference_hz=config.prosody.semitone_reference_hz)
         out.update({
-            f"speech_rate_{speaker}_sps": _r(total_syll / total_turn_s) if total_turn_s > 0 else None,
-            f"articulation_rate_{speaker}_sps": _r(total_syll / total_speech_s) if total_speech_s > 0 else None,
-            f"pitch_median_{speaker}_st": _r(median_st, 2),
-            f"pitch_range_{speaker}_st": _r(range_st, 2),
-            f"pitch_sd_{speaker}_st": _r(sd_st, 2),
-            f"energy_sd_{speaker}_db": _r(prosody.energy_sd_db(intensity, mask, f0_hz=f0), 2),
+            f"speech_rate_{speaker}_sps": rounded(total_syll / total_turn_s) if total_turn_s > 0 else None,
+            f"articulation_rate_{speaker}_sps": rounded(total_syll / total_speech_s) if total_speech_s > 0 else None,
+            f"pitch_median_{speaker}_st": rounded(median_st, 2),
+            f"pitch_range_{speaker}_st": rounded(range_st, 2),
+            f"pitch_sd_{speaker}_st": rounded(sd_st, 2),
+            f"energy_sd_{speaker}_db": rounded(prosody.energy_sd_db(intensity, mask, f0_hz=f0), 2),
         })
     out["rate_mismatch_sps"] = rate_mismatch_sps(list(conv.turns), rows)
     return out
