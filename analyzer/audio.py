@@ -145,14 +145,15 @@ def _probe_ffmpeg(path: Path, *, soundfile_reason: str) -> AudioInfo:
     )
 
 
-def iter_blocks(info: AudioInfo, *, block_s: float = 60.0) -> Iterator[np.ndarray]:
+def iter_blocks(info: AudioInfo, *, block_s: float = 60.0, align_samples: int = 1) -> Iterator[np.ndarray]:
     """Yield float32 blocks ``(n, channels)`` at ``info.analysis_rate_hz``.
 
-    Every block but the last has exactly ``round(block_s * analysis_rate)`` samples.
+    Every block but the last has exactly ``round(block_s * analysis_rate)`` samples,
+    rounded down to a multiple of ``align_samples`` (so analysis grids stay tied to the file start).
     Raises :class:`AudioError` on NaN/inf samples or a file that ends early.
     """
     out_rate = info.analysis_rate_hz
-    block_out = int(round(block_s * out_rate))
+    block_out = max(int(round(block_s * out_rate)) // align_samples, 1) * align_samples
     source = _soundfile_blocks(info, block_s) if info.decoder == "soundfile" else _ffmpeg_blocks(info, block_s)
     resampler = None
     if info.sample_rate_hz != out_rate:

@@ -38,8 +38,8 @@ class AudioConfig:
                 f"channels must name 'agent' and 'customer' once each, got {','.join(self.channels)!r}; "
                 "use e.g. --channels customer,agent"
             )
-        if not 1.0 <= self.block_s <= 3600.0:
-            raise ConfigError(f"block_s must be within 1..3600 s, got {self.block_s}")
+        if not 1.0 <= self.block_s <= 3600.0 or self.block_s != int(self.block_s):
+            raise ConfigError(f"audio.block_s must be a whole number of seconds within 1..3600, got {self.block_s}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig
 from .vad import frame_energy_db, make_vad
 
-CONTEXT_S = 0.5  # audio on each side of a block handed to pitch/intensity analysis (>= prosody.MIN_CONTEXT_S)
+CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,12 @@ def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:
     return out
 
 
+BLOCK_GRID_S = 0.06  # blocks are whole multiples of this: the 20 ms pitch step and the 30 ms VAD window
+
+
 def _channel_blocks(info: AudioInfo, config: AnalysisConfig, n_channels: int) -> Iterator[np.ndarray]:
-    for block in iter_blocks(info, block_s=config.audio.block_s):
+    align = int(round(BLOCK_GRID_S * info.analysis_rate_hz))
+    for block in iter_blocks(info, block_s=config.audio.block_s, align_samples=align):
         if n_channels == 1 and block.shape[1] > 1:
             block = block.mean(axis=1, keepdims=True)
         yield block
