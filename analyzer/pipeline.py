@@ -22,7 +22,7 @@ from .frames import CallFrames, extract_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames
 from .metrics import PARTIES, pacing_metrics, rate_mismatch_sps, rounded, turn_rows
 from .result import CallResult
-from .turns import Conversation, analyse_conversation
+from .turns import Conversation, Turn, analyse_conversation
 from .vad import channel_segments
 
 PARTY_KEYS_PREFIXES = ("talk_ratio", "turns_", "longest_", "agent_", "customer_", "interruptions_", "backchannels_",
@@ -180,25 +180,46 @@ def prosody_metrics(
     return out
 
 
+EMOTION_CHUNK_S = 1800.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
+
+
 def add_emotion(info: AudioInfo, conv: Conversation, rows: list[dict], metrics: dict, config: AnalysisConfig, model) -> dict:
-    """Score every turn's audio (from its own channel) and add the call-level emotion keys."""
+    """Score every turn's audio (from its own channel) and add the call-level emotion keys.
+
+    Turns are read from the file and scored in chunks of at most ``EMOTION_CHUNK_S`` seconds of
+    audio, so a multi-hour call is never held in memory; the per-speaker baseline is taken
+    over each chunk (the whole call for calls shorter than that).
+    """
     from . import emotion
 
     model = model or emotion.load_model(config.emotion.model)
     channel_of = {name: i for i, name in enumerate(config.audio.channels)}
-    clips, speakers = [], []
-    for turn in conv.turns:
-        audio = read_span(info, turn.start_s, turn.end_s)
-        clips.append(audio[:, channel_of[turn.speaker]] if audio.ndim == 2 and audio.shape[1] > 1 else audio.reshape(-1))
-        speakers.append(turn.speaker)
-    scores = emotion.score_turns(
-        model, clips, info.analysis_rate_hz, speakers,
-        min_turn_s=config.emotion.min_turn_s, window_s=config.emotion.window_s, hop_s=config.emotion.hop_s,
-    )
-    for row, score in zip(rows, scores):
-        row.update(score or dict.fromkeys(EMOTION_TURN_KEYS))
+    for chunk in _turn_chunks(list(conv.turns), EMOTION_CHUNK_S):
+        clips = []
+        for turn in chunk:
+            audio = read_span(info, turn.start_s, turn.end_s)
+            clips.append(audio[:, channel_of[turn.speaker]] if audio.shape[1] > 1 else audio[:, 0])
+        scores = emotion.score_turns(
+            model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
+            min_turn_s=config.emotion.min_turn_s, window_s=config.emotion.window_s, hop_s=config.emotion.hop_s,
+        )
+        for turn, score in zip(chunk, scores):
+            rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
     metrics.update(emotion.call_emotion_metrics(rows))
     return {"enabled": True, "model": model.name, "licence": model.licence}
+
+
+def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:
+    """Consecutive turns grouped so that each group holds at most ``max_s`` seconds (a longer turn alone)."""
+    chunks: list[list[Turn]] = []
+    total = max_s
+    for turn in turns:
+        if total + turn.duration_s > max_s and (not chunks or chunks[-1]):
+            chunks.append([])
+            total = 0.0
+        chunks[-1].append(turn)
+        total += turn.duration_s
+    return [c for c in chunks if c]
 
 
 EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence")

@@ -26,3 +26,25 @@ def test_block_length_must_be_whole_seconds(fast_config):
 
     with pytest.raises(ConfigError, match="whole number of seconds"):
         fast_config.replace(audio={"block_s": 2.5})
+
+
+def test_emotion_reads_turns_in_bounded_chunks_in_call_order():
+    from analyzer.intervals import Segment
+    from analyzer.pipeline import _turn_chunks
+    from analyzer.turns import Turn
+
+    turns = [Turn(i, "agent", (Segment(a, b, "agent"),)) for i, (a, b) in enumerate([(0, 10), (10, 25), (25, 60), (60, 61)])]
+    assert [[t.index for t in c] for c in _turn_chunks(turns, 30.0)] == [[0, 1], [2], [3]]
+    assert [[t.index for t in c] for c in _turn_chunks(turns, 1000.0)] == [[0, 1, 2, 3]]
+
+
+def test_every_long_enough_turn_of_the_sample_call_gets_an_emotion_score():
+    from analyzer.config import AnalysisConfig
+
+    result = analyze_file(SAMPLE_CALL, AnalysisConfig())
+    for turn in result.turns:
+        if turn["duration_s"] >= 0.5:
+            probs = [turn[f"p_{c}"] for c in ("neutral", "happy", "angry", "sad")]
+            assert sum(probs) == pytest.approx(1.0, abs=1e-4) and turn["emotion_label"] is not None
+    assert result.versions["emotion_model"] == "emotion-open-v1" and result.emotion["licence"] == "CC0-1.0"
+    assert result.metrics["customer_valence_start"] is not None
