@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"].append(_row(f"cross-corpus: {corpus} (no speaker baseline)", c, y, p_utt, None))
     results["speed"] = inference_speed(model, train_fs.paths[:40])
     results["seconds"] = round(time.time() - t0)
-    results["command"] = f"python scripts/eval_emotion.py --model {args.model}"
+    results["command"] = f"python scripts/eval_emotion.py --model {args.model}" + (f" --cv-epochs {args.cv_epochs}" if args.cv_epochs else "")
     md = to_markdown(results)
     (folder / "evaluation.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     (folder / "evaluation.md").write_text(md, encoding="utf-8")
