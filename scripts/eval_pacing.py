@@ -9,10 +9,15 @@ as ours, so only speech detection differs:
 - ``call-analyzer``: webrtcvad + energy/noise gates + crosstalk model (the default pipeline)
 - ``webrtcvad-2`` / ``webrtcvad-3``: raw webrtcvad decisions per channel (modes 2 and 3)
 - ``call-ai-metrics``: the PyPI package's own per-channel detector (energy + crosstalk modelling)
+- ``silero-vad``: ``silero_vad.get_speech_timestamps`` per channel, its defaults (threshold 0.5)
+- ``librosa-split``: a plain energy threshold per channel, ``librosa.effects.split`` (top_db 30, 50 ms frames, 10 ms hop)
 
 Figures: per-channel speech F1 (pooled frames), share of true speaker changes
 found with FTO within 100 ms, share missed, mean |FTO error|, mean relative
-turn-count error, mean and max |talk-ratio error|.
+turn-count error, mean and max |talk-ratio error|; interruption and backchannel
+precision/recall (a detected event matches a true one of the same speaker with
+onset within 0.5 s), dead-air precision/recall (matched by overlap) and
+|agent latency median error|.
 
     python scripts/eval_pacing.py --n 40 --seed 1
     python scripts/eval_pacing.py --n 40 --seed 2 --snr-db 10 --crosstalk-db -25 --json out.json
@@ -26,6 +31,7 @@ import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +45,49 @@ from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.evaluation import Transition, match_transitions, speech_f1, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
-from analyzer.metrics import turn_rows  # noqa: E402
+from analyzer.metrics import latencies, turn_rows  # noqa: E402
 from analyzer.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 PARTIES = (AGENT, CUSTOMER)
-SYSTEMS = ("call-analyzer", "webrtcvad-2", "webrtcvad-3", "call-ai-metrics")
+SYSTEMS = ("call-analyzer", "webrtcvad-2", "webrtcvad-3", "call-ai-metrics", "silero-vad", "librosa-split")
+EVENT_ONSET_WINDOW_S = 0.5
+ENERGY_TOP_DB = 30.0
+
+
+@lru_cache(maxsize=1)
+def _silero_model():
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad(onnx=False)
+
+
+def raw_peer_segments(system: str, samples: np.ndarray, rate_hz: int, speakers: list[str]) -> list[Segment]:
+    """Unsmoothed speech segments of a peer detector, one speaker per channel.
+
+    ``samples``: float32 of shape (n,) or (n, channels) in [-1, 1]; ``system``: 'silero-vad' or 'librosa-split'.
+    """
+    samples = samples.reshape(len(samples), -1)
+    out = []
+    for c, speaker in enumerate(speakers):
+        channel = np.ascontiguousarray(samples[:, c], dtype=np.float32)
+        if system == "silero-vad":
+            import torch
+            from silero_vad import get_speech_timestamps
+
+            stamps = get_speech_timestamps(torch.from_numpy(channel), _silero_model(), sampling_rate=rate_hz, return_seconds=False)
+            out += [Segment(t["start"] / rate_hz, t["end"] / rate_hz, speaker) for t in stamps]
+        elif system == "librosa-split":
+            import librosa
+
+            frame, hop = rate_hz // 20, rate_hz // 100
+            runs = librosa.effects.split(channel, top_db=ENERGY_TOP_DB, frame_length=frame, hop_length=hop)
+            out += [Segment(a / rate_hz, b / rate_hz, speaker) for a, b in runs]
+        else:
+            raise ValueError(f"unknown peer {system!r}")
+    return sorted(out)
 
 
 def _smoothed(segments: list[Segment], duration_s: float, config: AnalysisConfig) -> list[Segment]:
@@ -80,6 +121,9 @@ def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Seg
         loaded = CallAnalyzer()._load(samples, rate, list(PARTIES))  # the package's own detector, segments only
         segments = [Segment(a, b, p) for p in PARTIES for a, b in loaded.timeline.intervals[p]]
         return _smoothed(segments, info.duration_s, config)
+    if system in ("silero-vad", "librosa-split"):
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        return _smoothed(raw_peer_segments(system, samples, rate, list(PARTIES)), info.duration_s, config)
     raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
 
 
@@ -92,6 +136,13 @@ class Tally:
     matches: list = field(default_factory=list)
     turn_count_errors: list = field(default_factory=list)
     talk_ratio_errors: list = field(default_factory=list)
+    event_counts: dict = field(default_factory=dict)  # kind -> [matched_true, n_true, matched_detected, n_detected]
+    latency_errors: list = field(default_factory=list)
+
+    def _count(self, kind: str, matched_true: int, n_true: int, matched_detected: int, n_detected: int) -> None:
+        c = self.event_counts.setdefault(kind, [0, 0, 0, 0])
+        for i, v in enumerate((matched_true, n_true, matched_detected, n_detected)):
+            c[i] += v
 
     def add(self, truth: dict, segments: list[Segment], config: AnalysisConfig) -> None:
         duration = truth["duration_s"]
@@ -110,6 +161,17 @@ class Tally:
         det = {p: sum(s.duration_s for s in segments if s.speaker == p) for p in PARTIES}
         det_ratio = det[AGENT] / (det[AGENT] + det[CUSTOMER]) if det[AGENT] + det[CUSTOMER] > 0 else 0.0
         self.talk_ratio_errors.append(abs(det_ratio - true_ratio))
+        for kind, key in (("interruption", "interruptions"), ("backchannel", "backchannels")):
+            found = [(e.speaker, e.start_s) for e in conv.events if e.kind == kind]
+            n = match_onsets([(e["speaker"], e["start_s"]) for e in truth[key]], found, window_s=EVENT_ONSET_WINDOW_S)
+            self._count(kind, n, len(truth[key]), n, len(found))
+        true_air = [(e["start_s"], e["end_s"]) for e in truth["dead_air"]]
+        found_air = [(e.start_s, e.end_s) for e in conv.events if e.kind == "dead_air"]
+        self._count("dead_air", sum(any(_overlap(t, d) for d in found_air) for t in true_air), len(true_air),
+                    sum(any(_overlap(d, t) for t in true_air) for d in found_air), len(found_air))
+        detected_lat, true_lat = latencies(conv, AGENT), truth["summary"]["agent_latency_median_s"]
+        if detected_lat and true_lat is not None:
+            self.latency_errors.append(abs(float(np.median(detected_lat)) - true_lat))
 
     def summary(self) -> dict:
         f1 = {}
@@ -134,7 +196,33 @@ class Tally:
             "turn_count_error_max": float(np.max(self.turn_count_errors)),
             "talk_ratio_error_mean": float(np.mean(self.talk_ratio_errors)),
             "talk_ratio_error_max": float(np.max(self.talk_ratio_errors)),
+            **{
+                f"{kind}_{name}": (hits / total if total else None)
+                for kind, (matched_true, n_true, matched_det, n_det) in sorted(self.event_counts.items())
+                for name, hits, total in (("precision", matched_det, n_det), ("recall", matched_true, n_true))
+            },
+            **{f"{kind}_true": c[1] for kind, c in sorted(self.event_counts.items())},
+            "agent_latency_error_mean_s": float(np.mean(self.latency_errors)) if self.latency_errors else None,
         }
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return min(a[1], b[1]) > max(a[0], b[0])
+
+
+def match_onsets(truth: list[tuple[str, float]], detected: list[tuple[str, float]], *, window_s: float) -> int:
+    """Number of one-to-one pairs (speaker, onset_s) of truth and detection with the same speaker and onsets
+    within ``window_s`` (greedy, nearest first)."""
+    pairs = sorted(
+        (abs(t[1] - d[1]), i, j) for i, t in enumerate(truth) for j, d in enumerate(detected)
+        if t[0] == d[0] and abs(t[1] - d[1]) <= window_s
+    )
+    used_t, used_d = set(), set()
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_d:
+            used_t.add(i)
+            used_d.add(j)
+    return len(used_t)
 
 
 def evaluate(
@@ -154,7 +242,13 @@ def evaluate(
     return {s: t.summary() for s, t in tallies.items()}
 
 
+def _pr(r: dict, kind: str) -> str:
+    p, rec = r.get(f"{kind}_precision"), r.get(f"{kind}_recall")
+    return " / ".join("-" if v is None else f"{v:.2f}" for v in (p, rec))
+
+
 def markdown(results: dict) -> str:
+    """Two tables: timing/speech figures, then event detection and latency, one row per system."""
     lines = [
         "| system | speech F1 agent | speech F1 customer | changes within 100 ms | missed changes | mean abs FTO error | turn count error | talk ratio error (mean / max) |",
         "|---|---|---|---|---|---|---|---|",
@@ -166,6 +260,21 @@ def markdown(results: dict) -> str:
             f"{r['missed_changes_share']:.1%} | {fto} | {r['turn_count_error_mean']:.1%} | "
             f"{r['talk_ratio_error_mean']:.3f} / {r['talk_ratio_error_max']:.3f} |"
         )
+    if any("interruption_recall" in r for r in results.values()):
+        first = next(iter(results.values()))
+        lines += [
+            "",
+            f"| system | interruptions P / R (n={first.get('interruption_true', 0)}) | backchannels P / R "
+            f"(n={first.get('backchannel_true', 0)}) | dead air P / R (n={first.get('dead_air_true', 0)}) | "
+            "mean abs agent latency error |",
+            "|---|---|---|---|---|",
+        ]
+        for name, r in results.items():
+            lat = r.get("agent_latency_error_mean_s")
+            lines.append(
+                f"| {name} | {_pr(r, 'interruption')} | {_pr(r, 'backchannel')} | {_pr(r, 'dead_air')} | "
+                f"{'-' if lat is None else f'{lat * 1000:.0f} ms'} |"
+            )
     return "\n".join(lines)
 
 

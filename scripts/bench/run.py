@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The benchmark suite (issue 6): ours next to the peers, same inputs, same run.
+
+Each benchmark writes one markdown table and one JSON file into ``--out`` (default ``bench/``):
+
+    python scripts/bench/run.py pacing       # simulated calls, normal and heavy conditions, 40 calls each
+    python scripts/bench/run.py ami          # AMI excerpts vs their RTTM annotations
+    python scripts/bench/run.py emotion      # copies the emotion evaluation tables (models/*/evaluation.md)
+    python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
+    python scripts/bench/run.py throughput   # hours of audio per hour, 200 simulated calls, --jobs 2
+    python scripts/bench/run.py all
+    python scripts/bench/run.py all --quick --out /tmp/bench   # tiny inputs: a smoke test, not a measurement
+
+Heavy runs share the CPU with other work: run one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+REPO = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(REPO))
+
+NOT_BUILT_DIARIZATION = "not available: speaker diarization (issue 5) is not built"
+NOT_BUILT_DASK = "not available: the Dask engine (issue 7) is not built"
+
+# name -> (seed, simulator overrides, description); audible truth (eval_pacing's default) in both
+PACING_CONDITIONS = {
+    "normal": (1, {"snr_db": 20.0, "crosstalk_db": None}, "stereo, SNR 20 dB, crosstalk drawn in -40..-25 dB"),
+    "heavy": (2, {"snr_db": 10.0, "crosstalk_db": -25.0}, "stereo, SNR 10 dB, crosstalk -25 dB"),
+}
+PACING_FILES = {"normal": "pacing_accuracy", "heavy": "pacing_accuracy_heavy"}
+
+
+def machine() -> str:
+    """One line describing the machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = "%.1f %.1f %.1f" % os.getloadavg()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}, load average {load}"
+
+
+def write(out: Path, stem: str, title: str, table: str, data: dict) -> None:
+    """``out/stem.md`` (title + table) and ``out/stem.json`` (``data`` plus the machine line and the time)."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (out / f"{stem}.md").write_text(f"{title}\n\nMachine: {machine()}; run {stamp}\n\n{table}\n")
+    (out / f"{stem}.json").write_text(json.dumps({"title": title, "machine": machine(), "run_utc": stamp, **data}, indent=1))
+    print(f"wrote {out / stem}.md and .json", file=sys.stderr)
+
+
+def bench_pacing(out: Path, *, quick: bool) -> None:
+    from eval_pacing import SYSTEMS, evaluate, markdown
+
+    n = 2 if quick else 40
+    for name, (seed, sim, description) in PACING_CONDITIONS.items():
+        start = time.perf_counter()
+        results = evaluate(n, seed=seed, systems=SYSTEMS, truth_threshold_db=None, **sim)
+        title = (f"Pacing accuracy, {name} condition: {n} simulated calls ({description}), seed {seed}, 8 kHz mu-law, "
+                 "audible truth (clean speech >= 3 dB above the line noise in the carried band)")
+        mono = (f"\n\nMono (one mixed channel): {NOT_BUILT_DIARIZATION}.")
+        write(out, PACING_FILES[name], title, markdown(results) + mono,
+              {"condition": name, "n_calls": n, "seed": seed, "simulation": sim, "truth": "audible",
+               "mono": NOT_BUILT_DIARIZATION, "results": results, "elapsed_s": time.perf_counter() - start})
+
+
+BENCHES = {"pacing": bench_pacing}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", choices=[*BENCHES, "all"])
+    parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
+    parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    for name in (BENCHES if args.bench == "all" else [args.bench]):
+        BENCHES[name](Path(args.out), quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
