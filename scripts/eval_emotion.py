@@ -123,6 +123,14 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> list[list[int]]:
     return m.tolist()
 
 
+def arousal_uar(conf: list[list[int]]) -> float | None:
+    """Two-class arousal UAR from a 4-class confusion matrix: high = happy/angry, low = neutral/sad."""
+    m = np.asarray(conf)
+    high = np.array([label in ("happy", "angry") for label in LABELS])
+    recalls = [m[np.ix_(rows, rows)].sum() / m[rows].sum() for rows in (high, ~high) if m[rows].sum() > 0]
+    return float(np.mean(recalls)) if recalls else None
+
+
 def speaker_folds(speakers: list[str], n_folds: int) -> list[np.ndarray]:
     """Test indices per fold; speakers of each corpus are dealt round-robin so every fold holds every corpus."""
     by_corpus: dict[str, list[str]] = {}
@@ -149,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv-epochs", type=int, default=None, help="epochs per CV fold (default: recipe's, shortened)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-cv", action="store_true", help="only the cross-corpus tests (reuses CV numbers from evaluation.json)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite evaluation.md and the card from evaluation.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        folder = REPO / "models" / RECIPES[args.model]["name"]
+        write_reports(folder, json.loads((folder / "evaluation.json").read_text(encoding="utf-8")))
+        return 0
 
     import torch
 
@@ -212,13 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     results["speed"] = inference_speed(model, train_fs.paths[:40])
     results["seconds"] = round(time.time() - t0)
     results["command"] = f"python scripts/eval_emotion.py --model {args.model}" + (f" --cv-epochs {args.cv_epochs}" if args.cv_epochs else "")
+    write_reports(folder, results)
+    return 0
+
+
+def write_reports(folder: Path, results: dict) -> None:
+    """evaluation.json, evaluation.md and the metrics section of MODEL_CARD.md (``--report-only`` redoes the last two)."""
     md = to_markdown(results)
     (folder / "evaluation.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     (folder / "evaluation.md").write_text(md, encoding="utf-8")
     card = folder / "MODEL_CARD.md"
     card.write_text(replace_metrics(card.read_text(encoding="utf-8"), md), encoding="utf-8")
     print(md)
-    return 0
 
 
 def inference_speed(model, paths: list[str]) -> dict:
@@ -260,10 +278,14 @@ def _row(test: str, condition: str, y, pred, base) -> dict:
 def to_markdown(results: dict) -> str:
     lines = [f"Model `{results['model']}` ({results['licence']}). UAR = mean recall over the classes present; chance = 1/number of classes.",
              f"CV folds retrain the network with {results.get('cv_epochs', 'the recipe')} epochs. Reproduce: `{results['command']}`.", "",
-             "| test | audio | n | classes | CNN UAR | baseline UAR (functionals+SVM) |", "|---|---|---|---|---|---|"]
+             "Arousal columns: the same predictions collapsed to high (angry, happy) vs low (neutral, sad), 2-class UAR.", "",
+             "| test | audio | n | classes | CNN UAR | baseline UAR (functionals+SVM) | CNN arousal UAR | baseline arousal UAR |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         base = f"{r['baseline_uar']:.3f}" if "baseline_uar" in r else "-"
-        lines.append(f"| {r['test']} | {r['condition']} | {r['n']} | {len(r['classes'])} | {r['uar']:.3f} | {base} |")
+        base_ar = f"{arousal_uar(r['baseline_confusion']):.3f}" if "baseline_confusion" in r else "-"
+        lines.append(f"| {r['test']} | {r['condition']} | {r['n']} | {len(r['classes'])} | {r['uar']:.3f} | {base} "
+                     f"| {arousal_uar(r['confusion']):.3f} | {base_ar} |")
     if "speed" in results:
         sp = results["speed"]
         lines += ["", f"Inference speed (score_turns, one thread, CPU time incl. features): {sp['8000_hz_s_per_audio_min']} s "
