@@ -6,6 +6,10 @@ several speakers: harder than a telephone channel, but real annotations.
 Speech truth = union of all annotated speaker turns. Prints per-file and pooled
 (all frames of all files) precision / recall / F1 for each detector.
 
+Peers (raw detectors, no gates or hysteresis; the same SPEC smoothing as ours):
+raw webrtcvad modes 2 and 3, raw silero-vad (``get_speech_timestamps``), and a
+plain energy threshold (``librosa.effects.split``).
+
     python scripts/eval_ami_vad.py [--json out.json]
 """
 
@@ -23,7 +27,7 @@ from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.evaluation import read_rttm, speech_f1  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
-from analyzer.intervals import Segment, UNKNOWN  # noqa: E402
+from analyzer.intervals import Segment, UNKNOWN, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
 AMI = REPO.parent / "shared" / "corpora" / "calls" / "ami_meetings"
@@ -32,20 +36,47 @@ DETECTORS = {
     "call-analyzer (webrtc mode 3 + gates)": {"vad": {"backend": "webrtc", "webrtc_mode": 3}},
     "call-analyzer (silero + gates)": {"vad": {"backend": "silero"}},
 }
+PEERS = ("webrtcvad-2", "webrtcvad-3", "silero-vad", "librosa-split")
 
 
-def evaluate(sections: dict, ami: Path = AMI) -> dict:
-    """Per-file and pooled frame scores of one detector configuration on every AMI excerpt."""
+def peer_segments(system: str, path: Path, config: AnalysisConfig) -> list[Segment]:
+    """Speech of one AMI file by a raw peer detector, smoothed like ours (min speech / min silence)."""
+    import soundfile as sf
+
+    from eval_pacing import raw_peer_segments
+
+    info = probe(path)
+    hop_s = config.vad.frame_ms / 1000
+    if system.startswith("webrtcvad-"):
+        frames = extract_frames(info, config.replace(vad={"webrtc_mode": int(system[-1])}), prosody=False)
+        raw = frames_to_segments(frames.vad[:, 0], hop_s, UNKNOWN)
+    else:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        raw = raw_peer_segments(system, samples.mean(axis=1), rate, [UNKNOWN])
+    n = int(info.duration_s / hop_s + 0.999)
+    mask = smooth_frames(segments_to_frames(raw, n, hop_s), hop_s, min_speech_s=config.vad.min_speech_s,
+                         min_silence_s=config.vad.min_silence_s)
+    return frames_to_segments(mask, hop_s, UNKNOWN)
+
+
+def evaluate(sections: dict, ami: Path = AMI, *, peer: str | None = None, limit: int | None = None) -> dict:
+    """Per-file and pooled frame scores of one detector on every AMI excerpt (the first ``limit`` files).
+
+    ``sections``: our analyzer's config overrides; with ``peer`` (one of PEERS) that raw detector is scored instead.
+    """
     config = AnalysisConfig().replace(**sections)
     truth_by_file: dict[str, list[Segment]] = {}
     for rttm in sorted(ami.glob("*.rttm")):
         truth_by_file.update(read_rttm(rttm))
     per_file, offset = {}, 0.0
     pooled_truth, pooled_detected = [], []
-    for audio in sorted(ami.glob("*.flac")):
+    for audio in sorted(ami.glob("*.flac"))[:limit]:
         info = probe(audio)
-        frames = extract_frames(info, config, prosody=False)
-        detected = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+        if peer is None:
+            frames = extract_frames(info, config, prosody=False)
+            detected = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+        else:
+            detected = peer_segments(peer, audio, config)
         truth = truth_by_file.get(audio.stem, [])
         per_file[audio.stem] = speech_f1(truth, detected, info.duration_s)
         pooled_truth += [Segment(s.start_s + offset, s.end_s + offset) for s in truth]
@@ -62,6 +93,7 @@ def main() -> int:
         print(f"AMI excerpts not found at {AMI}", file=sys.stderr)
         return 1
     results = {name: evaluate(sections) for name, sections in DETECTORS.items()}
+    results.update({f"{peer} (raw)": evaluate({}, peer=peer) for peer in PEERS})
     print("| detector | files | precision | recall | F1 (pooled frames) |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
