@@ -100,7 +100,22 @@ def bench_ami(out: Path, *, quick: bool) -> None:
     write(out, "ami_vad", title, "\n".join(lines), {"results": results})
 
 
-BENCHES = {"pacing": bench_pacing, "ami": bench_ami}
+def bench_emotion(out: Path, *, quick: bool) -> None:
+    """Copies each shipped model's evaluation (written by scripts/eval_emotion.py); re-evaluates nothing."""
+    parts, data = [], {}
+    for md in sorted((REPO / "models").glob("*/evaluation.md")):
+        model = md.parent.name
+        parts.append(f"### {model}\n\nFrom `models/{model}/evaluation.md`:\n\n{md.read_text().strip()}")
+        figures = md.with_suffix(".json")
+        data[model] = {"source": f"models/{model}/evaluation.md",
+                       "evaluation": json.loads(figures.read_text()) if figures.exists() else None}
+    table = "\n\n".join(parts) or "not available: no models/*/evaluation.md found (run scripts/eval_emotion.py)"
+    title = ("Emotion accuracy of the shipped models vs the functionals+SVM baseline (copied from "
+             "models/*/evaluation.md, produced by scripts/eval_emotion.py; not re-run by this suite)")
+    write(out, "emotion", title, table, {"models": data})
+
+
+BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion}
 
 
 def main(argv: list[str] | None = None) -> int:
