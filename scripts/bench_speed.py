@@ -11,6 +11,11 @@ factor (audio seconds per second of processing) and peak RSS.
     python scripts/bench_speed.py --json bench.json
 
 Numbers go to stdout as a markdown table (and to --json).
+
+:func:`speed_suite` (used by ``scripts/bench/run.py speed``) adds the batch path
+(``analyze_files`` with an output folder, so writing is timed too), ``--jobs 2``
+on two copies of each call, the peers' speed on the same audio (silero-vad,
+webrtcvad alone) and paired A/B runs (alternating, medians and ratio).
 """
 
 from __future__ import annotations
@@ -44,6 +49,170 @@ peak_mb = usage.ru_maxrss / 1024
 print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0, "peak_rss_mb": peak_mb, "duration_s": result.duration_s,
                   "turns": len(result.turns), "stages_s": result.timings_s}))
 """
+
+
+BATCH_CHILD = r"""
+import json, resource, sys, tempfile, time
+import torch
+torch.set_num_threads(1)
+from analyzer import AnalysisConfig
+from analyzer.batch import analyze_files
+import analyzer.pipeline, analyzer.prosody, analyzer.writers, scipy.signal  # imports are not analysis time
+paths, sections, jobs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+config = AnalysisConfig().replace(**sections)
+model_load_s = 0.0
+if config.emotion.enabled and jobs == 1:  # analyze_files loads it once in this process: time it apart
+    from analyzer.emotion import load_model
+    t = time.perf_counter(); load_model(config.emotion.model); model_load_s = time.perf_counter() - t
+stages = {}
+def on_result(result):
+    for k, v in result["timings_s"].items():
+        stages[k] = stages.get(k, 0.0) + v
+    stages["_duration_s"] = stages.get("_duration_s", 0.0) + result["duration_s"]
+with tempfile.TemporaryDirectory() as out:
+    start, cpu0 = time.perf_counter(), time.process_time()
+    summary = analyze_files(paths, config, out_dir=out, jobs=jobs, resume=False, progress=False, on_result=on_result)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+assert not summary.errors, summary.errors
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+me = resource.getrusage(resource.RUSAGE_SELF)
+duration = stages.pop("_duration_s")
+print(json.dumps({"wall_s": wall, "cpu_s": cpu + kids.ru_utime + kids.ru_stime, "duration_s": duration,
+                  "peak_rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024, "stages_s": stages,
+                  "model_load_s": model_load_s}))
+"""
+
+PEER_CHILD = r"""
+import json, resource, sys, time
+import numpy as np, soundfile as sf
+import torch
+torch.set_num_threads(1)
+path, peer = sys.argv[1], sys.argv[2]
+samples, rate = sf.read(path, dtype="float32", always_2d=True)  # decoding is timed apart
+if peer == "silero-vad":
+    from silero_vad import get_speech_timestamps, load_silero_vad
+    model = load_silero_vad(onnx=False)
+elif peer == "webrtcvad":
+    import webrtcvad
+    pcm = [(np.clip(samples[:, c], -1, 1) * 32767).astype("<i2").tobytes() for c in range(samples.shape[1])]
+start, cpu0 = time.perf_counter(), time.process_time()
+if peer == "silero-vad":
+    for c in range(samples.shape[1]):
+        get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(samples[:, c])), model, sampling_rate=rate)
+elif peer == "webrtcvad":
+    step = 2 * rate * 30 // 1000
+    for channel in pcm:
+        vad = webrtcvad.Vad(2)
+        [vad.is_speech(channel[i:i + step], rate) for i in range(0, len(channel) - step + 1, step)]
+elif peer == "call-analyzer-pacing":
+    from analyzer import AnalysisConfig, analyze_file
+    analyze_file(path, AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False}))
+else:
+    raise SystemExit("unknown peer " + peer)
+wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "duration_s": len(samples) / rate,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+STAGES = ("probe", "decode_vad_prosody", "turns_metrics", "prosody_metrics", "emotion")
+
+
+def _child(code: str, *args: str) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=REPO)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark child {args} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_batch(paths: list[Path], sections: dict, *, jobs: int) -> dict:
+    """``analyze_files`` of ``paths`` with an output folder in a fresh process: wall and CPU time (workers included),
+    peak RSS (the largest process), summed stage times, and ``writing_s`` = what the stages do not explain
+    (writing JSON/CSV/HTML plus batch overhead; meaningful with jobs=1 only)."""
+    r = _child(BATCH_CHILD, json.dumps([str(p) for p in paths]), json.dumps(sections), str(jobs))
+    if jobs == 1:
+        r["stages_s"]["writing"] = max(r["wall_s"] - sum(r["stages_s"].values()) - r["model_load_s"], 0.0)
+    return r
+
+
+def run_peer(path: Path, peer: str) -> dict:
+    """Speed of ``peer`` ('silero-vad', 'webrtcvad' (mode 2, 30 ms frames) or 'call-analyzer-pacing') on both
+    channels of ``path``, decoding excluded for the peers, in a fresh single-threaded process."""
+    return _child(PEER_CHILD, str(path), peer)
+
+
+def paired_ab(path: Path, a: str, b: str, *, pairs: int) -> dict:
+    """Alternate runs a, b, a, b, ... (``pairs`` each) so machine noise hits both alike; medians and ratio b/a."""
+    import statistics
+
+    runs = {a: [], b: []}
+    for _ in range(pairs):
+        for name in (a, b):
+            runs[name].append(run_peer(path, name))
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s")} for name, rs in runs.items()}
+    return {"a": a, "b": b, "pairs": pairs, "median": med, "runs": runs,
+            "ratio_wall_b_over_a": med[b]["wall_s"] / med[a]["wall_s"],
+            "ratio_cpu_b_over_a": med[b]["cpu_s"] / med[a]["cpu_s"]}
+
+
+def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float], pairs: int, ab_minutes: float) -> dict:
+    """Every speed figure of the benchmark suite (see the module docstring). Pure measurement, no printing."""
+    full = {"emotion": {"enabled": True}}
+    rows, peers = [], []
+    for m in minutes:
+        path = make_long_call(m, workdir)
+        twin = workdir / f"long_{m:g}min_copy.flac"
+        if not twin.exists():
+            os.link(path, twin)
+        one = run_batch([path], full, jobs=1)
+        two = run_batch([path, twin], full, jobs=2)
+        rows.append({"minutes": m, "jobs1": one, "jobs2": two})
+    for m in peer_minutes:
+        path = make_long_call(m, workdir)
+        peers.append({"minutes": m, **{p: run_peer(path, p) for p in ("call-analyzer-pacing", "webrtcvad", "silero-vad")}})
+    ab_path = make_long_call(ab_minutes, workdir)
+    ab = [paired_ab(ab_path, "call-analyzer-pacing", peer, pairs=pairs) for peer in ("silero-vad", "webrtcvad")]
+    return {"rows": rows, "peers": peers, "ab": ab, "ab_minutes": ab_minutes}
+
+
+def _x(duration_s: float, seconds: float) -> str:
+    return f"{duration_s / seconds:,.0f}x" if seconds > 0 else "-"
+
+
+def speed_markdown(suite: dict) -> str:
+    """Tables of :func:`speed_suite`: stages, whole pipeline (1 and 2 jobs) with RSS, peers, paired A/B."""
+    stages = (*STAGES, "writing")
+    lines = ["Real-time factor (audio seconds per second of wall time) of each stage, one thread, default pipeline "
+             "(webrtc VAD, prosody, emotion); diarization: not available (issue 5 is not built).", "",
+             "| call length | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+    for r in suite["rows"]:
+        st, d = r["jobs1"]["stages_s"], r["jobs1"]["duration_s"]
+        lines.append(f"| {r['minutes']:g} min | " + " | ".join(_x(d, st.get(k, 0.0)) for k in stages) + " |")
+    lines += ["", "Whole pipeline (`analyze_files` with an output folder): one call with `--jobs 1`, two copies with "
+              "`--jobs 2` (audio of both copies counted).", "",
+              "| call length | jobs | wall | CPU | x real time (wall) | x real time (CPU) | peak RSS |",
+              "|---|---|---|---|---|---|---|"]
+    for r in suite["rows"]:
+        for jobs in ("jobs1", "jobs2"):
+            f = r[jobs]
+            lines.append(f"| {r['minutes']:g} min | {jobs[-1]} | {f['wall_s']:.1f} s | {f['cpu_s']:.1f} s | "
+                         f"{_x(f['duration_s'], f['wall_s'])} | {_x(f['duration_s'], f['cpu_s'])} | {f['peak_rss_mb']:.0f} MB |")
+    lines += ["", "Speech detection alone on the same audio (both channels, one thread; peers exclude decoding, "
+              "`call-analyzer-pacing` is the whole pacing analysis including decoding).", "",
+              "| call length | system | wall | CPU | x real time (wall) | x real time (CPU) |", "|---|---|---|---|---|---|"]
+    for p in suite["peers"]:
+        for name in ("call-analyzer-pacing", "webrtcvad", "silero-vad"):
+            f = p[name]
+            lines.append(f"| {p['minutes']:g} min | {name} | {f['wall_s']:.2f} s | {f['cpu_s']:.2f} s | "
+                         f"{_x(f['duration_s'], f['wall_s'])} | {_x(f['duration_s'], f['cpu_s'])} |")
+    lines += ["", f"Paired A/B on the {suite['ab_minutes']:g}-minute call (alternating fresh processes, medians):", "",
+              "| A | B | pairs | A wall / CPU | B wall / CPU | B/A (wall) | B/A (CPU) |", "|---|---|---|---|---|---|---|"]
+    for ab in suite["ab"]:
+        ma, mb = ab["median"][ab["a"]], ab["median"][ab["b"]]
+        lines.append(f"| {ab['a']} | {ab['b']} | {ab['pairs']} | {ma['wall_s']:.2f} s / {ma['cpu_s']:.2f} s | "
+                     f"{mb['wall_s']:.2f} s / {mb['cpu_s']:.2f} s | {ab['ratio_wall_b_over_a']:.2f} | {ab['ratio_cpu_b_over_a']:.2f} |")
+    return "\n".join(lines)
 
 
 def make_long_call(minutes: float, folder: Path) -> Path:

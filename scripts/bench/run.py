@@ -115,7 +115,21 @@ def bench_emotion(out: Path, *, quick: bool) -> None:
     write(out, "emotion", title, table, {"models": data})
 
 
-BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion}
+def bench_speed(out: Path, *, quick: bool) -> None:
+    import tempfile
+
+    from bench_speed import speed_suite, speed_markdown
+
+    minutes = [0.25] if quick else [1, 10, 60, 180]
+    with tempfile.TemporaryDirectory() as workdir:
+        suite = speed_suite(minutes, workdir=Path(workdir), peer_minutes=[0.25] if quick else [1, 10],
+                            pairs=1 if quick else 3, ab_minutes=0.25 if quick else 10)
+    title = ("Speed and memory: long stereo 8 kHz calls made by tiling tests/data/sample_call.flac; each run in a fresh "
+             "single-threaded process; wall and CPU time (the machine is shared: CPU time is the steadier figure)")
+    write(out, "speed", title, speed_markdown(suite), {"minutes": minutes, **suite})
+
+
+BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed}
 
 
 def main(argv: list[str] | None = None) -> int:
