@@ -156,7 +156,8 @@ def paired_ab(path: Path, a: str, b: str, *, pairs: int) -> dict:
             "ratio_cpu_b_over_a": med[b]["cpu_s"] / med[a]["cpu_s"]}
 
 
-def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float], pairs: int, ab_minutes: float) -> dict:
+def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float], pairs: int, ab_minutes: float,
+                ab_peers: tuple[str, ...] = ("silero-vad", "webrtcvad")) -> dict:
     """Every speed figure of the benchmark suite (see the module docstring). Pure measurement, no printing."""
     full = {"emotion": {"enabled": True}}
     rows, peers = [], []
@@ -172,7 +173,7 @@ def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float
         path = make_long_call(m, workdir)
         peers.append({"minutes": m, **{p: run_peer(path, p) for p in ("call-analyzer-pacing", "webrtcvad", "silero-vad")}})
     ab_path = make_long_call(ab_minutes, workdir)
-    ab = [paired_ab(ab_path, "call-analyzer-pacing", peer, pairs=pairs) for peer in ("silero-vad", "webrtcvad")]
+    ab = [paired_ab(ab_path, "call-analyzer-pacing", peer, pairs=pairs) for peer in ab_peers]
     return {"rows": rows, "peers": peers, "ab": ab, "ab_minutes": ab_minutes}
 
 

@@ -66,7 +66,7 @@ def write(out: Path, stem: str, title: str, table: str, data: dict) -> None:
 def bench_pacing(out: Path, *, quick: bool) -> None:
     from eval_pacing import SYSTEMS, evaluate, markdown
 
-    n = 2 if quick else 40
+    n = 1 if quick else 40
     for name, (seed, sim, description) in PACING_CONDITIONS.items():
         start = time.perf_counter()
         results = evaluate(n, seed=seed, systems=SYSTEMS, truth_threshold_db=None, **sim)
@@ -123,13 +123,64 @@ def bench_speed(out: Path, *, quick: bool) -> None:
     minutes = [0.25] if quick else [1, 10, 60, 180]
     with tempfile.TemporaryDirectory() as workdir:
         suite = speed_suite(minutes, workdir=Path(workdir), peer_minutes=[0.25] if quick else [1, 10],
-                            pairs=1 if quick else 3, ab_minutes=0.25 if quick else 10)
+                            pairs=1 if quick else 3, ab_minutes=0.25 if quick else 10,
+                            ab_peers=("webrtcvad",) if quick else ("silero-vad", "webrtcvad"))
     title = ("Speed and memory: long stereo 8 kHz calls made by tiling tests/data/sample_call.flac; each run in a fresh "
              "single-threaded process; wall and CPU time (the machine is shared: CPU time is the steadier figure)")
     write(out, "speed", title, speed_markdown(suite), {"minutes": minutes, **suite})
 
 
-BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed}
+def _timed_cli(args: list[str]) -> dict:
+    """Run a command; wall time and CPU time of it and its children (s)."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return {"wall_s": wall, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "command": " ".join(args)}
+
+
+def bench_throughput(out: Path, *, quick: bool, emotion: bool = True) -> None:
+    """Hours of audio per hour of wall time: a folder of simulated calls through the CLI with --jobs 2."""
+    import shutil
+    import tempfile
+
+    import soundfile as sf
+
+    n, seed = (2, 11) if quick else (200, 11)
+    calls = Path(tempfile.gettempdir()) / f"call-analyzer-bench-calls-{n}-seed{seed}"
+    if not calls.exists() or len(list(calls.glob("*.wav"))) < n:
+        shutil.rmtree(calls, ignore_errors=True)
+        _timed_cli([sys.executable, "scripts/simulate_calls.py", "--n", str(n), "--seed", str(seed), "--out", str(calls)])
+    audio_s = sum(sf.info(str(p)).duration for p in calls.glob("*.wav"))
+    runs = {}
+    for label, extra in (("pacing + prosody (--no-emotion)", ["--no-emotion"]), ("full (with emotion)", [])):
+        if extra == [] and not emotion:
+            continue
+        with tempfile.TemporaryDirectory() as results:
+            r = _timed_cli(["call-analyzer", "analyze", str(calls), "--out", results, "--jobs", "2", "--force", "--quiet", *extra])
+            analysed = len(list((Path(results) / "calls").glob("*.json")))
+        runs[label] = {**r, "calls": analysed, "audio_h_per_wall_h": audio_s / r["wall_s"], "audio_h_per_cpu_h": audio_s / r["cpu_s"]}
+    lines = ["| engine | pipeline | calls | audio | wall | CPU | hours of audio per hour (wall) | per CPU hour |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, r in runs.items():
+        lines.append(f"| process pool, --jobs 2 | {label} | {r['calls']} | {audio_s / 3600:.2f} h | {r['wall_s']:.0f} s | "
+                     f"{r['cpu_s']:.0f} s | {r['audio_h_per_wall_h']:,.0f} | {r['audio_h_per_cpu_h']:,.0f} |")
+    lines.append(f"| Dask | - | - | - | - | - | {NOT_BUILT_DASK} | - |")
+    title = (f"Throughput: a folder of {n} simulated stereo calls (8 kHz mu-law WAV, scripts/simulate_calls.py --seed {seed}) "
+             "through `call-analyzer analyze --jobs 2`")
+    write(out, "throughput", title, "\n".join(lines),
+          {"n_calls": n, "seed": seed, "audio_s": audio_s, "runs": runs, "dask": NOT_BUILT_DASK})
+
+
+BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed,
+           "throughput": bench_throughput}
 
 
 def main(argv: list[str] | None = None) -> int:
