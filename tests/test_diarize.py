@@ -1,0 +1,105 @@
+"""Two-speaker diarization of mono calls (analyzer.diarize): pure helpers on hand-built frames,
+then measured behaviour on simulated mono calls, a one-speaker file and AMI meetings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from analyzer.audio import probe
+from analyzer.config import AnalysisConfig
+from analyzer.diarize import (
+    FRAME_S,
+    DiarizationConfig,
+    absorb_short_runs,
+    diarize,
+    embedding_windows,
+    labelled_segments,
+    pick_agent,
+    speech_spans,
+    viterbi_two_voices,
+    window_scores_to_frames,
+)
+from analyzer.errors import ConfigError
+from analyzer.intervals import AGENT, Segment
+
+pytest.importorskip("resemblyzer", reason="mono diarization needs resemblyzer (pip install --no-deps resemblyzer)")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def test_speech_segments_become_disjoint_frame_spans():
+    speech = [Segment(0.5, 1.0), Segment(0.9, 1.2), Segment(2.0, 2.5)]
+    assert speech_spans(speech, 1000) == [(50, 120), (200, 250)]
+
+
+def test_long_speech_is_tiled_with_windows_ending_at_its_end_and_short_speech_is_skipped():
+    windows = embedding_windows([(0, 30), (100, 350), (400, 460)], window_frames=120, hop_frames=60, min_frames=40)
+    assert windows.tolist() == [[100, 220], [160, 280], [220, 340], [230, 350], [400, 460]]
+
+
+def test_frames_get_the_mean_score_of_the_windows_covering_them():
+    frames = window_scores_to_frames(np.array([[0, 4], [2, 6]]), np.array([1.0, -1.0]), 8)
+    assert frames.tolist() == [1.0, 1.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0]
+
+
+def test_viterbi_switches_voice_at_the_quiet_frame_not_where_the_scores_flip():
+    # one speech span, voice 0 then voice 1; the scores flip at frame 10, the quiet dip is at 12
+    score = np.array([4.0] * 10 + [-4.0] * 10)
+    level = np.full(20, -20.0)
+    level[12] = -50.0
+    config = DiarizationConfig(switch_penalty=30.0, quiet_switch_penalty=1.0, quiet_db=15.0)
+    labels = viterbi_two_voices(score, [(0, 20)], level, config=config)
+    assert labels.tolist() == [0] * 12 + [1] * 8
+
+
+def test_a_pause_between_spans_makes_switching_cheap():
+    score = np.array([1.0] * 5 + [-1.0] * 5)
+    level = np.full(10, -20.0)
+    config = DiarizationConfig(switch_penalty=100.0, pause_switch_penalty=0.5)
+    assert viterbi_two_voices(score, [(0, 5), (5, 10)], level, config=config).tolist() == [0] * 5 + [1] * 5
+    assert viterbi_two_voices(score, [(0, 10)], level, config=config).tolist() in ([0] * 10, [1] * 10)
+
+
+def test_runs_shorter_than_the_minimum_go_to_the_longer_neighbour():
+    labels = np.array([0] * 10 + [1] * 3 + [0] * 5 + [1] * 20, dtype=np.int8)
+    out = absorb_short_runs(labels, [(0, 38)], min_frames=5)
+    assert out.tolist() == [0] * 18 + [1] * 20
+
+
+def test_quiet_frames_at_a_voice_change_inside_a_span_belong_to_neither_voice():
+    labels = np.array([-1] * 100 + [0] * 10 + [1] * 10, dtype=np.int8)
+    level = np.full(20, -20.0)
+    level[8:12] = -60.0  # a 40 ms gap the VAD bridged
+    segments = labelled_segments(labels, [(100, 120)], np.concatenate([np.full(100, -90.0), level]), quiet_db=15.0)
+    assert [(round(s.start_s, 2), round(s.end_s, 2), s.speaker) for s in segments] == [(1.0, 1.08, "0"), (1.12, 1.2, "1")]
+
+
+def _seg(a, b, voice):
+    return Segment(a, b, str(voice))
+
+
+def test_agent_rules_first_most_and_longest_monologue():
+    segments = [_seg(0.0, 2.0, 1), _seg(2.5, 4.0, 0), _seg(4.5, 12.0, 0), _seg(12.5, 13.5, 1)]
+    score = np.zeros(int(14 / FRAME_S))
+    score[:200] = -3.0  # the opening 2 s sound like voice 1
+    assert pick_agent(segments, score, rule="first", min_turn_s=1.0) == (1, 1.0)
+    voice, confidence = pick_agent(segments, score, rule="most", min_turn_s=1.0)
+    assert voice == 0 and confidence == pytest.approx((9.0 / 12.0 - 0.5) * 4.0 if 9 / 12 < 0.75 else 1.0)
+    voice, confidence = pick_agent(segments, score, rule="longest-monologue", min_turn_s=1.0)
+    assert voice == 0 and confidence == pytest.approx(1 - 2.0 / 9.5)
+
+
+def test_unknown_agent_rule_and_bad_windows_are_config_errors():
+    with pytest.raises(ConfigError, match="agent rule"):
+        DiarizationConfig(agent="loudest")
+    with pytest.raises(ConfigError, match="min_window_s"):
+        DiarizationConfig(window_s=1.0, min_window_s=1.5)
