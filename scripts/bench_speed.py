@@ -88,31 +88,31 @@ import json, resource, sys, time
 import numpy as np, soundfile as sf
 import torch
 torch.set_num_threads(1)
-path, peer = sys.argv[1], sys.argv[2]
+path, sequence = sys.argv[1], json.loads(sys.argv[2])
 samples, rate = sf.read(path, dtype="float32", always_2d=True)  # decoding is timed apart
-if peer == "silero-vad":
-    from silero_vad import get_speech_timestamps, load_silero_vad
-    model = load_silero_vad(onnx=False)
-elif peer == "webrtcvad":
-    import webrtcvad
-    pcm = [(np.clip(samples[:, c], -1, 1) * 32767).astype("<i2").tobytes() for c in range(samples.shape[1])]
-start, cpu0 = time.perf_counter(), time.process_time()
-if peer == "silero-vad":
-    for c in range(samples.shape[1]):
-        get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(samples[:, c])), model, sampling_rate=rate)
-elif peer == "webrtcvad":
+channels = [np.ascontiguousarray(samples[:, c]) for c in range(samples.shape[1])]
+pcm = [(np.clip(x, -1, 1) * 32767).astype("<i2").tobytes() for x in channels]
+from silero_vad import get_speech_timestamps, load_silero_vad
+import webrtcvad
+from analyzer import AnalysisConfig, analyze_file
+model = load_silero_vad(onnx=False)
+pacing = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
+def silero():
+    for x in channels:
+        get_speech_timestamps(torch.from_numpy(x), model, sampling_rate=rate)
+def webrtc():
     step = 2 * rate * 30 // 1000
     for channel in pcm:
         vad = webrtcvad.Vad(2)
         [vad.is_speech(channel[i:i + step], rate) for i in range(0, len(channel) - step + 1, step)]
-elif peer == "call-analyzer-pacing":
-    from analyzer import AnalysisConfig, analyze_file
-    analyze_file(path, AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False}))
-else:
-    raise SystemExit("unknown peer " + peer)
-wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-print(json.dumps({"wall_s": wall, "cpu_s": cpu, "duration_s": len(samples) / rate,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+systems = {"silero-vad": silero, "webrtcvad": webrtc, "call-analyzer-pacing": lambda: analyze_file(path, pacing)}
+out = []
+for name in sequence:
+    start, cpu0 = time.perf_counter(), time.process_time()
+    systems[name]()
+    out.append({"system": name, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0,
+                "duration_s": len(samples) / rate})
+print(json.dumps(out))
 """
 
 STAGES = ("probe", "decode_vad_prosody", "turns_metrics", "prosody_metrics", "emotion")
@@ -136,22 +136,21 @@ def run_batch(paths: list[Path], sections: dict, *, jobs: int) -> dict:
     return r
 
 
-def run_peer(path: Path, peer: str) -> dict:
-    """Speed of ``peer`` ('silero-vad', 'webrtcvad' (mode 2, 30 ms frames) or 'call-analyzer-pacing') on both
-    channels of ``path``, decoding excluded for the peers, in a fresh single-threaded process."""
-    return _child(PEER_CHILD, str(path), peer)
+def run_sequence(path: Path, sequence: list[str]) -> list[dict]:
+    """Time each system of ``sequence`` in turn ('silero-vad', 'webrtcvad' (mode 2, 30 ms frames, raw) or
+    'call-analyzer-pacing' (whole pacing analysis incl. decoding)) on both channels of ``path``, in one fresh
+    single-threaded process with imports and models loaded beforehand; peers get the decoded samples."""
+    return _child(PEER_CHILD, str(path), json.dumps(sequence))
 
 
-def paired_ab(path: Path, a: str, b: str, *, pairs: int) -> dict:
-    """Alternate runs a, b, a, b, ... (``pairs`` each) so machine noise hits both alike; medians and ratio b/a."""
+def paired_ab(runs: list[dict], a: str, b: str) -> dict:
+    """Medians and the ratio b/a of alternating runs a, b, a, b, ... (from :func:`run_sequence`: machine noise
+    hits both alike)."""
     import statistics
 
-    runs = {a: [], b: []}
-    for _ in range(pairs):
-        for name in (a, b):
-            runs[name].append(run_peer(path, name))
-    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s")} for name, rs in runs.items()}
-    return {"a": a, "b": b, "pairs": pairs, "median": med, "runs": runs,
+    by = {a: [r for r in runs if r["system"] == a], b: [r for r in runs if r["system"] == b]}
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s")} for name, rs in by.items()}
+    return {"a": a, "b": b, "pairs": len(by[a]), "median": med, "runs": by,
             "ratio_wall_b_over_a": med[b]["wall_s"] / med[a]["wall_s"],
             "ratio_cpu_b_over_a": med[b]["cpu_s"] / med[a]["cpu_s"]}
 
@@ -169,11 +168,18 @@ def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float
         one = run_batch([path], full, jobs=1)
         two = run_batch([path, twin], full, jobs=2)
         rows.append({"minutes": m, "jobs1": one, "jobs2": two})
-    for m in peer_minutes:
+    first = ["call-analyzer-pacing", "webrtcvad", "silero-vad"]
+    ab_sequence = [name for peer in ab_peers for _ in range(pairs) for name in ("call-analyzer-pacing", peer)]
+    ab_runs = None
+    for m in peer_minutes:  # one process per length; the A/B runs follow the peers' runs on the A/B length
         path = make_long_call(m, workdir)
-        peers.append({"minutes": m, **{p: run_peer(path, p) for p in ("call-analyzer-pacing", "webrtcvad", "silero-vad")}})
-    ab_path = make_long_call(ab_minutes, workdir)
-    ab = [paired_ab(ab_path, "call-analyzer-pacing", peer, pairs=pairs) for peer in ab_peers]
+        runs = run_sequence(path, first + (ab_sequence if m == ab_minutes else []))
+        peers.append({"minutes": m, **{r["system"]: r for r in runs[: len(first)]}})
+        if m == ab_minutes:
+            ab_runs = runs[len(first):]
+    if ab_runs is None:
+        ab_runs = run_sequence(make_long_call(ab_minutes, workdir), ab_sequence)
+    ab = [paired_ab(ab_runs[2 * pairs * k : 2 * pairs * (k + 1)], "call-analyzer-pacing", peer) for k, peer in enumerate(ab_peers)]
     return {"rows": rows, "peers": peers, "ab": ab, "ab_minutes": ab_minutes}
 
 
@@ -199,15 +205,15 @@ def speed_markdown(suite: dict) -> str:
             f = r[jobs]
             lines.append(f"| {r['minutes']:g} min | {jobs[-1]} | {f['wall_s']:.1f} s | {f['cpu_s']:.1f} s | "
                          f"{_x(f['duration_s'], f['wall_s'])} | {_x(f['duration_s'], f['cpu_s'])} | {f['peak_rss_mb']:.0f} MB |")
-    lines += ["", "Speech detection alone on the same audio (both channels, one thread; peers exclude decoding, "
-              "`call-analyzer-pacing` is the whole pacing analysis including decoding).", "",
+    lines += ["", "Speech detection alone on the same audio (both channels, one thread, models loaded beforehand; peers "
+              "exclude decoding, `call-analyzer-pacing` is the whole pacing analysis including decoding).", "",
               "| call length | system | wall | CPU | x real time (wall) | x real time (CPU) |", "|---|---|---|---|---|---|"]
     for p in suite["peers"]:
         for name in ("call-analyzer-pacing", "webrtcvad", "silero-vad"):
             f = p[name]
             lines.append(f"| {p['minutes']:g} min | {name} | {f['wall_s']:.2f} s | {f['cpu_s']:.2f} s | "
                          f"{_x(f['duration_s'], f['wall_s'])} | {_x(f['duration_s'], f['cpu_s'])} |")
-    lines += ["", f"Paired A/B on the {suite['ab_minutes']:g}-minute call (alternating fresh processes, medians):", "",
+    lines += ["", f"Paired A/B on the {suite['ab_minutes']:g}-minute call (alternating runs in one process, medians):", "",
               "| A | B | pairs | A wall / CPU | B wall / CPU | B/A (wall) | B/A (CPU) |", "|---|---|---|---|---|---|---|"]
     for ab in suite["ab"]:
         ma, mb = ab["median"][ab["a"]], ab["median"][ab["b"]]

@@ -68,6 +68,7 @@ def bench_pacing(out: Path, *, quick: bool) -> None:
 
     n = 1 if quick else 40
     for name, (seed, sim, description) in PACING_CONDITIONS.items():
+        sim = {**sim, "n_turns": 6} if quick else sim
         start = time.perf_counter()
         results = evaluate(n, seed=seed, systems=SYSTEMS, truth_threshold_db=None, **sim)
         title = (f"Pacing accuracy, {name} condition: {n} simulated calls ({description}), seed {seed}, 8 kHz mu-law, "
