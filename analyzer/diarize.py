@@ -26,6 +26,7 @@ speech (~0.3 kB per second of speech in float16) and a fixed-size frame sample.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -63,6 +64,7 @@ class DiarizationConfig:
     max_sample_frames: cap on MFCC frames kept for training the frame model.
     embedding_weight: weight of the window embedding score beside the frame model's score.
     min_segment_s: pieces of a speaker shorter than this are given to the neighbour.
+    min_opener_s: with ``agent='first'``, the first segment at least this long names the agent.
     same_voice_similarity: two voice centroids at least this cosine-similar are one speaker.
     unclear_voice_similarity: at least this similar: a warning that the voices are hard to tell apart
         (also what several speakers in one recording usually look like).
@@ -84,6 +86,7 @@ class DiarizationConfig:
     max_sample_frames: int = 40000
     embedding_weight: float = 1.0
     min_segment_s: float = 0.15
+    min_opener_s: float = 0.3
     same_voice_similarity: float = 0.92
     unclear_voice_similarity: float = 0.85
     third_voice_distance: float = 0.28
@@ -163,7 +166,7 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     labels = absorb_short_runs(labels, spans, min_frames=_frames(config.min_segment_s))
     raw = labelled_segments(labels, spans, level_db, quiet_db=config.quiet_db)
 
-    agent_voice, agent_conf = pick_agent(raw, score, rule=config.agent, min_turn_s=1.0)
+    agent_voice, agent_conf = pick_agent(raw, score, rule=config.agent, min_turn_s=config.min_opener_s)
     names = {agent_voice: AGENT, 1 - agent_voice: CUSTOMER}
     segments = tuple(sorted(Segment(s.start_s, s.end_s, names[int(s.speaker)]) for s in raw))
     agent_conf *= voices.separation ** 0.5
@@ -466,6 +469,7 @@ class _FrameModel:
 
 def _train_frame_model(sample_idx, sample_mfcc, windows, window_score, config: DiarizationConfig) -> _FrameModel | None:
     """Two diagonal GMMs over MFCC frames, each trained on sampled frames of its voice's confident windows."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     if len(sample_idx) < 200:
@@ -481,7 +485,9 @@ def _train_frame_model(sample_idx, sample_mfcc, windows, window_score, config: D
         if rows.sum() < 5 * config.gmm_components:
             return None
         gmm = GaussianMixture(config.gmm_components, covariance_type="diag", max_iter=50, random_state=0, reg_covar=1e-3)
-        gmms.append(gmm.fit(x[rows]))
+        with warnings.catch_warnings():  # 50 EM steps are enough for a frame scorer; no need to converge
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmms.append(gmm.fit(x[rows]))
     return _FrameModel(tuple(gmms), mean, std)
 
 
@@ -624,8 +630,8 @@ def labelled_segments(labels: np.ndarray, spans: list[tuple[int, int]], level_db
 def pick_agent(segments: list[Segment], score: np.ndarray, *, rule: str, min_turn_s: float) -> tuple[int, float]:
     """Which voice (0 or 1) is the agent under ``rule``, and how sure (0..1).
 
-    ``first``: the voice heard most in the first ``min_turn_s`` of speech (frame scores, before
-    decoding); confidence from how one-sided those frames are.
+    ``first``: the voice of the first segment of at least ``min_turn_s`` (the call's opener);
+    confidence from how one-sided the frame scores of that segment are.
     ``most``: the voice with more speech; confidence grows with the talk-share difference.
     ``longest-monologue``: the voice of the longest run of one voice (segments less than
     1 s apart merged); confidence from the ratio of the two voices' longest runs.
@@ -633,12 +639,12 @@ def pick_agent(segments: list[Segment], score: np.ndarray, *, rule: str, min_tur
     if not segments:
         return 0, 0.0
     if rule == "first":
-        # the opening second of speech: a listener who starts talking over the opener comes later
-        frames = np.concatenate([np.arange(int(round(s.start_s / FRAME_S)), int(round(s.end_s / FRAME_S)))
-                                 for s in segments])[: _frames(min_turn_s)]
-        frames = frames[frames < len(score)]
-        share0 = float(np.mean(score[frames] > 0)) if frames.size else 0.5
-        return (0 if share0 >= 0.5 else 1), float(abs(2 * share0 - 1))
+        # the call's opener, however short: a listener who starts talking over it comes later
+        first = next((s for s in segments if s.duration_s >= min_turn_s), segments[0])
+        voice = int(first.speaker)
+        votes = score[int(round(first.start_s / FRAME_S)) : int(round(first.end_s / FRAME_S))]
+        agree = float(np.mean((votes > 0) == (voice == 0))) if votes.size else 0.5
+        return voice, float(np.clip(2 * agree - 1, 0.0, 1.0))
     totals = np.array([sum(s.duration_s for s in segments if s.speaker == str(v)) for v in (0, 1)])
     if rule == "most":
         voice = int(np.argmax(totals))
