@@ -191,7 +191,7 @@ def speed_markdown(suite: dict) -> str:
     """Tables of :func:`speed_suite`: stages, whole pipeline (1 and 2 jobs) with RSS, peers, paired A/B."""
     stages = (*STAGES, "writing")
     lines = ["Real-time factor (audio seconds per second of wall time) of each stage, one thread, default pipeline "
-             "(webrtc VAD, prosody, emotion); diarization: not available (issue 5 is not built).", "",
+             "(webrtc VAD, prosody, emotion); diarization: not available (analyzer/diarize.py is not part of the pipeline yet; stereo calls need none).", "",
              "| call length | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
     for r in suite["rows"]:
         st, d = r["jobs1"]["stages_s"], r["jobs1"]["duration_s"]

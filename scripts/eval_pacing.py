@@ -10,6 +10,8 @@ as ours, so only speech detection differs:
 - ``webrtcvad-2`` / ``webrtcvad-3``: raw webrtcvad decisions per channel (modes 2 and 3)
 - ``call-ai-metrics``: the PyPI package's own per-channel detector (energy + crosstalk modelling)
 - ``silero-vad``: ``silero_vad.get_speech_timestamps`` per channel, its defaults (threshold 0.5)
+- ``call-analyzer-mono``: ours on the mono mix of the same call: VAD on one channel, then
+  ``analyzer.diarize.diarize`` splits the speech between agent and customer (no peer does this)
 - ``librosa-split``: a plain energy threshold per channel, ``librosa.effects.split`` (top_db 30, 50 ms frames, 10 ms hop)
 
 Figures: per-channel speech F1 (pooled frames), share of true speaker changes
@@ -44,7 +46,7 @@ from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.evaluation import Transition, match_transitions, speech_f1, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
-from analyzer.intervals import AGENT, CUSTOMER, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
+from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.metrics import latencies, turn_rows  # noqa: E402
 from analyzer.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
@@ -53,6 +55,7 @@ from analyzer.vad import channel_segments  # noqa: E402
 CORPORA = REPO.parent / "shared" / "corpora"
 PARTIES = (AGENT, CUSTOMER)
 SYSTEMS = ("call-analyzer", "webrtcvad-2", "webrtcvad-3", "call-ai-metrics", "silero-vad", "librosa-split")
+MONO = "call-analyzer-mono"  # opt-in (needs resemblyzer); not in SYSTEMS
 EVENT_ONSET_WINDOW_S = 0.5
 ENERGY_TOP_DB = 30.0
 
@@ -104,6 +107,13 @@ def _smoothed(segments: list[Segment], duration_s: float, config: AnalysisConfig
 
 def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Segment]:
     """Speech segments of both parties as found by ``system``."""
+    if system == MONO:
+        from analyzer.diarize import diarize
+
+        info = probe(path.with_name(path.stem + "_mono.wav"))
+        frames = extract_frames(info, config, prosody=False)
+        speech = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+        return sorted(diarize(info, speech).segments)
     info = probe(path)
     if system == "call-analyzer":
         frames = extract_frames(info, config, prosody=False)
@@ -236,7 +246,10 @@ def evaluate(
         for i in range(n_calls):
             call = simulate_call(SimulationParams(seed=call_seed(seed, i), **sim_overrides), corpora_root=corpora)
             path = Path(tmp) / f"call{i:03d}.wav"
-            sf.write(path, call.stereo, call.sample_rate_hz, subtype="ULAW" if call.sample_rate_hz == 8000 else "PCM_16")
+            subtype = "ULAW" if call.sample_rate_hz == 8000 else "PCM_16"
+            sf.write(path, call.stereo, call.sample_rate_hz, subtype=subtype)
+            if MONO in systems:
+                sf.write(path.with_name(path.stem + "_mono.wav"), call.mono, call.sample_rate_hz, subtype=subtype)
             for system in systems:
                 tallies[system].add(call.truth, detect_segments(system, path, config), config)
     return {s: t.summary() for s, t in tallies.items()}

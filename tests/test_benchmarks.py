@@ -53,7 +53,7 @@ def _share(value) -> bool:
     return value is None or 0.0 <= value <= 1.0
 
 
-def test_pacing_quick_scores_ours_and_every_peer_in_both_conditions_with_shares_in_range(suite, out, corpora):
+def test_pacing_quick_scores_ours_and_every_peer_in_both_stereo_conditions_and_ours_on_mono(suite, out, corpora):
     suite.bench_pacing(out, quick=True)
     for stem in ("pacing_accuracy", "pacing_accuracy_heavy"):
         md, data = _load(out, stem)
@@ -66,7 +66,12 @@ def test_pacing_quick_scores_ours_and_every_peer_in_both_conditions_with_shares_
             assert scores["speaker_changes"] > 0
         assert [r[0] for r in _table_rows(md, "| system | speech F1")] == list(data["results"])
         assert len(_table_rows(md, "| system | interruptions")) == len(data["results"])
-        assert "not available: speaker diarization (issue 5) is not built" in md
+    md, data = _load(out, "pacing_accuracy_mono")
+    if data["results"]:
+        assert set(data["results"]) == {"call-analyzer-mono"} and "not available" in data["peers"]
+        assert _table_rows(md, "| system | speech F1")[0][0] == "call-analyzer-mono"
+    else:
+        assert data["not_available"].startswith("not available:")
 
 
 def test_ami_quick_scores_two_configurations_of_ours_and_four_raw_peers_on_one_file(suite, out, corpora):

@@ -29,7 +29,6 @@ REPO = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, str(REPO))
 
-NOT_BUILT_DIARIZATION = "not available: speaker diarization (issue 5) is not built"
 NOT_BUILT_DASK = "not available: the Dask engine (issue 7) is not built"
 
 # name -> (seed, simulator overrides, description); audible truth (eval_pacing's default) in both
@@ -37,7 +36,8 @@ PACING_CONDITIONS = {
     "normal": (1, {"snr_db": 20.0, "crosstalk_db": None}, "stereo, SNR 20 dB, crosstalk drawn in -40..-25 dB"),
     "heavy": (2, {"snr_db": 10.0, "crosstalk_db": -25.0}, "stereo, SNR 10 dB, crosstalk -25 dB"),
 }
-PACING_FILES = {"normal": "pacing_accuracy", "heavy": "pacing_accuracy_heavy"}
+PACING_FILES = {"normal": "pacing_accuracy", "heavy": "pacing_accuracy_heavy", "mono": "pacing_accuracy_mono"}
+NO_MONO_PEER = "not available: none of the peers splits one mixed channel between two parties"
 
 
 def machine() -> str:
@@ -73,10 +73,33 @@ def bench_pacing(out: Path, *, quick: bool) -> None:
         results = evaluate(n, seed=seed, systems=SYSTEMS, truth_threshold_db=None, **sim)
         title = (f"Pacing accuracy, {name} condition: {n} simulated calls ({description}), seed {seed}, 8 kHz mu-law, "
                  "audible truth (clean speech >= 3 dB above the line noise in the carried band)")
-        mono = (f"\n\nMono (one mixed channel): {NOT_BUILT_DIARIZATION}.")
+        mono = "\n\nMono (one mixed channel): see pacing_accuracy_mono.md."
         write(out, PACING_FILES[name], title, markdown(results) + mono,
               {"condition": name, "n_calls": n, "seed": seed, "simulation": sim, "truth": "audible",
-               "mono": NOT_BUILT_DIARIZATION, "results": results, "elapsed_s": time.perf_counter() - start})
+               "results": results, "elapsed_s": time.perf_counter() - start})
+    bench_pacing_mono(out, quick=quick)
+
+
+def bench_pacing_mono(out: Path, *, quick: bool) -> None:
+    """The normal condition's calls as their mono mix: our VAD + analyzer.diarize (issue 5), ours only."""
+    import importlib.util
+
+    from eval_pacing import MONO, evaluate, markdown
+
+    seed, sim, description = PACING_CONDITIONS["normal"]
+    sim = {**sim, "n_turns": 6} if quick else sim
+    n = 1 if quick else 40
+    title = (f"Pacing accuracy, mono condition: the mono mix of the normal condition's {n} calls ({description}), seed "
+             f"{seed}, 8 kHz mu-law, audible truth; our VAD on the one channel, then analyzer.diarize.diarize")
+    if importlib.util.find_spec("resemblyzer") is None:
+        reason = "not available: mono diarization needs resemblyzer (pip install --no-deps resemblyzer)"
+        write(out, PACING_FILES["mono"], title, reason, {"condition": "mono", "results": {}, "not_available": reason})
+        return
+    start = time.perf_counter()
+    results = evaluate(n, seed=seed, systems=(MONO,), truth_threshold_db=None, **sim)
+    write(out, PACING_FILES["mono"], title, markdown(results) + f"\n\nPeers: {NO_MONO_PEER}.",
+          {"condition": "mono", "n_calls": n, "seed": seed, "simulation": sim, "truth": "audible", "peers": NO_MONO_PEER,
+           "results": results, "elapsed_s": time.perf_counter() - start})
 
 
 def bench_ami(out: Path, *, quick: bool) -> None:
