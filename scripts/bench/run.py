@@ -3,7 +3,8 @@
 
 Each benchmark writes one markdown table and one JSON file into ``--out`` (default ``bench/``):
 
-    python scripts/bench/run.py pacing       # simulated calls, normal and heavy conditions, 40 calls each
+    python scripts/bench/run.py pacing       # simulated calls: normal, heavy and mono conditions, 40 calls each
+    python scripts/bench/run.py pacing-mono  # the mono condition alone
     python scripts/bench/run.py ami          # AMI excerpts vs their RTTM annotations
     python scripts/bench/run.py emotion      # copies the emotion evaluation tables (models/*/evaluation.md)
     python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
@@ -204,7 +205,8 @@ def bench_throughput(out: Path, *, quick: bool, emotion: bool = True) -> None:
 
 
 BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed,
-           "throughput": bench_throughput}
+           "throughput": bench_throughput, "pacing-mono": bench_pacing_mono}
+ALL = ("pacing", "ami", "emotion", "speed", "throughput")  # pacing includes pacing-mono
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    for name in (BENCHES if args.bench == "all" else [args.bench]):
+    for name in (ALL if args.bench == "all" else [args.bench]):
         BENCHES[name](Path(args.out), quick=args.quick)
     return 0
 
