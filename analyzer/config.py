@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .diarize import DiarizationConfig
 from .errors import ConfigError
 
 
@@ -154,6 +155,7 @@ class AnalysisConfig:
     prosody: ProsodyConfig = field(default_factory=ProsodyConfig)
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
     qa: QaConfig = field(default_factory=QaConfig)
+    diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), suitable for JSON and TOML."""
@@ -182,6 +184,7 @@ _SECTIONS = {
     "prosody": ProsodyConfig,
     "emotion": EmotionConfig,
     "qa": QaConfig,
+    "diarization": DiarizationConfig,
 }
 
 

@@ -25,10 +25,6 @@ from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
 from .vad import channel_segments
 
-PARTY_KEYS_PREFIXES = ("talk_ratio", "turns_", "longest_", "agent_", "customer_", "interruptions_", "backchannels_",
-                       "speech_s_", "speech_rate_", "articulation_rate_", "pause_rate_", "mean_pause_", "pitch_",
-                       "energy_sd_", "rate_mismatch", "interactivity")
-
 
 def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
     """sha256 of a file's bytes, read in chunks."""
@@ -66,6 +62,16 @@ def analyze_file(
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
     if not segments:
         raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
+    timings["vad_segments"], clock = time.perf_counter() - clock, time.perf_counter()
+    diarization = None
+    if mono:
+        from .diarize import diarize
+
+        diarization = diarize(info, segments, config=config.diarization)
+        segments = list(diarization.segments)
+        speakers = [AGENT, CUSTOMER]
+        timings["diarization"], clock = time.perf_counter() - clock, time.perf_counter()
+    channel_of = {AGENT: 0, CUSTOMER: 0} if mono else {name: i for i, name in enumerate(config.audio.channels)}
     conv = analyse_conversation(segments, config.turns)
     metrics = pacing_metrics(conv, info.duration_s)
     rows = turn_rows(conv)
@@ -73,20 +79,16 @@ def analyze_file(
 
     warnings: list[str] = []
     if frames.f0_hz is not None:
-        metrics.update(prosody_metrics(conv, rows, frames, speakers, config))
+        metrics.update(prosody_metrics(conv, rows, frames, channel_of, config))
     timings["prosody_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
 
     emotion_info: dict = {"enabled": False, "model": None, "licence": None}
-    if config.emotion.enabled and not mono:
-        emotion_info = add_emotion(info, conv, rows, metrics, config, emotion_model)
+    if config.emotion.enabled:
+        emotion_info = add_emotion(info, conv, rows, metrics, channel_of, config, emotion_model)
     timings["emotion"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    if mono:
-        warnings.append(
-            "mono recording: the two parties are not separated yet, so party metrics (talk ratio, latencies, "
-            "interruptions, per-party prosody) are null; silence and dead-air figures are valid"
-        )
-        metrics = {k: (None if k.startswith(PARTY_KEYS_PREFIXES) else v) for k, v in metrics.items()}
+    if diarization is not None:
+        warnings.extend(diarization.warnings)
     else:
         for party in PARTIES:
             if not any(s.speaker == party for s in segments):
@@ -116,6 +118,12 @@ def analyze_file(
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
         timings_s={k: round(v, 4) for k, v in timings.items()},
+        diarization=None if diarization is None else {
+            "agent_rule": config.diarization.agent,
+            "agent_confidence": diarization.agent_confidence,
+            "separation_confidence": diarization.separation_confidence,
+            "n_speakers_estimate": diarization.n_speakers_estimate,
+        },
     )
     if config.qa.enabled:
         result = dataclasses.replace(result, qa=score_call(result.to_dict(), config))
@@ -137,14 +145,17 @@ def _rules(rules: str):
 
 
 def prosody_metrics(
-    conv: Conversation, rows: list[dict], frames: CallFrames, speakers: list[str], config: AnalysisConfig
+    conv: Conversation, rows: list[dict], frames: CallFrames, channel_of: dict[str, int], config: AnalysisConfig
 ) -> dict:
-    """Syllable rates, pitch and loudness per turn (added to ``rows`` in place) and per party."""
+    """Syllable rates, pitch and loudness per turn (added to ``rows`` in place) and per party.
+
+    ``channel_of``: the frame column each party's speech is measured on (both 0 in a mono call).
+    """
     from . import prosody
 
     hop_s = frames.hop_s
     out: dict = {}
-    for channel, speaker in enumerate(speakers):
+    for speaker, channel in channel_of.items():
         own = [Segment(s.start_s, s.end_s, speaker) for s in conv.segments if s.speaker == speaker]
         mask = segments_to_frames(own, frames.n_frames, hop_s)
         intensity, f0 = frames.intensity_db[:, channel], frames.f0_hz[:, channel]
@@ -183,7 +194,10 @@ def prosody_metrics(
 EMOTION_CHUNK_S = 1800.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
 
 
-def add_emotion(info: AudioInfo, conv: Conversation, rows: list[dict], metrics: dict, config: AnalysisConfig, model) -> dict:
+def add_emotion(
+    info: AudioInfo, conv: Conversation, rows: list[dict], metrics: dict, channel_of: dict[str, int],
+    config: AnalysisConfig, model,
+) -> dict:
     """Score every turn's audio (from its own channel) and add the call-level emotion keys.
 
     Turns are read from the file and scored in chunks of at most ``EMOTION_CHUNK_S`` seconds of
@@ -193,7 +207,6 @@ def add_emotion(info: AudioInfo, conv: Conversation, rows: list[dict], metrics: 
     from . import emotion
 
     model = model or emotion.load_model(config.emotion.model)
-    channel_of = {name: i for i, name in enumerate(config.audio.channels)}
     for chunk in _turn_chunks(list(conv.turns), EMOTION_CHUNK_S):
         clips = []
         for turn in chunk:

@@ -33,6 +33,7 @@ class CallResult:
     file_size: int | None = None
     file_mtime_ns: int | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class CallResult:
             "sample_rate_hz": self.sample_rate_hz,
             "analysis_rate_hz": self.analysis_rate_hz,
             "channels": self.channels,
+            "diarization": self.diarization,
             "versions": self.versions,
             "params": self.params,
             "params_digest": self.params_digest,

@@ -82,14 +82,14 @@ def test_ffmpeg_only_formats_decode_through_ffmpeg(tmp_path, call_signal, ext, c
     assert len(result.segments) >= 4
 
 
-def test_mono_file_is_marked_mono_and_party_metrics_are_null(tmp_path, call_signal, fast_config):
+def test_mono_file_is_marked_mono_and_its_two_voices_are_separated(tmp_path, call_signal, fast_config):
     path = tmp_path / "mono.wav"
     sf.write(path, call_signal[0].sum(axis=1), 16000)
     result = analyze_file(path, fast_config)
     assert result.mode == "mono" and result.channels is None
-    assert result.metrics["talk_ratio_agent"] is None
-    assert 0 < result.metrics["silence_ratio"] < 1
-    assert any("mono" in w for w in result.warnings)
+    assert result.diarization["n_speakers_estimate"] == 2
+    assert [t["speaker"] for t in result.turns] == ["agent", "customer", "agent", "customer"]
+    assert 0.3 < result.metrics["talk_ratio_agent"] < 0.7
 
 
 def test_channel_mapping_can_be_swapped(tmp_path, call_signal, fast_config):
