@@ -87,9 +87,9 @@ class DiarizationConfig:
     embedding_weight: float = 1.0
     min_segment_s: float = 0.15
     min_opener_s: float = 0.3
-    same_voice_similarity: float = 0.92
+    same_voice_similarity: float = 0.93
     unclear_voice_similarity: float = 0.85
-    third_voice_distance: float = 0.28
+    third_voice_distance: float = 0.35
     third_voice_share: float = 0.12
     max_cluster_windows: int = 1500
 
