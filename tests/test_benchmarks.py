@@ -101,7 +101,8 @@ def test_speed_quick_reports_every_stage_both_job_counts_peers_and_a_paired_rati
     (row,) = data["rows"]
     assert row["jobs1"]["duration_s"] == pytest.approx(15.0, abs=0.1)
     assert row["jobs2"]["duration_s"] == pytest.approx(30.0, abs=0.1)  # two copies
-    assert set(row["jobs1"]["stages_s"]) == {"probe", "decode_vad_prosody", "turns_metrics", "prosody_metrics", "emotion", "writing"}
+    assert set(row["jobs1"]["stages_s"]) == {"probe", "decode_vad_prosody", "vad_segments", "turns_metrics", "prosody_metrics",
+                                            "emotion", "writing"}
     for jobs in ("jobs1", "jobs2"):
         assert 0 < row[jobs]["cpu_s"] and 0 < row[jobs]["wall_s"] and 50 < row[jobs]["peak_rss_mb"] < 8000
     assert set(data["peers"][0]) == {"minutes", "call-analyzer-pacing", "webrtcvad", "silero-vad"}
