@@ -78,7 +78,7 @@ class DiarizationConfig:
     hop_s: float = 0.6
     min_window_s: float = 0.4
     block_s: float = 60.0
-    switch_penalty: float = 60.0
+    switch_penalty: float = 30.0
     quiet_switch_penalty: float = 8.0
     pause_switch_penalty: float = 2.0
     quiet_db: float = 15.0
