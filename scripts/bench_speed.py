@@ -115,7 +115,7 @@ for name in sequence:
 print(json.dumps(out))
 """
 
-STAGES = ("probe", "decode_vad_prosody", "turns_metrics", "prosody_metrics", "emotion")
+STAGES = ("probe", "decode_vad_prosody", "vad_segments", "diarization", "turns_metrics", "prosody_metrics", "emotion")
 
 
 def _child(code: str, *args: str) -> dict:
@@ -156,7 +156,7 @@ def paired_ab(runs: list[dict], a: str, b: str) -> dict:
 
 
 def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float], pairs: int, ab_minutes: float,
-                ab_peers: tuple[str, ...] = ("silero-vad", "webrtcvad")) -> dict:
+                ab_peers: tuple[str, ...] = ("silero-vad", "webrtcvad"), mono_minutes: tuple[float, ...] = ()) -> dict:
     """Every speed figure of the benchmark suite (see the module docstring). Pure measurement, no printing."""
     full = {"emotion": {"enabled": True}}
     rows, peers = [], []
@@ -168,6 +168,7 @@ def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float
         one = run_batch([path], full, jobs=1)
         two = run_batch([path, twin], full, jobs=2)
         rows.append({"minutes": m, "jobs1": one, "jobs2": two})
+    mono = [{"minutes": m, "jobs1": run_batch([make_long_call(m, workdir, mono=True)], full, jobs=1)} for m in mono_minutes]
     first = ["call-analyzer-pacing", "webrtcvad", "silero-vad"]
     ab_sequence = [name for peer in ab_peers for _ in range(pairs) for name in ("call-analyzer-pacing", peer)]
     ab_runs = None
@@ -180,7 +181,7 @@ def speed_suite(minutes: list[float], *, workdir: Path, peer_minutes: list[float
     if ab_runs is None:
         ab_runs = run_sequence(make_long_call(ab_minutes, workdir), ab_sequence)
     ab = [paired_ab(ab_runs[2 * pairs * k : 2 * pairs * (k + 1)], "call-analyzer-pacing", peer) for k, peer in enumerate(ab_peers)]
-    return {"rows": rows, "peers": peers, "ab": ab, "ab_minutes": ab_minutes}
+    return {"rows": rows, "mono_rows": mono, "peers": peers, "ab": ab, "ab_minutes": ab_minutes}
 
 
 def _x(duration_s: float, seconds: float) -> str:
@@ -189,13 +190,18 @@ def _x(duration_s: float, seconds: float) -> str:
 
 def speed_markdown(suite: dict) -> str:
     """Tables of :func:`speed_suite`: stages, whole pipeline (1 and 2 jobs) with RSS, peers, paired A/B."""
-    stages = (*STAGES, "writing")
+    single = [(f"{r['minutes']:g} min", r) for r in suite["rows"]]
+    single += [(f"{r['minutes']:g} min mono", r) for r in suite.get("mono_rows", [])]
+    seen = {k for _, r in single for k in r["jobs1"]["stages_s"]}
+    stages = [k for k in (*STAGES, "writing") if k in seen] + sorted(seen - {*STAGES, "writing"})
     lines = ["Real-time factor (audio seconds per second of wall time) of each stage, one thread, default pipeline "
-             "(webrtc VAD, prosody, emotion); diarization: not available (analyzer/diarize.py is not part of the pipeline yet; stereo calls need none).", "",
-             "| call length | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
-    for r in suite["rows"]:
-        st, d = r["jobs1"]["stages_s"], r["jobs1"]["duration_s"]
-        lines.append(f"| {r['minutes']:g} min | " + " | ".join(_x(d, st.get(k, 0.0)) for k in stages) + " |")
+             "(webrtc VAD, prosody, emotion; diarization on mono calls only; '-': the stage does not run).", "",
+             "| call | " + " | ".join(stages) + " | whole (wall / CPU) | peak RSS |", "|---|" + "---|" * (len(stages) + 2)]
+    for label, r in single:
+        f = r["jobs1"]
+        st, d = f["stages_s"], f["duration_s"]
+        lines.append(f"| {label} | " + " | ".join(_x(d, st[k]) if k in st else "-" for k in stages)
+                     + f" | {_x(d, f['wall_s'])} / {_x(d, f['cpu_s'])} | {f['peak_rss_mb']:.0f} MB |")
     lines += ["", "Whole pipeline (`analyze_files` with an output folder): one call with `--jobs 1`, two copies with "
               "`--jobs 2` (audio of both copies counted).", "",
               "| call length | jobs | wall | CPU | x real time (wall) | x real time (CPU) | peak RSS |",
@@ -222,14 +228,17 @@ def speed_markdown(suite: dict) -> str:
     return "\n".join(lines)
 
 
-def make_long_call(minutes: float, folder: Path) -> Path:
-    """A stereo 8 kHz FLAC of ``minutes`` made by repeating the sample call, written in blocks."""
-    path = folder / f"long_{minutes:g}min.flac"
+def make_long_call(minutes: float, folder: Path, *, mono: bool = False) -> Path:
+    """A stereo (or, with ``mono``, the two channels mixed) 8 kHz FLAC of ``minutes`` made by repeating the sample
+    call, written in blocks."""
+    path = folder / f"long_{minutes:g}min{'_mono' if mono else ''}.flac"
     if path.exists():
         return path
     source, rate = sf.read(SAMPLE, dtype="int16")
+    if mono:
+        source = (source.astype("int32").sum(axis=1) // 2).astype("int16")
     needed = int(minutes * 60 * rate)
-    with sf.SoundFile(path, "w", rate, 2, format="FLAC", subtype="PCM_16") as out:
+    with sf.SoundFile(path, "w", rate, 1 if mono else 2, format="FLAC", subtype="PCM_16") as out:
         written = 0
         while written < needed:
             block = source[: needed - written]

@@ -108,7 +108,8 @@ def test_speed_quick_reports_every_stage_both_job_counts_peers_and_a_paired_rati
     assert set(data["peers"][0]) == {"minutes", "call-analyzer-pacing", "webrtcvad", "silero-vad"}
     (ab,) = data["ab"]
     assert ab["pairs"] == 1 and math.isfinite(ab["ratio_cpu_b_over_a"]) and ab["ratio_wall_b_over_a"] > 0
-    assert len(_table_rows(md, "| call length | probe")) == 1
+    assert data["mono_rows"][0]["jobs1"]["stages_s"]["diarization"] > 0
+    assert [r[0] for r in _table_rows(md, "| call | probe")] == ["0.25 min", "0.25 min mono"]
     assert len(_table_rows(md, "| call length | jobs")) == 2
     assert len(_table_rows(md, "| call length | system")) == 3
     assert len(_table_rows(md, "| A | B")) == 1

@@ -58,9 +58,12 @@ def machine() -> str:
 def write(out: Path, stem: str, title: str, table: str, data: dict) -> None:
     """``out/stem.md`` (title + table) and ``out/stem.json`` (``data`` plus the machine line and the time)."""
     out.mkdir(parents=True, exist_ok=True)
+    import subprocess
+
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    (out / f"{stem}.md").write_text(f"{title}\n\nMachine: {machine()}; run {stamp}\n\n{table}\n")
-    (out / f"{stem}.json").write_text(json.dumps({"title": title, "machine": machine(), "run_utc": stamp, **data}, indent=1))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    (out / f"{stem}.md").write_text(f"{title}\n\nMachine: {machine()}; run {stamp} at commit {commit or '?'}\n\n{table}\n")
+    (out / f"{stem}.json").write_text(json.dumps({"title": title, "machine": machine(), "run_utc": stamp, "commit": commit, **data}, indent=1))
     print(f"wrote {out / stem}.md and .json", file=sys.stderr)
 
 
@@ -149,7 +152,8 @@ def bench_speed(out: Path, *, quick: bool) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         suite = speed_suite(minutes, workdir=Path(workdir), peer_minutes=[0.25] if quick else [1, 10],
                             pairs=1 if quick else 3, ab_minutes=0.25 if quick else 10,
-                            ab_peers=("webrtcvad",) if quick else ("silero-vad", "webrtcvad"))
+                            ab_peers=("webrtcvad",) if quick else ("silero-vad", "webrtcvad"),
+                            mono_minutes=(0.25,) if quick else (10, 60))
     title = ("Speed and memory: long stereo 8 kHz calls made by tiling tests/data/sample_call.flac; each run in a fresh "
              "single-threaded process; wall and CPU time (the machine is shared: CPU time is the steadier figure)")
     write(out, "speed", title, speed_markdown(suite), {"minutes": minutes, **suite})
