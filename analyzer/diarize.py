@@ -20,7 +20,7 @@ Stages (audio is read twice, block by block; nothing holds the whole call)::
 
 Memory per call: the speech mask, the frame level and the frame score (~10 bytes
 per 10 ms frame, as the VAD keeps), one 256-float embedding per window of
-speech (~0.3 kB per second of speech in float16) and a fixed-size frame sample.
+speech (~1.7 kB per second of speech) and a fixed-size frame sample.
 """
 
 from __future__ import annotations
