@@ -41,6 +41,9 @@ def _add_analyze(subparsers) -> None:
     p.add_argument("--channels", help="roles of the stereo channels, left first: agent,customer or customer,agent")
     p.add_argument("--channel-map", help="CSV with call_id,left (agent|customer) to set the mapping per file")
     p.add_argument("--mono-mix", action="store_true", help="mix stereo files to mono before analysis")
+    p.add_argument("--agent", choices=["channel", "first", "most", "longest-monologue"],
+                   help="which voice is the agent in mono calls: first speaker (default), most speech, longest "
+                   "monologue; 'channel' = stereo channel mapping (--channels), the stereo default")
     p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
     p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
@@ -60,6 +63,8 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("audio", {})["mono_mix"] = True
     if args.vad:
         changes.setdefault("vad", {})["backend"] = args.vad
+    if args.agent and args.agent != "channel":
+        changes.setdefault("diarization", {})["agent"] = args.agent
     if args.no_emotion:
         changes.setdefault("emotion", {})["enabled"] = False
     if args.emotion_model:
