@@ -191,7 +191,7 @@ def prosody_metrics(
     return out
 
 
-EMOTION_CHUNK_S = 1800.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
+EMOTION_CHUNK_S = 600.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
 
 
 def add_emotion(
@@ -200,7 +200,7 @@ def add_emotion(
 ) -> dict:
     """Score every turn's audio (from its own channel) and add the call-level emotion keys.
 
-    Turns are read from the file and scored in chunks of at most ``EMOTION_CHUNK_S`` seconds of
+    Turns are read from the file and scored in chunks of at most ``EMOTION_CHUNK_S`` (10 min) of
     audio, so a multi-hour call is never held in memory; the per-speaker baseline is taken
     over each chunk (the whole call for calls shorter than that).
     """
