@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import __version__
-from .config import AnalysisConfig, AudioConfig, from_dict
+from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
 
 AUDIO_EXTENSIONS = {
@@ -299,4 +299,4 @@ def analyze_folder(folder: str | Path, config: AnalysisConfig | None = None, **k
     return analyze_files([folder], config, **kwargs)
 
 
-__all__ = ["AudioConfig", "BatchSummary", "CallTask", "analyze_files", "analyze_folder", "discover", "sanitize_call_id"]
+__all__ = ["BatchSummary", "CallTask", "analyze_files", "analyze_folder", "discover", "sanitize_call_id"]

@@ -57,12 +57,16 @@ def frames_to_segments(active: np.ndarray, hop_s: float, speaker: str = UNKNOWN)
     return [Segment(float(a * hop_s), float(b * hop_s), speaker) for a, b in zip(starts, ends)]
 
 
-def segments_to_frames(segments: Iterable[Segment], n_frames: int, hop_s: float) -> np.ndarray:
-    """Boolean frame mask, True where a frame's centre lies inside any segment."""
+def segments_to_frames(segments: Iterable[Segment], n_frames: int, hop_s: float, *, first_frame: int = 0) -> np.ndarray:
+    """Boolean frame mask, True where a frame's centre lies inside any segment.
+
+    The mask covers frames ``[first_frame, first_frame + n_frames)`` of the call, so a
+    turn's mask can be built over its own span instead of the whole call.
+    """
     mask = np.zeros(n_frames, dtype=bool)
     for seg in segments:
-        first = int(np.ceil(seg.start_s / hop_s - 0.5))
-        last = int(np.ceil(seg.end_s / hop_s - 0.5))
+        first = int(np.ceil(seg.start_s / hop_s - 0.5)) - first_frame
+        last = int(np.ceil(seg.end_s / hop_s - 0.5)) - first_frame
         mask[max(first, 0) : max(min(last, n_frames), 0)] = True
     return mask
 

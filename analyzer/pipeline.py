@@ -164,16 +164,22 @@ def prosody_metrics(
         party_turns = [(t, r) for t, r in zip(conv.turns, rows) if t.speaker == speaker]
         total_syll, total_turn_s, total_speech_s = 0, 0.0, 0.0
         for turn, row in party_turns:
-            syll = int(sum(np.count_nonzero((nucleus_times >= s.start_s) & (nucleus_times < s.end_s)) for s in turn.segments))
-            turn_mask = segments_to_frames(turn.segments, frames.n_frames, hop_s)
-            median_st, _, sd_st = prosody.pitch_stats_st(f0, turn_mask, reference_hz=config.prosody.semitone_reference_hz)
+            syll = int(sum(
+                np.searchsorted(nucleus_times, s.end_s) - np.searchsorted(nucleus_times, s.start_s) for s in turn.segments
+            ))
+            # the turn's frames only (a whole-call mask per turn is quadratic on long calls)
+            first = max(int(np.floor(turn.start_s / hop_s)) - 1, 0)
+            last = min(int(np.ceil(turn.end_s / hop_s)) + 1, frames.n_frames)
+            turn_mask = segments_to_frames(turn.segments, last - first, hop_s, first_frame=first)
+            turn_f0, turn_intensity = f0[first:last], intensity[first:last]
+            median_st, _, sd_st = prosody.pitch_stats_st(turn_f0, turn_mask, reference_hz=config.prosody.semitone_reference_hz)
             row.update({
                 "syllables": syll,
                 "speech_rate_sps": rounded(syll / turn.duration_s) if turn.duration_s > 0 else None,
                 "articulation_rate_sps": rounded(syll / turn.speech_s) if turn.speech_s > 0 else None,
                 "pitch_median_st": rounded(median_st, 2),
                 "pitch_sd_st": rounded(sd_st, 2),
-                "intensity_mean_db": rounded(float(np.mean(intensity[turn_mask])), 2) if turn_mask.any() else None,
+                "intensity_mean_db": rounded(float(np.mean(turn_intensity[turn_mask])), 2) if turn_mask.any() else None,
             })
             total_syll += syll
             total_turn_s += turn.duration_s

@@ -16,7 +16,6 @@ import os
 import sqlite3
 import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -215,8 +214,3 @@ class ResultsDatabase:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def count_calls(db_path: Path) -> int:
-    with closing(sqlite3.connect(str(db_path))) as conn:
-        return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
-from analyzer.evaluation import Transition, match_transitions, speech_f1, transitions_from_turns  # noqa: E402
+from analyzer.evaluation import Transition, match_transitions, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.metrics import latencies, turn_rows  # noqa: E402

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from analyzer.config import VadConfig
 from analyzer.intervals import Segment, frames_to_segments, gaps, overlaps, smooth_frames, support, total_s
 from analyzer.pipeline import analyze_file
 from analyzer.vad import estimate_leak_db, remove_crosstalk
