@@ -209,7 +209,6 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
 
 def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: list, *, batch_size: int = 64) -> np.ndarray:
     """Probabilities ``(n, 4)`` for precomputed features with their normalisation statistics."""
-    import torch
 
     from .net import EmotionCNN
 
