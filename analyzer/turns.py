@@ -102,11 +102,10 @@ class Conversation:
 class _Track:
     """One speaker's disjoint segments, indexed for O(log n) look-ups by time."""
 
-    def __init__(self, segments: list[Segment], long_s: float):
+    def __init__(self, segments: list[Segment]):
         self.segments = segments
         self.starts = [s.start_s for s in segments]
         self.ends = [s.end_s for s in segments]
-        self.long_starts = [s.start_s for s in segments if s.duration_s >= long_s]
 
     def active_at(self, time_s: float) -> Segment | None:
         """The segment covering ``time_s``, if any."""
@@ -121,21 +120,22 @@ class _Track:
     def spoke_before(self, time_s: float) -> bool:
         return bool(self.starts) and self.starts[0] < time_s
 
-    def next_long_start_after(self, time_s: float) -> float | None:
-        i = bisect_right(self.long_starts, time_s)
-        return self.long_starts[i] if i < len(self.long_starts) else None
+    def end_of_run(self, until_s: float) -> float:
+        """End of the last segment that starts before ``until_s`` (segments are disjoint, so ends are sorted)."""
+        i = bisect_left(self.starts, until_s) - 1
+        return self.ends[i] if i >= 0 else float("-inf")
 
 
-def _tracks(segments: list[Segment], config: TurnConfig) -> dict[str, _Track]:
+def _tracks(segments: list[Segment]) -> dict[str, _Track]:
     by_speaker: dict[str, list[Segment]] = {}
     for seg in segments:
         by_speaker.setdefault(seg.speaker, []).append(seg)
-    return {spk: _Track(segs, config.backchannel_max_s) for spk, segs in by_speaker.items()}
+    return {spk: _Track(segs) for spk, segs in by_speaker.items()}
 
 
 def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
     """Role of each segment (sorted by start) given who holds the floor when it starts."""
-    tracks = _tracks(segments, config)
+    tracks = _tracks(segments)
     roles: list[str] = []
     holder: str | None = None
     for seg in segments:
@@ -144,7 +144,7 @@ def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
             roles.append(FLOOR)
             continue
         held, own = tracks[holder], tracks[seg.speaker]
-        if seg.duration_s < config.backchannel_max_s and _holder_keeps_floor(seg, held, own):
+        if seg.duration_s < config.backchannel_max_s and _holder_keeps_floor(seg, held, own, config.backchannel_max_s):
             roles.append(BACKCHANNEL)
         elif (covering := held.active_at(seg.start_s)) is not None and covering.end_s >= seg.end_s:
             roles.append(OVERLAP)
@@ -154,15 +154,25 @@ def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
     return roles
 
 
-def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track) -> bool:
-    """Was the holder speaking before ``seg``, and does it speak again before the listener says something long?"""
+def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track, backchannel_max_s: float) -> bool:
+    """Was the holder speaking before ``seg``, and does it speak again before the listener has said
+    ``backchannel_max_s`` or more?
+
+    The listener's speech counts from ``seg``'s start to the end of its last segment that starts before
+    the holder speaks again, so a reply split by short pauses into several sub-second segments
+    (``C 0.9 s, pause 0.4 s, C 0.5 s``, then the agent) is one 1.8 s utterance that takes the floor,
+    not two backchannels::
+
+        agent     ======              =====      agent     ======        =====
+        customer         ~~~~~  ~~~                customer         ~~~
+                         [customer's turn]                          (backchannel)
+    """
     if not holder.spoke_before(seg.start_s):
         return False
     holder_next = holder.next_speech_after(seg.end_s)
     if holder_next is None:
         return False
-    listener_next = listener.next_long_start_after(seg.start_s)
-    return listener_next is None or holder_next <= listener_next
+    return listener.end_of_run(holder_next) - seg.start_s < backchannel_max_s
 
 
 def build_turns(segments: list[Segment], roles: list[str]) -> list[Turn]:
@@ -201,7 +211,7 @@ def interruption_events(segments: list[Segment], roles: list[str], turns: list[T
     and the interrupter keeps the floor (its turn outlasts the interrupted
     speech); otherwise an attempt.
     """
-    tracks = _tracks(segments, config)
+    tracks = _tracks(segments)
     turn_starts = [t.start_s for t in turns]
     events = []
     holder: str | None = None

@@ -137,12 +137,24 @@ def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float, n
     return active & (energy_db > level - floor_db) & (energy_db > noise_floor_db(energy_db) + noise_gate_db)
 
 
+def level_above_noise_db(energy_db: np.ndarray, noise_db: float) -> np.ndarray:
+    """Level of what each frame holds beyond the channel's noise (dBFS): frame power minus noise power.
+
+    Frames at or below the noise come out at ``SILENT_DB``. With a loud line (10 dB SNR) this is what a
+    leak or a quiet talker adds to the noise; with a quiet line it is the frame level itself.
+    """
+    power = 10.0 ** (energy_db.astype(np.float64) / 10.0) - 10.0 ** (noise_db / 10.0)
+    return 10.0 * np.log10(np.maximum(power, 10 ** (SILENT_DB / 10)))
+
+
 def estimate_leak_db(own_db: np.ndarray, other_db: np.ndarray, other_active: np.ndarray) -> float | None:
     """How loud the other party sounds in this channel, relative to its own channel (dB, negative).
 
     Measured over frames where the other party talks loudly: most of those frames
     hold no speech of this party, so the low 30th percentile of the level
-    difference is the leak path (or this channel's noise floor, if there is no leak).
+    difference is the leak path. ``own_db`` should be the level above this
+    channel's noise (:func:`level_above_noise_db`); raw levels measure the noise
+    floor instead when the leak is below it, and a loud line then looks like a loud leak.
     Returns None when the other party hardly speaks.
     """
     strong = other_active & (other_db > speech_level_db(other_db, other_active) - 15.0)
@@ -151,29 +163,47 @@ def estimate_leak_db(own_db: np.ndarray, other_db: np.ndarray, other_active: np.
     return float(np.percentile(own_db[strong] - other_db[strong], 30))
 
 
-def remove_crosstalk(energy_db: np.ndarray, active: np.ndarray, *, margin_db: float, echo_frames: int = 3) -> np.ndarray:
+def crosstalk_leaks_db(energy_db: np.ndarray, active: np.ndarray) -> list[float | None]:
+    """Per channel of a two-channel call, the other party's leak into it (see :func:`estimate_leak_db`),
+    measured on the level above the channel's noise; ``active``: each party's own speech frames."""
+    return [
+        estimate_leak_db(level_above_noise_db(energy_db[:, own], noise_floor_db(energy_db[:, own])),
+                         energy_db[:, 1 - own], active[:, 1 - own])
+        for own in (0, 1)
+    ]
+
+
+def remove_crosstalk(
+    energy_db: np.ndarray, active: np.ndarray, *, margin_db: float, echo_frames: int = 3,
+    leaks_db: list[float | None] | None = None,
+) -> np.ndarray:
     """Drop frames of one channel that are only the other party's leak.
 
     ``energy_db``, ``active``: shape ``(n_frames, 2)``. A frame of channel a
-    stays speech only where its level exceeds the leak predicted from channel b
-    (b's level, max over +-``echo_frames`` to allow for echo delay, plus the
-    measured leak gain) by ``margin_db``::
+    stays speech only where its level above a's noise floor exceeds the leak
+    predicted from channel b (b's level, max over +-``echo_frames`` to allow for
+    echo delay, plus the leak gain) by ``margin_db``::
 
         agent channel   ####....(leak)....####
         customer        ....################....
         agent kept      ####..............####
+
+    ``leaks_db``: the leak gains of :func:`crosstalk_leaks_db`, measured from
+    ``active`` when not given (pass them to reuse one measurement for several masks).
     """
     if energy_db.shape[1] != 2:
         return active
     from scipy.ndimage import maximum_filter1d
 
+    if leaks_db is None:
+        leaks_db = crosstalk_leaks_db(energy_db, active)
     cleaned = active.copy()
     for own, other in ((0, 1), (1, 0)):
-        leak_db = estimate_leak_db(energy_db[:, own], energy_db[:, other], active[:, other])
-        if leak_db is None:
+        if leaks_db[own] is None:
             continue
+        own_db = level_above_noise_db(energy_db[:, own], noise_floor_db(energy_db[:, own]))
         other_peak = maximum_filter1d(energy_db[:, other], size=2 * echo_frames + 1, mode="nearest")
-        explained = energy_db[:, own] < other_peak + leak_db + margin_db
+        explained = own_db < other_peak + leaks_db[own] + margin_db
         cleaned[:, own] &= ~(explained & active[:, other])
     return cleaned
 
@@ -222,8 +252,9 @@ def channel_segments(
         for c in range(len(speakers))
     ])
     if config.crosstalk and len(speakers) == 2:
-        active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db)
-        audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db)
+        leaks_db = crosstalk_leaks_db(energy_db, active)  # measured once, on the parties' own speech
+        active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db)
+        audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db)
     max_ext = int(round(config.edge_extension_s / hop_s))
     segments: list[Segment] = []
     for c, speaker in enumerate(speakers):

@@ -70,6 +70,22 @@ def test_short_segment_that_starts_the_listeners_own_turn_is_not_a_backchannel()
     assert turns_of(conv) == [("agent", 0, 4), ("customer", 4.3, 9), ("agent", 9.4, 12)]
 
 
+def test_reply_split_by_pauses_into_sub_second_segments_takes_the_floor():
+    # the customer answers 0.9 s, pauses 0.4 s, adds 0.45 s, then the agent replies: one 1.75 s utterance,
+    # a turn of the customer, not two backchannels (seen on noisy lines, where quiet syllables split replies)
+    conv = analyse_conversation([A(0, 4), C(4.1, 5.0), C(5.4, 5.85), A(6.3, 9)], CFG)
+    assert conv.roles == (FLOOR, FLOOR, FLOOR, FLOOR)
+    assert turns_of(conv) == [("agent", 0, 4), ("customer", 4.1, 5.85), ("agent", 6.3, 9)]
+    assert conv.events_of("backchannel") == []
+
+
+def test_two_short_listener_sounds_in_a_pause_shorter_than_a_second_in_all_stay_backchannels():
+    # "mm ... yes" (4.1-4.95, 0.85 s in all) and the agent goes on
+    conv = analyse_conversation([A(0, 4), C(4.1, 4.4), C(4.65, 4.95), A(5.2, 8)], CFG)
+    assert conv.roles == (FLOOR, BACKCHANNEL, BACKCHANNEL, FLOOR)
+    assert turns_of(conv) == [("agent", 0, 8)]
+
+
 def test_successful_interruption_speaker_stops_within_two_seconds_and_interrupter_keeps_floor():
     conv = analyse_conversation([A(0, 6), C(5.0, 9), A(9.5, 12)], CFG)
     (itr,) = conv.events_of("interruption")
