@@ -65,11 +65,15 @@ class DiarizationConfig:
     embedding_weight: weight of the window embedding score beside the frame model's score.
     min_segment_s: pieces of a speaker shorter than this are given to the neighbour.
     min_opener_s: with ``agent='first'``, the first segment at least this long names the agent.
-    same_voice_similarity: two voice centroids at least this cosine-similar are one speaker.
-    unclear_voice_similarity: at least this similar: a warning that the voices are hard to tell apart
-        (also what several speakers in one recording usually look like).
-    third_voice_distance: a group of windows at least this cosine distance from both voices
-        (average linkage) and holding at least ``third_voice_share`` of the windows is a third speaker.
+    same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
+        ``same_voice_similarity`` cosine-similar AND the windows sit at least ``one_voice_spread`` close
+        (mean cosine) to the call's mean voice (one voice is tight; two similar voices are not).
+    unclear_voice_similarity: at least this similar: a warning that the voices are hard to tell apart.
+    third_voice_fit / third_voice_similarity / third_voice_share: three or more speakers if the windows
+        sit on average at most ``third_voice_fit`` close (cosine) to their own voice's centroid (two
+        voices do not explain them) AND a 3-way split gives three groups of at least
+        ``third_voice_share`` of the windows whose centroids are pairwise at most
+        ``third_voice_similarity`` alike (a distinct third voice).
     max_cluster_windows: windows clustered directly (the rest are assigned to the centroids).
     """
 
@@ -87,9 +91,11 @@ class DiarizationConfig:
     embedding_weight: float = 1.0
     min_segment_s: float = 0.15
     min_opener_s: float = 0.3
-    same_voice_similarity: float = 0.93
+    same_voice_similarity: float = 0.80
+    one_voice_spread: float = 0.885
     unclear_voice_similarity: float = 0.85
-    third_voice_distance: float = 0.35
+    third_voice_fit: float = 0.847
+    third_voice_similarity: float = 0.88
     third_voice_share: float = 0.12
     max_cluster_windows: int = 1500
 
@@ -153,8 +159,9 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         return Diarization(segments, 0.0, voices.separation, 1, tuple(warnings))
     if voices.n_speakers >= 3:
         warnings.append(
-            "diarization heard more than two speakers; speech was forced into two parties, so party metrics "
-            "are unreliable (conference or transferred call?)"
+            f"diarization heard more than two speakers (two voices leave the speech loose, fit {voices.fit:.2f}, and a "
+            f"distinct third voice, similarity {voices.third_similarity:.2f}); speech was forced into two parties, so "
+            "party metrics are unreliable (conference or transferred call?)"
         )
 
     window_score = voices.window_score  # > 0: voice 0
@@ -171,8 +178,8 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     segments = tuple(sorted(Segment(s.start_s, s.end_s, names[int(s.speaker)]) for s in raw))
     agent_conf *= voices.separation ** 0.5
     if voices.n_speakers == 2 and voices.similarity >= config.unclear_voice_similarity:
-        warnings.append(f"diarization: the voices are hard to tell apart (similarity {voices.similarity:.2f}); party "
-                        "metrics may mix the speakers (similar voices, or more than two speakers)")
+        warnings.append(f"diarization: the two voices are hard to tell apart (similarity {voices.similarity:.2f}); "
+                        "party metrics may mix the speakers")
     return Diarization(segments, round(float(agent_conf), 3), round(float(voices.separation), 3),
                        voices.n_speakers, tuple(warnings))
 
@@ -387,7 +394,10 @@ class Voices:
     window_score: np.ndarray
     n_speakers: int
     separation: float
-    similarity: float
+    similarity: float  # cosine of the two voices' mean embeddings
+    spread: float = 1.0  # mean cosine of the windows to the call's mean embedding (one voice: tight)
+    fit: float = 1.0  # mean cosine of the windows to their own voice's mean embedding
+    third_similarity: float = 1.0  # 3-way split: the closest two groups' cosine (1.0: no sizeable third group)
 
 
 def cluster_voices(embeddings: np.ndarray, windows: np.ndarray, *, config: DiarizationConfig) -> Voices:
@@ -395,10 +405,8 @@ def cluster_voices(embeddings: np.ndarray, windows: np.ndarray, *, config: Diari
     embeddings (centring removes what all windows share: channel, codec, language), then every
     window scored by its cosine to the two centroids (score > 0: voice 0).
 
-    Also estimates the number of voices: one if the two groups' (uncentred) mean embeddings are at
-    least ``same_voice_similarity`` alike or one group is tiny; three or more if a 3-way split
-    gives three groups of at least ``third_voice_share`` of the windows that are pairwise at
-    least ``third_voice_distance`` apart. ``separation`` (0..1) is the mean silhouette of the split.
+    Also estimates the number of voices (see :func:`count_voices`). ``separation`` (0..1) is the
+    mean silhouette of the split.
     """
     from sklearn.cluster import KMeans
 
@@ -417,30 +425,50 @@ def cluster_voices(embeddings: np.ndarray, windows: np.ndarray, *, config: Diari
         c0, c1 = _unit(centred[first].mean(0)), _unit(centred[~first].mean(0))
     score = (centred @ c0 - centred @ c1).astype(np.float32)
     first = score > 0
-    similarity = float(_unit(unit[first].mean(0)) @ _unit(unit[~first].mean(0))) if 0 < first.sum() < n else 1.0
-    minority = min(first.mean(), 1 - first.mean())
     separation = _silhouette(centred, first)
-    n_speakers = 2
-    if similarity >= config.same_voice_similarity or minority < 0.05:
-        n_speakers = 1
-    elif third_voice(unit[pick], centred[pick], config=config):
-        n_speakers = 3
-    return Voices(score, n_speakers, separation, similarity)
+    minority = min(first.mean(), 1 - first.mean())
+    spread = float(np.mean(unit @ _unit(unit.mean(0))))
+    if minority == 0:
+        return Voices(score, 1, separation, 1.0, spread, spread)
+    m0, m1 = _unit(unit[first].mean(0)), _unit(unit[~first].mean(0))
+    similarity = float(m0 @ m1)
+    fit = float(np.mean(np.where(first, unit @ m0, unit @ m1)))
+    third = third_voice_similarity(unit[pick], centred[pick], config=config)
+    n_speakers = count_voices(similarity=similarity, spread=spread, fit=fit, third_similarity=third,
+                              minority=minority, config=config)
+    return Voices(score, n_speakers, separation, similarity, spread, fit, third)
 
 
-def third_voice(unit: np.ndarray, centred: np.ndarray, *, config: DiarizationConfig) -> bool:
-    """True if a 3-way k-means split gives three sizeable groups, pairwise far apart (cosine of the
-    uncentred group means at most ``1 - third_voice_distance``)."""
+def count_voices(*, similarity: float, spread: float, fit: float, third_similarity: float, minority: float,
+                 config: DiarizationConfig) -> int:
+    """1, 2 or 3 (three or more) voices from the clustering's measures (all cosines of unit embeddings).
+
+    One voice: a tiny second group (< 5 % of the windows), or two groups whose centroids are
+    ``same_voice_similarity`` alike while all windows sit tight around the call's mean
+    (``spread >= one_voice_spread``): two similar voices still spread the windows more than one does.
+    Three or more: the two voices leave the windows loose (``fit <= third_voice_fit``) and a 3-way
+    split finds a distinct third group (``third_similarity <= third_voice_similarity``).
+    """
+    if minority < 0.05 or (similarity >= config.same_voice_similarity and spread >= config.one_voice_spread):
+        return 1
+    if fit <= config.third_voice_fit and third_similarity <= config.third_voice_similarity:
+        return 3
+    return 2
+
+
+def third_voice_similarity(unit: np.ndarray, centred: np.ndarray, *, config: DiarizationConfig) -> float:
+    """A 3-way k-means split of the windows: the highest cosine between two of the three groups' (uncentred)
+    mean embeddings; 1.0 if there are too few windows or a group holds less than ``third_voice_share``."""
     from sklearn.cluster import KMeans
 
     if len(centred) < 12:
-        return False
+        return 1.0
     groups = KMeans(3, n_init=10, random_state=0).fit_predict(centred)
     if np.bincount(groups, minlength=3).min() < config.third_voice_share * len(groups):
-        return False
+        return 1.0
     means = _unit(np.stack([unit[groups == g].mean(0) for g in range(3)]))
     sims = means @ means.T
-    return bool(max(sims[0, 1], sims[0, 2], sims[1, 2]) <= 1 - config.third_voice_distance)
+    return float(max(sims[0, 1], sims[0, 2], sims[1, 2]))
 
 
 def _silhouette(emb: np.ndarray, is_first: np.ndarray) -> float:
