@@ -13,6 +13,7 @@ subprocess when ffmpeg is installed.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ import soxr
 from .errors import AudioError
 
 MIN_RATE_HZ = 8000
-MAX_RATE_HZ = 48000
+MAX_RATE_HZ = 384000
+READ_FRAMES = 1 << 15  # source frames per read: small, so memory stays bounded at any rate and a
+# damaged file loses at most one read's worth of audio before the damage
 TELEPHONE_RATE_HZ = 8000
 WIDEBAND_RATE_HZ = 16000
 
@@ -87,6 +90,8 @@ def _clean_sf_error(exc: Exception) -> str:
     text = str(exc)
     if "Error opening" in text and ":" in text:
         text = text.rsplit(":", 1)[-1].strip()
+    if "not a regular file" in text:  # libsndfile's words when its MP3 decoder finds no frame in a regular file
+        text = "no audio frames found"
     return text.rstrip(".") or exc.__class__.__name__
 
 
@@ -131,10 +136,14 @@ def _probe_ffmpeg(path: Path, *, soundfile_reason: str) -> AudioInfo:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired:
         raise AudioError("ffprobe timed out reading the header", path=str(path)) from None
-    data = json.loads(out.stdout or "{}")
+    try:
+        data = json.loads(out.stdout or "{}")
+    except ValueError:  # ffprobe printed something that is not JSON (seen on crafted headers)
+        data = {}
     streams = data.get("streams") or []
     if out.returncode != 0 or not streams:
         reason = (out.stderr.strip().splitlines() or ["no audio stream"])[-1].replace(f"{path}: ", "")
+        reason = re.sub(r"\[[^\]]* @ 0x[0-9a-f]+\] ", "", reason)  # ffmpeg's "[decoder @ address] " prefix
         raise AudioError(f"not a readable audio file ({soundfile_reason}; ffmpeg: {reason})", path=str(path))
     stream = streams[0]
     rate = int(stream.get("sample_rate") or 0)
@@ -158,37 +167,53 @@ def iter_blocks(info: AudioInfo, *, block_s: float = 60.0, align_samples: int = 
     resampler = None
     if info.sample_rate_hz != out_rate:
         resampler = soxr.ResampleStream(info.sample_rate_hz, out_rate, info.n_channels, dtype="float32", quality="HQ")
-    pending = np.zeros((0, info.n_channels), dtype=np.float32)
+    pieces: list[np.ndarray] = []  # decoded audio not yet yielded, joined once a block is full
+    n_pending = 0
     got_any = False
     for raw in source:
         if not np.isfinite(raw).all():
             raise AudioError("contains NaN or infinite samples (corrupt float audio)", path=info.path)
         got_any = got_any or raw.size > 0
         block = resampler.resample_chunk(raw) if resampler else raw
-        pending = np.concatenate([pending, block]) if pending.size else block
-        while len(pending) >= block_out:
-            yield np.ascontiguousarray(pending[:block_out])
-            pending = pending[block_out:]
+        pieces.append(block)
+        n_pending += len(block)
+        if n_pending >= block_out:
+            pending = np.concatenate(pieces)
+            n_full = len(pending) // block_out * block_out
+            for start in range(0, n_full, block_out):
+                yield np.ascontiguousarray(pending[start : start + block_out])
+            pieces, n_pending = [pending[n_full:]], len(pending) - n_full
     if resampler is not None:
-        tail = resampler.resample_chunk(np.zeros((0, info.n_channels), dtype=np.float32), last=True)
-        pending = np.concatenate([pending, tail]) if tail.size else pending
+        pieces.append(resampler.resample_chunk(np.zeros((0, info.n_channels), dtype=np.float32), last=True))
     if not got_any:
         raise AudioError("header promises audio but no samples could be decoded (truncated file?)", path=info.path)
+    pending = np.concatenate(pieces) if pieces else np.zeros((0, info.n_channels), np.float32)
     if len(pending):
         yield np.ascontiguousarray(pending)
 
 
 def _soundfile_blocks(info: AudioInfo, block_s: float) -> Iterator[np.ndarray]:
-    frames = max(1, int(block_s * info.sample_rate_hz))
+    """Raw blocks from libsndfile. A decoding error after some audio ends the stream early
+    (the pipeline then analyses what was decoded and warns); one before any audio is an error."""
+    frames = READ_FRAMES
+    decoded = 0
     try:
-        with sf.SoundFile(info.path) as handle:
-            while True:
-                block = handle.read(frames, dtype="float32", always_2d=True)
-                if not len(block):
-                    return
-                yield block
+        handle = sf.SoundFile(info.path)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"decoding failed mid-file: {_clean_sf_error(exc)}", path=info.path) from None
+        raise AudioError(f"not a readable audio file ({_clean_sf_error(exc)})", path=info.path) from None
+    with handle:
+        while True:
+            try:
+                block = handle.read(frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                if decoded:
+                    return
+                raise AudioError(f"not a readable audio file (decoding failed at the start: {_clean_sf_error(exc)})",
+                                 path=info.path) from None
+            if not len(block):
+                return
+            decoded += len(block)
+            yield block
 
 
 def _ffmpeg_blocks(info: AudioInfo, block_s: float) -> Iterator[np.ndarray]:
@@ -196,7 +221,7 @@ def _ffmpeg_blocks(info: AudioInfo, block_s: float) -> Iterator[np.ndarray]:
         "ffmpeg", "-nostdin", "-v", "error", "-i", info.path, "-map", "0:a:0",
         "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(info.n_channels), "-ar", str(info.sample_rate_hz), "-",
     ]
-    bytes_per_block = int(block_s * info.sample_rate_hz) * info.n_channels * 4
+    bytes_per_block = READ_FRAMES * info.n_channels * 4
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         while True:

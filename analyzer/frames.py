@@ -29,6 +29,7 @@ class CallFrames:
     vad: np.ndarray
     intensity_db: np.ndarray | None  # Praat-style intensity (dB), or None when prosody is off
     f0_hz: np.ndarray | None  # NaN where unvoiced
+    decoded_s: float = 0.0  # seconds of audio actually decoded (a truncated file decodes less than its header says)
 
     @property
     def n_frames(self) -> int:
@@ -69,8 +70,10 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
     context = int(CONTEXT_S * rate) // hop * hop
     if prosody:
         from . import prosody as prosody_mod
+    decoded_samples = 0
     for padded, left, right in with_context(_channel_blocks(info, config, n_channels), context):
         core = padded[left : len(padded) - right]
+        decoded_samples += len(core)
         n = len(core) // hop
         if n == 0:
             continue
@@ -84,21 +87,28 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
             # pitch only near detected speech (the costly part); context frames are always analysed
             masks = np.ones((n_padded, n_channels), dtype=bool)
             masks[first : first + n] = decided
-            per_channel = [
-                prosody_mod.frame_prosody(
+            block_intensity, block_pitch = [], []
+            for c in range(n_channels):
+                if not padded[:, c].any():  # digital silence with its context: Praat would give 0 dB, no pitch
+                    block_intensity.append(np.zeros(n, np.float32))
+                    block_pitch.append(np.full(n, np.nan, np.float32))
+                    continue
+                measured = prosody_mod.frame_prosody(
                     padded[:, c], rate, hop_s=hop_s, config=config.prosody, speech_mask=masks[:, c],
                     pitch_step_s=config.prosody.pitch_step_s,
                 )
-                for c in range(n_channels)
-            ]
-            intensity.append(np.column_stack([_take(p.intensity_db, first, n) for p in per_channel]))
-            pitch.append(np.column_stack([_take(p.f0_hz, first, n) for p in per_channel]))
+                block_intensity.append(_take(measured.intensity_db, first, n))
+                block_pitch.append(_take(measured.f0_hz, first, n))
+            intensity.append(np.column_stack(block_intensity))
+            pitch.append(np.column_stack(block_pitch))
     if not energy:
         empty = np.zeros((0, n_channels), np.float32)
-        return CallFrames(hop_s, rate, empty, empty.astype(bool), empty if prosody else None, empty if prosody else None)
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), empty if prosody else None, empty if prosody else None,
+                          decoded_samples / rate)
     return CallFrames(
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
         np.concatenate(intensity) if prosody else None, np.concatenate(pitch) if prosody else None,
+        decoded_samples / rate,
     )
 
 

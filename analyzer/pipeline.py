@@ -58,6 +58,10 @@ def analyze_file(
 
     frames = extract_frames(info, config, prosody=config.prosody.enabled)
     timings["decode_vad_prosody"], clock = time.perf_counter() - clock, time.perf_counter()
+    warnings: list[str] = []
+    info, length_warning = decoded_length(info, frames.decoded_s)
+    if length_warning:
+        warnings.append(length_warning)
 
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
     if not segments:
@@ -77,7 +81,6 @@ def analyze_file(
     rows = turn_rows(conv)
     timings["turns_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    warnings: list[str] = []
     if frames.f0_hz is not None:
         metrics.update(prosody_metrics(conv, rows, frames, channel_of, config))
     timings["prosody_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -128,6 +131,23 @@ def analyze_file(
     if config.qa.enabled:
         result = dataclasses.replace(result, qa=score_call(result.to_dict(), config))
     return result
+
+
+LENGTH_MISMATCH_S = 1.0  # decoded audio this much shorter or longer than the header says -> warning
+
+
+def decoded_length(info: AudioInfo, decoded_s: float) -> tuple[AudioInfo, str | None]:
+    """The file's info with its length set to what was really decoded, and a warning when the header lied.
+
+    Truncated files (a recorder killed mid-call, a copy cut short) decode less audio than their
+    header promises; every duration-based metric must use the decoded length, in seconds.
+    """
+    decoded_samples = int(round(decoded_s * info.sample_rate_hz))
+    if abs(decoded_s - info.duration_s) <= max(LENGTH_MISMATCH_S, 0.01 * info.duration_s):
+        return info, None
+    warning = (f"the header promises {info.duration_s:.1f} s of audio but {decoded_s:.1f} s could be decoded "
+               "(truncated or damaged file); analysed the decoded audio")
+    return dataclasses.replace(info, n_samples=decoded_samples), warning
 
 
 def score_call(call: dict, config: AnalysisConfig) -> dict:
