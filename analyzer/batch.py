@@ -235,8 +235,10 @@ def analyze_files(
             if on_result:
                 on_result(result)
             if out is not None:
-                writers.write_call_json(out, result)
+                # database first, JSON last: the JSON is what resume trusts, so a kill between the two
+                # leaves a call that is analysed again (and upserted again), never one missing from the database
                 database.upsert_call(result)
+                writers.write_call_json(out, result)
             else:
                 summary.results.append(result)
             summary.analysed.append(task.call_id)
@@ -282,6 +284,7 @@ def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> 
     """Rebuild tables and pages from every stored call JSON; write this run's errors.csv."""
     from . import writers
 
+    writers.remove_stale_temporaries(out)
     results = list(writers.iter_call_results(out))
     writers.write_tables(out, results)
     writers.write_errors(out, summary.errors)

@@ -42,6 +42,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temporaries(out_dir: Path) -> int:
+    """Delete temporary files a killed run left behind (``.<name>.<random>.tmp``); returns how many."""
+    removed = 0
+    for path in out_dir.rglob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
