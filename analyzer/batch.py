@@ -188,6 +188,70 @@ def _pool_task(task: CallTask, debug: bool) -> dict:
     return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task)))
 
 
+def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
+    """One call on a Dask worker: the config and model are set up once per worker process."""
+    if _WORKER.get("config_dict") != config_dict:
+        _init_worker(config_dict, 1)
+        _WORKER["config_dict"] = config_dict
+    return _pool_task(task, debug)
+
+
+# ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
+
+
+def open_dask_client(scheduler: str):
+    """A ``dask.distributed`` client for ``tcp://HOST:PORT`` (an existing cluster) or ``local:N``.
+
+    ``local:N`` starts a local cluster of N single-threaded worker processes for this run.
+    Returns ``(client, cluster_or_None)``; close both when done.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'call-analyzer[cluster]'") from None
+    import logging
+
+    if scheduler.startswith("local:") or scheduler == "local":
+        count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
+        if not count.isdigit() or int(count) < 1:
+            raise ConfigError(f"--scheduler {scheduler!r}: expected local:N with N >= 1 worker processes")
+        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        return Client(cluster), cluster
+    if "://" not in scheduler:
+        raise ConfigError(f"--scheduler {scheduler!r}: expected tcp://HOST:PORT or local:N")
+    try:
+        return Client(scheduler, timeout=30), None
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {' '.join(str(exc).split())}") from None
+
+
+def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str, debug: bool, handle, bar) -> None:
+    """Send one task per call to the cluster; results come back to this process, which writes them."""
+    from dask.distributed import as_completed as dask_completed
+
+    client, cluster = open_dask_client(scheduler)
+    try:
+        config_dict = config.to_dict()
+        futures = {client.submit(_dask_task, task, config_dict, debug, pure=False, key=f"call-{i}-{task.call_id}"): task
+                   for i, task in enumerate(pending)}
+        for future in dask_completed(futures):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory) or was lost
+                outcome = {"task": task, "trace": None,
+                           "error": f"{task.path}: the Dask worker failed while analysing: {type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())}"}
+            handle(outcome)
+            bar.update(1)
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 # ---- driver ------------------------------------------------------------------------------------
 
 
@@ -204,11 +268,14 @@ def analyze_files(
     html: bool = True,
     on_result: Callable[[dict], None] | None = None,
     on_error: Callable[[dict], None] | None = None,
+    scheduler: str | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
     ``jobs``: worker processes (each single-threaded, with its own model copy).
+    ``scheduler``: run the calls on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``);
+    the files must be readable at the same paths on every worker. Results are written here.
     """
     from tqdm import tqdm
 
@@ -254,7 +321,9 @@ def analyze_files(
 
     bar = tqdm(total=len(pending), unit="call", desc="analyze", disable=not progress or not pending, dynamic_ncols=True)
     try:
-        if jobs <= 1 or len(pending) <= 1:
+        if scheduler and pending:
+            _run_on_dask(pending, config, scheduler, debug, handle, bar)
+        elif jobs <= 1 or len(pending) <= 1:
             model = None
             if pending and config.emotion.enabled:
                 from .emotion import load_model

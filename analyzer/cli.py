@@ -36,6 +36,9 @@ def _add_analyze(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="TOML file with [audio] [vad] [turns] [prosody] [emotion] sections")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:8786 (started with 'dask scheduler' and "
+                   "'dask worker'; files must be readable at the same paths on every worker) or local:N for a "
+                   "local cluster of N worker processes; needs pip install 'call-analyzer[cluster]'")
     p.add_argument("--resume", action="store_true", default=True, help="skip calls already analysed (the default)")
     p.add_argument("--force", action="store_true", help="re-analyse every call, even if already done")
     p.add_argument("--channels", help="roles of the stereo channels, left first: agent,customer or customer,agent")
@@ -89,6 +92,7 @@ def _run_analyze(args) -> int:
     summary = analyze_files(
         args.paths, config, out_dir=out, jobs=args.jobs, resume=not args.force, progress=not args.quiet,
         debug=args.debug, channel_map=channel_map, html=not args.no_html, on_error=report_error,
+        scheduler=args.scheduler,
     )
     total = len(summary.analysed) + len(summary.skipped) + len(summary.errors)
     print(
