@@ -17,7 +17,9 @@ Simulated calls: the simulator's mono mix (fixed seeds, audible truth
 Real calls (``--aws``): the two AWS stereo calls averaged to mono; reference =
 the stereo analysis of the same file (our VAD per channel, left = agent).
 AMI (``--ami``): 30 s meeting excerpts with 3-5 speakers (RTTM): the estimated
-number of speakers and the warnings.
+number of speakers and the warnings. ``--voice-count``: built one-speaker and
+three-speaker telephone recordings (corpus clips through the simulator), and
+one-speaker EmoDB recordings: the estimated number of voices.
 
     OMP_NUM_THREADS=1 python scripts/eval_diarization.py --n 20 --seed 1
     OMP_NUM_THREADS=1 python scripts/eval_diarization.py --n 0 --aws --ami
@@ -224,6 +226,60 @@ def ami_excerpts(dconfig: DiarizationConfig) -> list[dict]:
     return rows
 
 
+def voice_count_sets(dconfig: DiarizationConfig, *, n: int = 12) -> dict[str, list[int]]:
+    """Estimated number of voices on recordings with a known number of speakers:
+
+    - ``one_telephone``: the agent channel alone of a simulated stereo call (no crosstalk), speaker drawn;
+    - ``one_emodb``: 8 neutral EmoDB sentences of one speaker, 16 kHz, 0.7 s apart;
+    - ``three_telephone``: a customer with two agents: two simulated calls (the second 14 turns) sharing
+      the customer, their mono mixes interleaved in 15 s chunks (8 kHz mu-law).
+    """
+    from analyzer.simulate import corpus_index
+
+    config = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
+    index = corpus_index(CORPORA)
+    out: dict[str, list[int]] = {"one_telephone": [], "one_emodb": [], "three_telephone": []}
+
+    def estimate(path: Path) -> int:
+        info = probe(path)
+        return diarize(info, vad_speech(info, config), config=dconfig).n_speakers_estimate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(5)
+        for i in range(n):
+            key = index[rng.choice(len(index), 3, replace=False)[0]].key
+            call = simulate_call(SimulationParams(seed=call_seed(9, i), truth_threshold_db=None, agent_speaker=key,
+                                                  crosstalk_db=-90.0), corpora_root=CORPORA)
+            path = Path(tmp) / f"one{i}.wav"
+            sf.write(path, call.stereo[:, 0], call.sample_rate_hz, subtype="ULAW")
+            out["one_telephone"].append(estimate(path))
+        for spk in ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]:
+            parts = []
+            for f in sorted((CORPORA / "emodb").glob(f"{spk}*N*.flac"))[:8]:
+                audio, rate = sf.read(f, dtype="float32")
+                parts += [audio, np.zeros(int(0.7 * rate), np.float32)]
+            path = Path(tmp) / f"emodb{spk}.wav"
+            sf.write(path, np.concatenate(parts), 16000)
+            out["one_emodb"].append(estimate(path))
+        rng = np.random.default_rng(6)
+        for i in range(n):
+            keys = [index[j].key for j in rng.choice(len(index), 3, replace=False)]
+            a = simulate_call(SimulationParams(seed=call_seed(10, i), truth_threshold_db=None, agent_speaker=keys[0],
+                                               customer_speaker=keys[1]), corpora_root=CORPORA)
+            b = simulate_call(SimulationParams(seed=call_seed(11, i), n_turns=14, truth_threshold_db=None,
+                                               agent_speaker=keys[2], customer_speaker=keys[1]), corpora_root=CORPORA)
+            chunk, parts = 15 * a.sample_rate_hz, []
+            for k in range(0, max(len(a.mono), len(b.mono)), chunk):
+                parts += [a.mono[k : k + chunk], b.mono[k : k + chunk]]
+            path = Path(tmp) / f"three{i}.wav"
+            sf.write(path, np.concatenate(parts), a.sample_rate_hz, subtype="ULAW")
+            out["three_telephone"].append(estimate(path))
+    for name, estimates in out.items():
+        print(f"  {name}: estimates {estimates} -> 1: {estimates.count(1)}, 2: {estimates.count(2)}, 3+: {estimates.count(3)}",
+              flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -234,6 +290,7 @@ def main(argv=None) -> int:
     ap.add_argument("--snr-db", type=float, default=20.0)
     ap.add_argument("--aws", action="store_true", help="also the two AWS calls mixed to mono")
     ap.add_argument("--ami", action="store_true", help="also the AMI excerpts (3+ speakers)")
+    ap.add_argument("--voice-count", action="store_true", help="also built one- and three-speaker recordings")
     ap.add_argument("--agent", default="first", help="agent rule: first|most|longest-monologue")
     ap.add_argument("--params-json", default="{}", help="DiarizationConfig overrides as JSON")
     ap.add_argument("--json", type=Path, help="write all figures here")
@@ -255,6 +312,9 @@ def main(argv=None) -> int:
     if args.ami:
         print("AMI excerpts (3+ speakers):")
         out["ami"] = ami_excerpts(dconfig)
+    if args.voice_count:
+        print("voice count on recordings with a known number of speakers:")
+        out["voice_count"] = voice_count_sets(dconfig)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=float) + "\n")
     return 0
