@@ -76,3 +76,16 @@ def test_ten_hour_file_is_streamed_not_loaded(corpus_run):
     assert result["metrics"]["turns_agent"] + result["metrics"]["turns_customer"] > 4, "the minute of speech is analysed"
     assert result["metrics"]["silence_ratio"] > 0.99, "and the rest is silence"
     assert corpus_run["seconds"] < RUN_TIMEOUT_S
+
+
+def test_loader_fuzz_smoke_gives_only_results_or_audio_errors():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_loader.py"
+    spec = importlib.util.spec_from_file_location("fuzz_loader", script)
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    report = fuzz.run(40, seed=1, timeout_s=30.0)
+    assert report["failures"] == []
+    assert report["examples"] >= 30 and report["outcomes"]["ok"] > 0, "mutated real files, some still decodable"
