@@ -136,3 +136,18 @@ def test_formula_like_call_ids_are_neutralised_in_the_csv_tables(tmp_path, speec
         text = (out / table).read_text()
         assert "'=HYPERLINK(1)" in text and ",=HYPERLINK" not in text and not text.startswith("=")
     assert pd.read_parquet(out / "calls.parquet")["call_id"].tolist() == ["=HYPERLINK(1)"], "parquet keeps the real id"
+
+
+def test_outputs_are_readable_by_others_like_any_file_the_user_creates(call_tree, tmp_path, fast_config):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        analyze_files([call_tree], fast_config, out_dir=out, progress=False)
+    finally:
+        os.umask(mask)
+    for name in ("calls.csv", "calls.parquet", "turns.csv", "errors.csv", "calls/north/call.json"):
+        mode = stat.S_IMODE((out / name).stat().st_mode)
+        assert mode == 0o644, (name, oct(mode))
