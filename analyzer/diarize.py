@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -120,6 +120,8 @@ class Diarization:
     separation_confidence: 0..1, how clearly two voices were found.
     n_speakers_estimate: 1, 2 or 3 (3 meaning three or more).
     warnings: one line each, for the result's warnings.
+    voice_measures: what the estimate was decided on (cosines, see :func:`count_voices`):
+        ``similarity``, ``spread``, ``fit``, ``third_similarity``; empty without embeddings.
     """
 
     segments: tuple[Segment, ...]
@@ -127,6 +129,7 @@ class Diarization:
     separation_confidence: float
     n_speakers_estimate: int
     warnings: tuple[str, ...]
+    voice_measures: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- public entry point
@@ -149,6 +152,7 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     embeddings, level_db, sample_idx, sample_mfcc = _first_pass(info, windows, speech_mask, stride, config)
 
     voices = cluster_voices(embeddings, windows, config=config)
+    measures = {k: round(float(getattr(voices, k)), 3) for k in ("similarity", "spread", "fit", "third_similarity")}
     warnings: list[str] = []
     if voices.n_speakers == 1 or len(windows) < 2:
         segments = tuple(Segment(a * FRAME_S, b * FRAME_S, AGENT) for a, b in spans)
@@ -156,7 +160,7 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
             "diarization found one voice only: all speech is given to the agent and customer metrics are null "
             "(one-sided recording, or two very similar voices)"
         )
-        return Diarization(segments, 0.0, voices.separation, 1, tuple(warnings))
+        return Diarization(segments, 0.0, voices.separation, 1, tuple(warnings), measures)
     if voices.n_speakers >= 3:
         warnings.append(
             f"diarization heard more than two speakers (two voices leave the speech loose, fit {voices.fit:.2f}, and a "
@@ -181,7 +185,7 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         warnings.append(f"diarization: the two voices are hard to tell apart (similarity {voices.similarity:.2f}); "
                         "party metrics may mix the speakers")
     return Diarization(segments, round(float(agent_conf), 3), round(float(voices.separation), 3),
-                       voices.n_speakers, tuple(warnings))
+                       voices.n_speakers, tuple(warnings), measures)
 
 
 def _frames(seconds: float) -> int:

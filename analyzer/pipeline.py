@@ -126,6 +126,7 @@ def analyze_file(
             "agent_confidence": diarization.agent_confidence,
             "separation_confidence": diarization.separation_confidence,
             "n_speakers_estimate": diarization.n_speakers_estimate,
+            "voice_measures": diarization.voice_measures,
         },
     )
     if config.qa.enabled:

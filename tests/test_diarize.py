@@ -304,6 +304,8 @@ def test_a_real_two_party_call_with_similar_voices_is_neither_one_voice_nor_thre
     result = diarize(info, vad_speech(info, config))
     assert result.n_speakers_estimate == 2
     assert not any("one voice" in w or "more than two" in w for w in result.warnings)
+    m, config = result.voice_measures, DiarizationConfig()
+    assert m["similarity"] > 0.9 and m["spread"] < config.one_voice_spread - 0.05  # measured 0.917 / 0.801
 
 
 def test_missing_resemblyzer_is_a_config_error_that_says_how_to_install_it(monkeypatch):
