@@ -4,7 +4,8 @@ Implements SPEC's time model. Segments are walked in order of start time while
 tracking who holds the floor. A segment of the listener is one of:
 
 * ``backchannel``: shorter than ``backchannel_max_s``, and the floor holder
-  goes on speaking (or resumes) before the listener says anything longer;
+  goes on speaking (or resumes) before the listener's speech from this
+  segment on (its segments up to the holder's next speech) lasts that long;
 * ``overlap``: lies entirely inside one segment of the holder (the listener
   spoke over the holder, who never stopped: at most an interruption attempt);
 * ``floor``: anything else; the listener takes the floor and a new turn starts.
