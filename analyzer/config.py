@@ -57,8 +57,8 @@ class VadConfig:
     noise_gate_db: a frame must be this far above the channel's noise floor to be speech.
     edge_gate_db / edge_extension_s: detected speech grows outward (at most edge_extension_s
         per side) through frames at least edge_gate_db above the noise floor (hysteresis).
-    crosstalk_margin_db: a frame counts as a party's own speech only if its level
-        exceeds the leak predicted from the other channel by this margin.
+    crosstalk_margin_db: a frame counts as a party's own speech only if its level above the
+        channel's noise floor exceeds the leak predicted from the other channel by this margin.
     """
 
     backend: str = "webrtc"
