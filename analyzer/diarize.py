@@ -8,7 +8,7 @@ Stages (audio is read twice, block by block; nothing holds the whole call)::
     pass 1   blocks -> 16 kHz -> mel frames (10 ms) -> speaker embeddings of short
              windows inside speech (resemblyzer's pretrained encoder)
              + a bounded sample of MFCC frames
-    cluster  windows -> 2 groups (agglomerative, cosine) -> two voice centroids
+    cluster  windows -> 2 groups (k-means on call-centred unit embeddings) -> two voice centroids
              -> how many voices (1, 2, 3+) and how clearly they separate
     pass 2   blocks -> per-frame score: GMM log-likelihood ratio of the two voices
              (MFCC, trained on the sampled frames of confident windows) + the
