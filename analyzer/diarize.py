@@ -284,17 +284,24 @@ def _dct() -> np.ndarray:
     return dct(np.eye(_N_MELS), type=2, norm="ortho", axis=0)[:, 1:_N_MFCC].astype(np.float32)
 
 
-def mel_power(wav16: np.ndarray) -> np.ndarray:
+def mel_power(wav16: np.ndarray, needed: np.ndarray | None = None) -> np.ndarray:
     """Mel power spectrogram ``(len // 160, 40)`` of 16 kHz audio: frame i is centred on sample 160 i + 80
-    (25 ms Hann window, resemblyzer's filterbank)."""
+    (25 ms Hann window, resemblyzer's filterbank).
+
+    ``needed``: optional boolean mask per frame; only those frames are computed (the rest stay 0),
+    so silence costs no FFTs."""
     n = len(wav16) // _HOP
+    out = np.zeros((n, _N_MELS), np.float32)
     if n == 0:
-        return np.zeros((0, _N_MELS), np.float32)
+        return out
     pad = (_N_FFT - _HOP) // 2
     x = np.pad(wav16[: n * _HOP].astype(np.float32), (pad, pad))
     frames = np.lib.stride_tricks.sliding_window_view(x, _N_FFT)[::_HOP][:n]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(_N_FFT + 1)[:-1].astype(np.float32), axis=1)) ** 2
-    return (spec.astype(np.float32) @ _mel_basis().T).astype(np.float32)
+    rows = np.arange(n) if needed is None else np.flatnonzero(needed[:n])
+    if len(rows):
+        spec = np.abs(np.fft.rfft(frames[rows] * np.hanning(_N_FFT + 1)[:-1].astype(np.float32), axis=1)) ** 2
+        out[rows] = spec.astype(np.float32) @ _mel_basis().T
+    return out
 
 
 def mfcc_from_mel(mel: np.ndarray) -> np.ndarray:
@@ -315,13 +322,16 @@ def _mono_blocks_16k(info: AudioInfo, block_s: float) -> Iterator[np.ndarray]:
         yield mono.astype(np.float32)
 
 
-def _blocks_with_frames(info: AudioInfo, block_s: float) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """``(first_frame, wav16, mel)`` per block on the file's 10 ms grid."""
+def _blocks_with_frames(info: AudioInfo, block_s: float, speech_mask: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first_frame, wav16, mel)`` per block on the file's 10 ms grid; mel is computed for speech frames only."""
     first = 0
     for wav in _mono_blocks_16k(info, block_s):
-        mel = mel_power(wav)
-        yield first, wav, mel
-        first += len(mel)
+        n = len(wav) // _HOP
+        needed = np.zeros(n, bool)
+        inside = speech_mask[first : first + n]
+        needed[: len(inside)] = inside
+        yield first, wav, mel_power(wav, needed)
+        first += n
 
 
 def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, stride: int, config: DiarizationConfig):
@@ -339,7 +349,7 @@ def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, s
     buf_first = 0
     next_window = 0
     target_pow = 10 ** (_ENCODER_DBFS / 10)
-    for first, wav, mel in _blocks_with_frames(info, config.block_s):
+    for first, wav, mel in _blocks_with_frames(info, config.block_s, speech_mask):
         n = min(len(mel), n_frames - first)
         if n <= 0:
             break
@@ -535,7 +545,7 @@ def _second_pass(info: AudioInfo, speech_mask: np.ndarray, model: _FrameModel, c
     """Per-frame log-likelihood ratio voice 0 vs voice 1 (0 outside speech)."""
     n_frames = len(speech_mask)
     llr = np.zeros(n_frames, np.float32)
-    for first, _wav, mel in _blocks_with_frames(info, config.block_s):
+    for first, _wav, mel in _blocks_with_frames(info, config.block_s, speech_mask):
         n = min(len(mel), n_frames - first)
         if n <= 0:
             break
