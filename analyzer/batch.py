@@ -211,6 +211,10 @@ def open_dask_client(scheduler: str):
         raise ConfigError("--scheduler needs Dask: pip install 'call-analyzer[cluster]'") from None
     import logging
 
+    import dask
+
+    # analysis tasks keep both cores busy; on a loaded machine the default 30 s comm timeouts fail spuriously
+    dask.config.set({"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"})
     if scheduler.startswith("local:") or scheduler == "local":
         count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
         if not count.isdigit() or int(count) < 1:

@@ -33,8 +33,10 @@ def folder(tmp_path_factory, speech_clips):
 
 @pytest.fixture(scope="module")
 def cluster():
+    import dask
     from dask.distributed import LocalCluster
 
+    dask.config.set({"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"})
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as running:
         yield running
 
