@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -31,74 +30,25 @@ from analyzer.emotion import augment  # noqa: E402
 from analyzer.emotion.card import replace_metrics  # noqa: E402
 from analyzer.emotion.corpora import EVAL_ONLY  # noqa: E402
 from analyzer.emotion.features import speaker_stats  # noqa: E402
+from analyzer.emotion.functionals import choose_network_weight, fuse, speaker_relative, uar  # noqa: E402
 from analyzer.emotion.model import load_model  # noqa: E402
 from analyzer.emotion.training import (LABELS, RECIPES, cached_corpus_features, concat_features, fit,  # noqa: E402
-                                       predict_features, read_clip)
+                                       attach_functionals, cached_corpus_functionals, fit_functionals_part, predict_features, read_clip)
 
 CACHE = Path("/tmp/call-analyzer-emotion-cache")
 CONDITIONS = ("16k", "8k-mulaw")
 
 
-# ---------------------------------------------------------------- baseline: functionals + SVM
-
-def functionals(clip_8k: np.ndarray) -> np.ndarray:
-    """eGeMAPS-like functionals of an 8 kHz clip (F0, loudness, spectral shape, MFCC, jitter/shimmer-ish, HNR)."""
-    import librosa
-    import parselmouth
-
-    snd = parselmouth.Sound(clip_8k.astype(np.float64), sampling_frequency=8000)
-    f0 = snd.to_pitch(time_step=0.01, pitch_floor=75, pitch_ceiling=500).selected_array["frequency"]
-    voiced = f0[f0 > 0]
-    st = 12 * np.log2(voiced / 100.0) if voiced.size > 2 else np.zeros(3)
-    f0_feats = [st.mean(), st.std(), *np.percentile(st, [10, 50, 90]), voiced.size / max(f0.size, 1)]
-    periods = 1.0 / voiced if voiced.size > 2 else np.ones(3)
-    jitter = np.mean(np.abs(np.diff(periods))) / np.mean(periods)
-    hnr = snd.to_harmonicity_cc(time_step=0.01, minimum_pitch=75).values
-    hnr = hnr[hnr > -100]
-    hnr_feats = [hnr.mean() if hnr.size else 0.0, hnr.std() if hnr.size else 0.0]
-    rms = librosa.feature.rms(y=clip_8k, frame_length=200, hop_length=80)[0]
-    db = 20 * np.log10(rms + 1e-6)
-    act = db > db.max() - 35
-    shimmer = np.mean(np.abs(np.diff(db[act]))) if act.sum() > 2 else 0.0
-    loud = [db[act].mean(), db[act].std(), *np.percentile(db[act], [10, 50, 90]), act.mean(), shimmer]
-    spec = np.abs(librosa.stft(clip_8k, n_fft=256, hop_length=80, win_length=200)) ** 2
-    spec = spec[:, act[: spec.shape[1]]] if act[: spec.shape[1]].sum() > 2 else spec
-    freqs = librosa.fft_frequencies(sr=8000, n_fft=256)
-    band = (freqs > 250) & (freqs < 3600)
-    logspec = 10 * np.log10(spec[band] + 1e-10)
-    slope = np.polyfit(freqs[band] / 1000.0, logspec, 1)[0]
-    centroid = librosa.feature.spectral_centroid(S=spec, sr=8000)[0]
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(S=spec, sr=8000, n_mels=40, fmin=250, fmax=3600)), n_mfcc=13)[1:]
-    spectral = [slope.mean(), slope.std(), centroid.mean(), centroid.std()]
-    out = np.concatenate([f0_feats, [jitter], hnr_feats, loud, spectral, mfcc.mean(axis=1), mfcc.std(axis=1)])
-    return np.nan_to_num(out.astype(np.float64))
-
+# ---------------------------------------------------------------- functionals (baseline SVM and the fused model's part)
 
 def baseline_features(corpus: str, paths: list[str]) -> dict[str, np.ndarray]:
-    """Functionals of every clip in both conditions, cached under /tmp."""
-    path = CACHE / f"{corpus}-functionals.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    print(f"baseline functionals for {corpus} ({len(paths)} clips)", flush=True)
-    out = {c: [] for c in CONDITIONS}
-    for p in paths:
-        audio, rate = read_clip(p)
-        audio = audio * (0.5 / (float(np.max(np.abs(audio))) or 1.0))
-        out["16k"].append(functionals(augment.resample(audio, rate, 8000)))
-        out["8k-mulaw"].append(functionals(augment.simulate_phone(audio, rate)))
-    out = {c: np.array(v) for c, v in out.items()}
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(out))
-    return out
+    """Functionals (analyzer.emotion.functionals) of every clip in both conditions, cached under /tmp."""
+    return cached_corpus_functionals(corpus, paths, cache_dir=CACHE)
 
 
 def speaker_z(x: np.ndarray, speakers: list[str]) -> np.ndarray:
     """Functionals z-normalised per speaker (the baseline gets the same speaker baseline as the network)."""
-    x = x.copy()
-    for s in set(speakers):
-        m = np.array([t == s for t in speakers])
-        x[m] = (x[m] - x[m].mean(0)) / (x[m].std(0) + 1e-6)
-    return x
+    return speaker_relative(x, speakers)
 
 
 def fit_svm(x_train: np.ndarray, y_train: np.ndarray):
@@ -110,11 +60,6 @@ def fit_svm(x_train: np.ndarray, y_train: np.ndarray):
 
 
 # ---------------------------------------------------------------- metrics
-
-def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    present = sorted(set(y_true.tolist()))
-    return float(np.mean([np.mean(y_pred[y_true == k] == k) for k in present]))
-
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> list[list[int]]:
     m = np.zeros((len(LABELS), len(LABELS)), dtype=int)
@@ -157,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv-epochs", type=int, default=None, help="epochs per CV fold (default: recipe's, shortened)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-cv", action="store_true", help="only the cross-corpus tests (reuses CV numbers from evaluation.json)")
+    parser.add_argument("--cv-network-only", action="store_true", help="only train the CV folds' networks and cache their out-of-fold probabilities")
+    parser.add_argument("--attach-fusion", action="store_true",
+                        help="after the CV, fit the functionals part on all training clips and write it, with the CV-chosen "
+                             "network weight, into models/<name> (before the cross-corpus tests)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite evaluation.md and the card from evaluation.json")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -182,30 +131,53 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(old.read_text())
         results["rows"] = [r for r in previous["rows"] if r["test"].startswith("CV")]
         results["cv_epochs"] = previous.get("cv_epochs")
+        results["fusion"] = previous.get("fusion")
     else:
         cv_epochs = args.cv_epochs or max(1, int(round(recipe["epochs"] * 0.6)))
         results["cv_epochs"] = cv_epochs
         folds = speaker_folds(train_fs.speakers, args.folds)
-        pred = {c: np.zeros(len(train_fs.paths), dtype=int) for c in CONDITIONS}
-        base_pred = {c: np.zeros(len(train_fs.paths), dtype=int) for c in CONDITIONS}
+        cnn_probs = cv_network_probs(train_fs, folds, recipe, cv_epochs, args.seed)
+        if args.cv_network_only:
+            return 0
+        n = len(train_fs.paths)
+        fun_probs = {c: np.zeros((n, len(LABELS))) for c in CONDITIONS}
+        base_pred = {c: np.zeros(n, dtype=int) for c in CONDITIONS}
         for f, test_idx in enumerate(folds):
-            train_idx = np.setdiff1d(np.arange(len(train_fs.paths)), test_idx)
-            print(f"fold {f + 1}/{args.folds}: test speakers {sorted(set(train_fs.speakers[i] for i in test_idx))}", flush=True)
-            trained = fit(train_fs, train_idx, epochs=cv_epochs, seed=args.seed + f, steps_per_epoch=recipe["steps_per_epoch"], crop_frames=recipe["crop_frames"], progress=False)
+            train_idx = np.setdiff1d(np.arange(n), test_idx)
             spk = [train_fs.speakers[i] for i in test_idx]
             spk_train = [train_fs.speakers[i] for i in train_idx]
+            clf = fit_functionals_part(base_train["16k"][train_idx], base_train["8k-mulaw"][train_idx],
+                                       [train_fs.labels[i] for i in train_idx], spk_train)
             xb_train = np.concatenate([speaker_z(base_train[c][train_idx], spk_train) for c in CONDITIONS])
             svm = fit_svm(xb_train, np.concatenate([y_train_all[train_idx]] * len(CONDITIONS)))
             for c in CONDITIONS:
-                feats = _features(train_fs, test_idx, c)
-                pred[c][test_idx] = predict_features(trained, feats, speaker_stats(feats, spk)).argmax(1)
+                fun_probs[c][test_idx] = clf.predict_proba(base_train[c][test_idx], spk)
                 base_pred[c][test_idx] = svm.predict(speaker_z(base_train[c][test_idx], spk))
-            print(f"  done ({time.time() - t0:.0f} s): fold UAR 16k {uar(y_train_all[test_idx], pred['16k'][test_idx]):.3f}", flush=True)
-        groups = [("all", np.arange(len(train_fs.paths)))] if len(recipe["corpora"]) > 1 else []
+        # Fusion weight of each fold: chosen on the other folds' out-of-fold predictions (never on the fold's own labels).
+        fused = {c: np.zeros((n, len(LABELS))) for c in CONDITIONS}
+        fold_weights = []
+        for test_idx in folds:
+            rest = np.setdiff1d(np.arange(n), test_idx)
+            w, _ = choose_network_weight([cnn_probs[c][rest] for c in CONDITIONS], [fun_probs[c][rest] for c in CONDITIONS], y_train_all[rest])
+            fold_weights.append(w)
+            for c in CONDITIONS:
+                fused[c][test_idx] = fuse(cnn_probs[c][test_idx], fun_probs[c][test_idx], w)
+        w_all, by_weight = choose_network_weight([cnn_probs[c] for c in CONDITIONS], [fun_probs[c] for c in CONDITIONS], y_train_all)
+        results["fusion"] = {"fold_network_weights": fold_weights, "network_weight_all_folds": w_all,
+                             "cv_mean_uar_by_network_weight": {str(k): round(v, 4) for k, v in by_weight.items()}}
+        print(f"fusion: network weight per fold {fold_weights}, on all folds {w_all}; CV UAR by weight {results['fusion']['cv_mean_uar_by_network_weight']}", flush=True)
+        groups = [("all", np.arange(n))] if len(recipe["corpora"]) > 1 else []
         groups += [(k, np.array([i for i, q in enumerate(train_fs.corpora) if q == k])) for k in recipe["corpora"]]
         for name, idx in groups:
             for c in CONDITIONS:
-                results["rows"].append(_row(f"CV {args.folds}-fold by speaker: {name}", c, y_train_all[idx], pred[c][idx], base_pred[c][idx]))
+                results["rows"].append(_row(f"CV {args.folds}-fold by speaker: {name}", c, y_train_all[idx], cnn_probs[c][idx].argmax(1),
+                                            base_pred[c][idx], fused[c][idx].argmax(1), fun_probs[c][idx].argmax(1)))
+        if args.attach_fusion:
+            clf = fit_functionals_part(base_train["16k"], base_train["8k-mulaw"], list(train_fs.labels), list(train_fs.speakers))
+            note = (f"network weight chosen by speaker-grouped {args.folds}-fold CV on the training corpora only "
+                    f"(out-of-fold predictions, networks retrained per fold with {cv_epochs} epochs); functionals part fit on all training clips")
+            attach_functionals(folder, clf, w_all, note=note)
+            print(f"attached the functionals part to {folder} (network weight {w_all})", flush=True)
 
     # 2. cross-corpus tests of the shipped model
     model = load_model(str(folder))
@@ -217,16 +189,42 @@ def main(argv: list[str] | None = None) -> int:
         base = baseline_features(corpus, fs.paths)
         for c in CONDITIONS:
             feats = _features(fs, range(len(fs.paths)), c)
-            p = model.predict_features(feats, speakers=fs.speakers).argmax(1)
+            p_net = model.predict_features(feats, speakers=fs.speakers)
+            p = model.fuse(p_net, base[c], fs.speakers) if model.fused else None
+            p_fun = model.functionals_classifier.predict_proba(base[c], fs.speakers) if model.fused else None
             b = svm_all.predict(speaker_z(base[c], fs.speakers))
-            results["rows"].append(_row(f"cross-corpus: {corpus}", c, y, p, b))
-            p_utt = model.predict_features(feats, speakers=None).argmax(1)
-            results["rows"].append(_row(f"cross-corpus: {corpus} (no speaker baseline)", c, y, p_utt, None))
+            results["rows"].append(_row(f"cross-corpus: {corpus}", c, y, p_net.argmax(1), b, _argmax(p), _argmax(p_fun)))
+            p_utt = model.predict_features(feats, speakers=None)
+            p_utt_fused = model.fuse(p_utt, base[c], None) if model.fused else None
+            results["rows"].append(_row(f"cross-corpus: {corpus} (no speaker baseline)", c, y, p_utt.argmax(1), None, _argmax(p_utt_fused)))
     results["speed"] = inference_speed(model, train_fs.paths[:40])
     results["seconds"] = round(time.time() - t0)
     results["command"] = f"python scripts/eval_emotion.py --model {args.model}" + (f" --cv-epochs {args.cv_epochs}" if args.cv_epochs else "")
     write_reports(folder, results)
     return 0
+
+
+def cv_network_probs(train_fs, folds, recipe: dict, cv_epochs: int, seed: int) -> dict[str, np.ndarray]:
+    """Out-of-fold CNN probabilities ``{condition: (n, 4)}``: one network trained per fold; cached under /tmp."""
+    path = CACHE / f"{recipe['name']}-cv{len(folds)}x{cv_epochs}ep-seed{seed}-oof.npz"
+    if path.exists():
+        data = np.load(path)
+        return {c: data[c] for c in CONDITIONS}
+    t0 = time.time()
+    out = {c: np.zeros((len(train_fs.paths), len(LABELS))) for c in CONDITIONS}
+    for f, test_idx in enumerate(folds):
+        train_idx = np.setdiff1d(np.arange(len(train_fs.paths)), test_idx)
+        print(f"fold {f + 1}/{len(folds)}: test speakers {sorted(set(train_fs.speakers[i] for i in test_idx))}", flush=True)
+        trained = fit(train_fs, train_idx, epochs=cv_epochs, seed=seed + f, steps_per_epoch=recipe["steps_per_epoch"],
+                      crop_frames=recipe["crop_frames"], progress=False)
+        spk = [train_fs.speakers[i] for i in test_idx]
+        for c in CONDITIONS:
+            feats = _features(train_fs, test_idx, c)
+            out[c][test_idx] = predict_features(trained, feats, speaker_stats(feats, spk))
+        print(f"  done ({time.time() - t0:.0f} s)", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return out
 
 
 def write_reports(folder: Path, results: dict) -> None:
@@ -266,35 +264,57 @@ def inference_speed(model, paths: list[str]) -> dict:
     return out
 
 
-def _row(test: str, condition: str, y, pred, base) -> dict:
+def _argmax(p):
+    return None if p is None else p.argmax(1)
+
+
+def _row(test: str, condition: str, y, pred, base, fused=None, functionals_only=None) -> dict:
+    """``uar``/``confusion``: network alone; ``fused_*``: network + functionals (the shipped model); ``baseline_*``: SVM."""
     row = {"test": test, "condition": condition, "n": int(len(y)), "classes": [LABELS[k] for k in sorted(set(y.tolist()))],
            "uar": round(uar(y, pred), 3), "confusion": confusion(y, pred)}
-    if base is not None:
-        row["baseline_uar"] = round(uar(y, base), 3)
-        row["baseline_confusion"] = confusion(y, base)
+    for key, value in (("fused", fused), ("functionals_lr", functionals_only), ("baseline", base)):
+        if value is not None:
+            row[f"{key}_uar"] = round(uar(y, value), 3)
+            row[f"{key}_confusion"] = confusion(y, value)
     return row
 
 
 def to_markdown(results: dict) -> str:
+    def cell(r, key):
+        return f"{r[key]:.3f}" if key in r else "-"
+
+    def arousal_cell(r, key):
+        return f"{arousal_uar(r[key]):.3f}" if key in r else "-"
+
+    fusion = results.get("fusion") or {}
     lines = [f"Model `{results['model']}` ({results['licence']}). UAR = mean recall over the classes present; chance = 1/number of classes.",
-             f"CV folds retrain the network with {results.get('cv_epochs', 'the recipe')} epochs. Reproduce: `{results['command']}`.", "",
-             "Arousal columns: the same predictions collapsed to high (angry, happy) vs low (neutral, sad), 2-class UAR.", "",
-             "| test | audio | n | classes | CNN UAR | baseline UAR (functionals+SVM) | CNN arousal UAR | baseline arousal UAR |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"CV folds retrain the network with {results.get('cv_epochs', 'the recipe')} epochs and refit the functionals part "
+             f"and the SVM on the training folds. Reproduce: `{results['command']}`.", "",
+             "Columns: **fused** = the shipped model (network + functionals classifier, weighted geometric mean of their "
+             "probabilities); CNN = the network alone; functionals LR = the functionals classifier alone; baseline = "
+             "functionals + RBF-SVM. Arousal columns: the same predictions collapsed to high (angry, happy) vs low "
+             "(neutral, sad), 2-class UAR.", ""]
+    if fusion:
+        lines += [f"Network weight w (p = p_net^w p_fun^(1-w)): chosen per CV fold on the other folds' out-of-fold predictions "
+                  f"({fusion['fold_network_weights']}); the shipped model uses {fusion['network_weight_all_folds']}, chosen on all "
+                  f"folds' out-of-fold predictions of the training corpora. Mean CV UAR by w: "
+                  + ", ".join(f"{k}: {v:.3f}" for k, v in fusion["cv_mean_uar_by_network_weight"].items()) + ".", ""]
+    lines += ["| test | audio | n | classes | fused UAR | CNN UAR | functionals LR UAR | baseline UAR (functionals+SVM) "
+              "| fused arousal UAR | CNN arousal UAR | baseline arousal UAR |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
-        base = f"{r['baseline_uar']:.3f}" if "baseline_uar" in r else "-"
-        base_ar = f"{arousal_uar(r['baseline_confusion']):.3f}" if "baseline_confusion" in r else "-"
-        lines.append(f"| {r['test']} | {r['condition']} | {r['n']} | {len(r['classes'])} | {r['uar']:.3f} | {base} "
-                     f"| {arousal_uar(r['confusion']):.3f} | {base_ar} |")
+        lines.append(f"| {r['test']} | {r['condition']} | {r['n']} | {len(r['classes'])} | {cell(r, 'fused_uar')} | {r['uar']:.3f} "
+                     f"| {cell(r, 'functionals_lr_uar')} | {cell(r, 'baseline_uar')} | {arousal_cell(r, 'fused_confusion')} "
+                     f"| {arousal_uar(r['confusion']):.3f} | {arousal_cell(r, 'baseline_confusion')} |")
     if "speed" in results:
         sp = results["speed"]
-        lines += ["", f"Inference speed (score_turns, one thread, CPU time incl. features): {sp['8000_hz_s_per_audio_min']} s "
+        lines += ["", f"Inference speed (score_turns, one thread, CPU time incl. features and functionals): {sp['8000_hz_s_per_audio_min']} s "
                   f"per minute of 8 kHz turn audio, {sp['16000_hz_s_per_audio_min']} s per minute at 16 kHz."]
-    lines += ["", "Confusion matrices of the CNN (rows = true, columns = predicted; order " + ", ".join(LABELS) + "):", ""]
+    lines += ["", "Confusion matrices of the fused model (rows = true, columns = predicted; order " + ", ".join(LABELS) + "):", ""]
     for r in results["rows"]:
         if "no speaker" in r["test"]:
             continue
-        lines.append(f"- {r['test']}, {r['condition']}: `{r['confusion']}`")
+        lines.append(f"- {r['test']}, {r['condition']}: `{r.get('fused_confusion', r['confusion'])}`")
     return "\n".join(lines) + "\n"
 
 

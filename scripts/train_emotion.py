@@ -10,6 +10,7 @@ TESS and TurEV are never read here. Runs on one thread (set in main).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from analyzer.emotion.card import model_card  # noqa: E402
 from analyzer.emotion.corpora import TRAINABLE  # noqa: E402
-from analyzer.emotion.training import RECIPES, cached_corpus_features, concat_features, fit, save_model_folder  # noqa: E402
+from analyzer.emotion.training import (RECIPES, cached_corpus_features, cached_corpus_functionals, concat_features, fit,  # noqa: E402
+                                       fit_functionals_part, save_model_folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +58,22 @@ def main(argv: list[str] | None = None) -> int:
                       size_bytes=0, n_params=n_params, training=training,
                       data_note="Clips per corpus: " + ", ".join(f"{c} {n}" for c, n in counts.items())
                       + " (only the 4 project classes; label mapping in ../shared/corpora/README.md).")
-    save_model_folder(out, trained, name=recipe["name"], licence=recipe["licence"], training=training, card=card)
+    # The functionals part (fit on the same clips); its fusion weight is chosen by speaker-grouped CV in
+    # scripts/eval_emotion.py --attach-fusion. Until then keep the folder's previous weight (or 0.5).
+    previous = out / "config.json"
+    weight = json.loads(previous.read_text())["fusion"]["network_weight"] if previous.exists() and "fusion" in json.loads(previous.read_text()) else 0.5
+    funcs = [cached_corpus_functionals(c, [p for p, q in zip(fs.paths, fs.corpora) if q == c]) for c in recipe["corpora"]]
+    classifier = fit_functionals_part(np.concatenate([f["16k"] for f in funcs]), np.concatenate([f["8k-mulaw"] for f in funcs]),
+                                      list(fs.labels), list(fs.speakers))
+    save_model_folder(out, trained, name=recipe["name"], licence=recipe["licence"], training=training, card=card,
+                      functionals_classifier=classifier, network_weight=weight,
+                      fusion_note=f"network weight {weight} kept from the previous folder (or default); rerun "
+                                  f"scripts/eval_emotion.py --model {args.model} --attach-fusion to choose it by speaker-grouped CV")
     size = (out / "weights.pt").stat().st_size
     card = card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB")
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
-    print(f"wrote {out} in {time.time() - t0:.0f} s", flush=True)
+    print(f"wrote {out} in {time.time() - t0:.0f} s; choose the fusion weight by CV with "
+          f"`python scripts/eval_emotion.py --model {args.model} --attach-fusion`", flush=True)
     return 0
 
 

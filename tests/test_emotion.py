@@ -43,6 +43,33 @@ def test_shipped_models_load_offline_with_their_licence(name, licence):
     assert (MODELS_DIR / model.name / "weights.pt").stat().st_size < 20e6
 
 
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_shipped_models_are_fused_with_a_checksummed_functionals_part(name):
+    import json
+
+    from analyzer.emotion.training import sha256_file
+
+    model = load_model(name)
+    folder = MODELS_DIR / model.name
+    fusion = json.loads((folder / "config.json").read_text())["fusion"]
+    assert fusion["functionals_sha256"] == sha256_file(folder / fusion["functionals_file"])
+    assert model.fused and 0.0 < model.network_weight < 1.0
+    assert model.functionals_classifier.coef.shape == (4, 44)
+
+
+def test_tampered_functionals_fail_the_checksum_with_a_clear_message(tmp_path):
+    folder = tmp_path / "tampered"
+    shutil.copytree(MODELS_DIR / "emotion-open-v1", folder)
+    text = (folder / "functionals.json").read_text()
+    (folder / "functionals.json").write_text(text.replace("0", "1", 1))  # one digit changed
+    with pytest.raises(ModelError, match="functionals.json checksum mismatch") as info:
+        load_model(str(folder))
+    assert "\n" not in str(info.value) and "restore" in str(info.value)
+    (folder / "functionals.json").unlink()
+    with pytest.raises(ModelError, match="lacks functionals.json"):
+        load_model(str(folder))
+
+
 def test_tampered_weights_fail_the_checksum_with_a_clear_message(tmp_path):
     folder = tmp_path / "tampered"
     shutil.copytree(MODELS_DIR / "emotion-open-v1", folder)
@@ -135,8 +162,11 @@ def test_score_turns_rejects_nan_turns():
 
 
 def test_long_turn_is_pooled_from_its_windows():
-    """A turn of two halves scores between the scores of its halves."""
-    model = load_model("open")
+    """A turn of two halves scores between the scores of its halves (the network's window pooling, before fusion)."""
+    import dataclasses
+
+    model = dataclasses.replace(load_model("open"), network_weight=1.0)
+    assert not model.fused
     a = _tone(4.0, 8000)
     rng = np.random.default_rng(0)
     b = rng.standard_normal(32000).astype(np.float32)
@@ -227,6 +257,8 @@ def test_training_smoke_on_a_tiny_subset_writes_a_loadable_model(tmp_path):
     model = load_model(str(tmp_path / "mine"))
     assert model.name == "mine" and model.licence == "CC0-1.0"
     assert "Fine-tuned from emotion-open-v1" in (tmp_path / "mine" / "MODEL_CARD.md").read_text()
+    assert (tmp_path / "mine" / "functionals.json").exists()  # refit on the user's clips
+    assert model.fused and model.network_weight == load_model("open").network_weight
     assert model.predict([_read(names[0])[0]], 16000).shape == (1, 4)
 
 
@@ -236,6 +268,43 @@ def test_train_emotion_rejects_unknown_labels(tmp_path, capsys):
     args = _parser().parse_args(["train-emotion", "--data", str(data), "--out", str(tmp_path / "m")])
     assert args.func(args) == 2
     assert "not one of neutral, happy, angry, sad" in capsys.readouterr().err
+
+
+@needs_corpora
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_fused_scores_use_the_functionals_part_and_are_normalised_and_deterministic(name):
+    import dataclasses
+
+    from analyzer.emotion.features import log_mel, peak_normalise, to_feature_rate
+    from analyzer.emotion.functionals import functionals, fuse
+
+    model = load_model(name)
+    network_only = dataclasses.replace(model, network_weight=1.0)
+    names = ANGRY + NEUTRAL
+    clips = [_read(n)[0] for n in names]
+    speakers = [n[:2] for n in names]
+    rows = score_turns(model, clips, 16000, speakers)
+    again = score_turns(model, clips, 16000, speakers)
+    assert rows == again
+    fused = np.array([[r["p_neutral"], r["p_happy"], r["p_angry"], r["p_sad"]] for r in rows])
+    np.testing.assert_allclose(fused.sum(axis=1), 1.0, atol=1e-9)
+    net = np.array([[r["p_neutral"], r["p_happy"], r["p_angry"], r["p_sad"]] for r in score_turns(network_only, clips, 16000, speakers)])
+    assert np.max(np.abs(fused - net)) > 0.01  # the functionals part changes the probabilities
+    # ... exactly by the documented rule: p_net^w * p_fun^(1-w), renormalised
+    x8 = [to_feature_rate(peak_normalise(c), 16000) for c in clips]
+    funcs = np.array([functionals(x, log_mel(x)) for x in x8])
+    p_fun = model.functionals_classifier.predict_proba(funcs, speakers)
+    np.testing.assert_allclose(fused, fuse(net, p_fun, model.network_weight), atol=1e-9)
+    np.testing.assert_allclose(model.predict(clips, 16000, speakers=speakers), fused, atol=1e-6)  # clips shorter than a window
+
+
+def test_functionals_are_finite_for_tones_noise_and_unvoiced_clips():
+    from analyzer.emotion.functionals import N_FUNCTIONALS, functionals
+
+    rng = np.random.default_rng(1)
+    for clip in (_tone(2.0, 8000), 0.1 * rng.standard_normal(4000).astype(np.float32), _tone(0.3, 8000)):
+        f = functionals(clip)
+        assert f.shape == (N_FUNCTIONALS,) and np.all(np.isfinite(f))
 
 
 def test_front_end_matches_librosa_log_mel():

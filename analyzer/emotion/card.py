@@ -49,6 +49,14 @@ Never trained on (not for statistics, early stopping or model selection either),
   over time, a 128-unit layer, a 4-class head and an auxiliary arousal head (high = angry/happy).
 - {n_params:,} parameters; weights.pt is {size_bytes / 1e6:.2f} MB (float32). The SHA-256 of weights.pt is in
   config.json and checked when the model is loaded.
+- Functionals part (`functionals.json`): 44 eGeMAPS-like functionals of each clip or whole turn (F0 in semitones:
+  mean, sd, percentiles, voiced share; jitter-like period perturbation; HNR from Praat's voicing strength;
+  loudness mean/sd/percentiles, speech share, shimmer-like level change; spectral slope and centroid; MFCC 1-12
+  means and sds), relative to the speaker (z-scored over the speaker's clips / turns in the call), standardised,
+  class-balanced multinomial logistic regression (4 x 44 coefficients + 4 intercepts, plain JSON).
+  Its SHA-256 is in config.json and checked at load.
+- Fusion: `p = p_network^w * p_functionals^(1-w)`, renormalised; `w` = `fusion.network_weight` in config.json,
+  chosen by speaker-grouped cross-validation inside the training corpora (`scripts/eval_emotion.py --attach-fusion`).
 
 ## Training
 

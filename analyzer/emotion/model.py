@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnalyzerError
-from .features import EmotionInputError, check_clip, clip_features, peak_normalise, speaker_stats
+from .features import EmotionInputError, check_clip, log_mel, peak_normalise, speaker_stats, to_feature_rate
+from .functionals import FunctionalsClassifier, functionals, fuse
 from .training import LABELS, sha256_file
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the checkout's models/ folder
@@ -25,7 +26,12 @@ class ModelError(AnalyzerError):
 
 @dataclass(eq=False)
 class EmotionModel:
-    """A loaded emotion model. ``predict`` returns ``(n, 4)`` probabilities in ``LABELS`` order."""
+    """A loaded emotion model. ``predict`` returns ``(n, 4)`` probabilities in ``LABELS`` order.
+
+    With a functionals part (``functionals.json``, listed in config.json's ``fusion`` block) the
+    probabilities are the weighted geometric mean of the network's and the functionals
+    classifier's, ``p_net^w * p_fun^(1-w)`` renormalised (``w`` = ``network_weight``).
+    """
 
     name: str
     licence: str
@@ -34,6 +40,13 @@ class EmotionModel:
     net: object = field(repr=False)
     global_mean: np.ndarray = field(repr=False)
     global_std: np.ndarray = field(repr=False)
+    functionals_classifier: FunctionalsClassifier | None = field(default=None, repr=False)
+    network_weight: float = 1.0
+
+    @property
+    def fused(self) -> bool:
+        """True when the model has a functionals part that takes part in the probabilities."""
+        return self.functionals_classifier is not None and self.network_weight < 1.0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -50,13 +63,22 @@ class EmotionModel:
         """
         if len(clips) == 0:
             return np.zeros((0, len(LABELS)))
-        feats = [clip_features(peak_normalise(check_clip(c, sample_rate_hz, label=f"clip {i}")), sample_rate_hz) for i, c in enumerate(clips)]
-        return self.predict_features(feats, speakers=speakers, batch_size=batch_size)
+        clips_8k = [to_feature_rate(peak_normalise(check_clip(c, sample_rate_hz, label=f"clip {i}")), sample_rate_hz)
+                    for i, c in enumerate(clips)]
+        feats = [log_mel(c) for c in clips_8k]
+        funcs = np.array([functionals(c, f) for c, f in zip(clips_8k, feats)]) if self.fused else None
+        return self.predict_features(feats, speakers=speakers, functionals=funcs, batch_size=batch_size)
 
     def predict_features(self, feats: list[np.ndarray], *, speakers: list[str] | None = None,
                          stats_feats: list[np.ndarray] | None = None, stats_speakers: list[str] | None = None,
-                         batch_size: int = 64) -> np.ndarray:
-        """Probabilities for precomputed log-mel features; speaker statistics from ``stats_feats`` if given."""
+                         functionals: np.ndarray | None = None, batch_size: int = 64) -> np.ndarray:
+        """Probabilities for precomputed log-mel features; speaker statistics from ``stats_feats`` if given.
+
+        ``functionals`` ``(n, 44)`` (from :func:`~analyzer.emotion.functionals.functionals`, one row per
+        clip in ``feats``): fuse the network with the functionals part, each clip judged against its
+        speaker's clips in this call (``speakers``). Without them (or without a functionals part) the
+        network's probabilities are returned.
+        """
         from .training import run_network
 
         if stats_feats is None:
@@ -66,7 +88,32 @@ class EmotionModel:
         else:
             pooled = dict(zip(stats_speakers, speaker_stats(stats_feats, stats_speakers)))
             stats = [pooled[s] for s in speakers]
-        return run_network(self.net, feats, stats, self.global_mean, self.global_std, batch_size=batch_size)
+        probs = run_network(self.net, feats, stats, self.global_mean, self.global_std, batch_size=batch_size)
+        if functionals is None:
+            return probs
+        return self.fuse(probs, functionals, speakers)
+
+    def fuse(self, network_probs: np.ndarray, functionals: np.ndarray, speakers: list[str] | None) -> np.ndarray:
+        """Fuse network probabilities ``(n, 4)`` with the functionals part's for the same clips.
+
+        Rows whose speaker has a single clip in ``speakers`` (every row when ``speakers`` is None) keep
+        the network's probabilities, as does a model without a functionals part.
+        """
+        functionals = np.atleast_2d(np.asarray(functionals, dtype=np.float64))
+        if len(functionals) != len(network_probs):
+            raise EmotionInputError(f"got {len(network_probs)} clips but {len(functionals)} rows of functionals; pass one row per clip")
+        if not self.fused or len(network_probs) == 0:
+            return network_probs
+        # Only clips whose speaker has at least two clips here: the functionals part judges a clip
+        # against its speaker's others, and a lone clip (or speakers=None) has no baseline.
+        names = np.asarray(speakers if speakers is not None else [f"#{i}" for i in range(len(network_probs))], dtype=object)
+        _, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+        informative = counts[inverse] >= 2
+        out = np.array(network_probs, dtype=np.float64, copy=True)
+        if informative.any():
+            p_fun = self.functionals_classifier.predict_proba(functionals, speakers)
+            out[informative] = fuse(out[informative], p_fun[informative], self.network_weight)
+        return out
 
 
 _CACHE: dict[str, EmotionModel] = {}
@@ -126,11 +173,35 @@ def _load(folder: Path) -> EmotionModel:
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         raise ModelError(f"weights.pt does not fit the architecture in config.json ({type(exc).__name__}); retrain or restore the folder", path=str(weights_path)) from None
     net.eval()
+    classifier, network_weight = _load_functionals(folder, config)
     norm = config["normalisation"]
     return EmotionModel(
         name=config["name"], licence=config["licence"], path=str(folder), config=config, net=net,
         global_mean=np.asarray(norm["global_mean"], dtype=np.float32), global_std=np.asarray(norm["global_std"], dtype=np.float32),
+        functionals_classifier=classifier, network_weight=network_weight,
     )
+
+
+def _load_functionals(folder: Path, config: dict) -> tuple[FunctionalsClassifier | None, float]:
+    """The functionals part named in config.json's ``fusion`` block (checksum verified), or (None, 1.0) for a network-only model."""
+    fusion = config.get("fusion")
+    if not fusion:
+        return None, 1.0
+    path = folder / fusion["functionals_file"]
+    if not path.exists():
+        raise ModelError(f"model folder lacks {path.name} (named in config.json's fusion block); restore it from the release or retrain", path=str(folder))
+    actual = sha256_file(path)
+    if fusion.get("functionals_sha256") != actual:
+        raise ModelError(
+            f"{path.name} checksum mismatch (expected {str(fusion.get('functionals_sha256'))[:12]}..., got {actual[:12]}...): "
+            "the file is corrupted or was modified; restore it from the release", path=str(path))
+    try:
+        classifier = FunctionalsClassifier.load(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path.name} is not a valid functionals classifier ({type(exc).__name__}); restore it from the release", path=str(path)) from None
+    if tuple(classifier.labels) != tuple(config["labels"]):
+        raise ModelError(f"{path.name} has labels {classifier.labels}, config.json {config['labels']}; restore the folder", path=str(path))
+    return classifier, float(fusion["network_weight"])
 
 
 __all__ = ["EmotionModel", "EmotionInputError", "ModelError", "load_model", "resolve_model_dir"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, clip_features, peak_normalise
+from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, log_mel, peak_normalise, to_feature_rate
+
+from .functionals import functionals
 
 LABELS = ("neutral", "happy", "angry", "sad")
 
@@ -48,7 +50,9 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
     that speaker's scored turns in ``clips``). Turns longer than ``window_s`` are cut
     into windows every ``hop_s`` seconds; all windows of all turns run in one batch,
     and a turn's probabilities are the mean of its windows' probabilities weighted by
-    each window's number of speech frames. Returns dicts with ``emotion_label``,
+    each window's number of speech frames. A fused model (``model.fused``) then combines
+    each turn's network probabilities with its functionals classifier's, computed on the
+    whole turn and judged against the speaker's other scored turns. Returns dicts with ``emotion_label``,
     ``p_neutral``, ``p_happy``, ``p_angry``, ``p_sad``, ``arousal``, ``valence``,
     ``emotion_confidence`` (max probability). Raises :class:`EmotionInputError` for
     NaN/inf samples.
@@ -59,13 +63,18 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
         raise EmotionInputError(f"window_s={window_s} and hop_s={hop_s} must satisfy 0 < hop_s <= window_s")
     min_turn_s = max(min_turn_s, 0.25)
     turn_feats: dict[int, np.ndarray] = {}
+    turn_funcs: dict[int, np.ndarray] = {}
+    fused = bool(getattr(model, "fused", False))
     for i, clip in enumerate(clips):
         clip = np.asarray(clip, dtype=np.float32).reshape(-1)
         if clip.size < min_turn_s * sample_rate_hz:
             continue
         if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
             continue  # silent turn: nothing to judge
-        turn_feats[i] = clip_features(peak_normalise(check_clip(clip, sample_rate_hz, label=f"turn {i}")), sample_rate_hz)
+        clip_8k = to_feature_rate(peak_normalise(check_clip(clip, sample_rate_hz, label=f"turn {i}")), sample_rate_hz)
+        turn_feats[i] = log_mel(clip_8k)
+        if fused:
+            turn_funcs[i] = functionals(clip_8k, turn_feats[i])
     if not turn_feats:
         return [None] * len(clips)
     window_frames = int(round(window_s / HOP_S))
@@ -82,11 +91,16 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
     probs = model.predict_features(win_feats, speakers=win_speakers, stats_feats=[turn_feats[i] for i in ids],
                                    stats_speakers=[speakers[i] for i in ids])
     win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
-    out: list[dict | None] = [None] * len(clips)
-    for i in ids:
+    turn_probs = np.zeros((len(ids), len(LABELS)))
+    for k, i in enumerate(ids):
         sel = win_turn_arr == i
         p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
-        p = p / p.sum()
+        turn_probs[k] = p / p.sum()
+    if fused:
+        turn_probs = model.fuse(turn_probs, np.array([turn_funcs[i] for i in ids]), [speakers[i] for i in ids])
+    out: list[dict | None] = [None] * len(clips)
+    for k, i in enumerate(ids):
+        p = turn_probs[k]
         arousal, valence = arousal_valence(p)
         out[i] = {
             "emotion_label": LABELS[int(np.argmax(p))],

@@ -242,8 +242,10 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def save_model_folder(out_dir: str | Path, trained: dict, *, name: str, licence: str, training: dict, card: str) -> Path:
-    """Write ``weights.pt``, ``config.json`` (with the weights' SHA-256) and ``MODEL_CARD.md``."""
+def save_model_folder(out_dir: str | Path, trained: dict, *, name: str, licence: str, training: dict, card: str,
+                      functionals_classifier=None, network_weight: float = 1.0, fusion_note: str = "") -> Path:
+    """Write ``weights.pt``, ``config.json`` (with the weights' SHA-256) and ``MODEL_CARD.md``; with a
+    functionals classifier also ``functionals.json`` (see :func:`attach_functionals`)."""
     import torch
 
     out = Path(out_dir)
@@ -267,7 +269,48 @@ def save_model_folder(out_dir: str | Path, trained: dict, *, name: str, licence:
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    if functionals_classifier is not None:
+        attach_functionals(out, functionals_classifier, network_weight, note=fusion_note)
     return out
+
+
+FUNCTIONALS_FILE = "functionals.json"
+
+
+def attach_functionals(folder: str | Path, classifier, network_weight: float, *, note: str = "") -> Path:
+    """Write ``functionals.json`` into a model folder and the ``fusion`` block (with its SHA-256) into config.json.
+
+    The network's weights and checksum are left as they are.
+    """
+    folder = Path(folder)
+    classifier.save(folder / FUNCTIONALS_FILE)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["fusion"] = {
+        "rule": "weighted geometric mean: p = p_network^w * p_functionals^(1-w), renormalised",
+        "network_weight": float(network_weight),
+        "functionals": "44 eGeMAPS-like functionals (analyzer/emotion/functionals.py), z-scored per speaker",
+        "classifier": "standardise + class-balanced multinomial logistic regression",
+        "functionals_file": FUNCTIONALS_FILE,
+        "functionals_sha256": sha256_file(folder / FUNCTIONALS_FILE),
+        "note": note,
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def fit_functionals_part(func_clean: np.ndarray, func_phone: np.ndarray, labels: list[str], speakers: list[str]):
+    """Functionals classifier on the clean and phone-channel functionals of labelled clips (speaker-relative per condition).
+
+    Returns None when the clips hold fewer than two classes (the model then stays network-only).
+    """
+    from .functionals import fit_classifier
+
+    y = np.array([LABELS.index(label) for label in labels])
+    if len(set(y.tolist())) < 2:
+        return None
+    x = np.concatenate([func_clean, func_phone])
+    spk = [f"clean/{s}" for s in speakers] + [f"phone/{s}" for s in speakers]
+    return fit_classifier(x, np.concatenate([y, y]), spk, LABELS)
 
 
 def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache",
@@ -292,6 +335,27 @@ def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cach
         pickle.dump(fs, handle, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
     return fs
+
+
+def cached_corpus_functionals(corpus: str, paths: list[str], *, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache") -> dict[str, np.ndarray]:
+    """Functionals ``{"16k": (n, 44), "8k-mulaw": (n, 44)}`` of a corpus' clips (original and phone channel), cached under ``cache_dir``."""
+    import pickle
+
+    from .functionals import functionals_of_file
+
+    path = Path(cache_dir) / f"{corpus}-functionals-v2.pkl"
+    if path.exists():
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    print(f"functionals for {corpus} ({len(paths)} clips)", flush=True)
+    pairs = [functionals_of_file(p) for p in paths]
+    out = {"16k": np.array([a for a, _ in pairs]), "8k-mulaw": np.array([b for _, b in pairs])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(out, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return out
 
 
 def concat_features(sets: list[FeatureSet]) -> FeatureSet:
@@ -373,6 +437,12 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
                         "weights, in addition to the rights in the fine-tuning clips.")
     trained = fit(fs, np.arange(len(paths)), epochs=epochs, seed=seed, lr=lr or (2e-3 if init_state is None else 5e-4),
                   init_state=init_state, norm=norm, progress=progress)
+    from .functionals import functionals_of_file
+
+    funcs = [functionals_of_file(p) for p in paths]
+    classifier = fit_functionals_part(np.array([f[0] for f in funcs]), np.array([f[1] for f in funcs]), labels, speakers)
+    # Fusion weight: the base model's (chosen by speaker-grouped CV on its corpora); 0.5 from scratch.
+    network_weight = 0.5 if base == "none" else (model.network_weight if model.fused else 0.5)
     out = Path(out_dir)
     training = {"data": str(csv_path), "base": base_name or "none (from scratch)", "epochs": epochs,
                 "n_augmented_copies": n_augmented, "seed": seed, "final_train_loss": round(trained["history"][-1]["loss"], 4),
@@ -381,7 +451,12 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
     card = model_card(name=out.name, licence=licence, licence_text=licence_text, training_data=[f"user clips from {csv_path}"],
                       n_clips=len(paths), n_speakers=len(set(speakers)), size_bytes=0, n_params=n_params, training=training,
                       data_note=("Fine-tuned from " + base_name + "; see its card for its own training data.") if base_name else "")
-    save_model_folder(out, trained, name=out.name, licence=licence, training=training, card=card)
+    training["fusion"] = ("network-only (fewer than two classes in the clips)" if classifier is None else
+                          f"functionals classifier refit on these clips; network weight {network_weight} "
+                          + ("(from scratch: fixed 0.5)" if base == "none" else f"(taken from {base_name})"))
+    save_model_folder(out, trained, name=out.name, licence=licence, training=training, card=card,
+                      functionals_classifier=classifier, network_weight=network_weight if classifier is not None else 1.0,
+                      fusion_note=training["fusion"])
     size = (out / "weights.pt").stat().st_size
     (out / "MODEL_CARD.md").write_text(card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB"), encoding="utf-8")
     return out
