@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"].append(_row(f"cross-corpus: {corpus} (no speaker baseline)", c, y, p_utt.argmax(1), None, _argmax(p_utt_fused)))
     results["speed"] = inference_speed(model, train_fs.paths[:40])
     results["seconds"] = round(time.time() - t0)
-    results["command"] = f"python scripts/eval_emotion.py --model {args.model}" + (f" --cv-epochs {args.cv_epochs}" if args.cv_epochs else "")
+    results["command"] = (f"python scripts/eval_emotion.py --model {args.model}" + (f" --cv-epochs {args.cv_epochs}" if args.cv_epochs else "")
+                          + (" --attach-fusion" if args.attach_fusion else ""))
     write_reports(folder, results)
     return 0
 
