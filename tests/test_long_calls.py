@@ -18,12 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 PEAK_RSS_LIMIT_MB = 1024
 HOURS = 3
 
-# the CLI, then the process's own peak resident set size (ru_maxrss is in KiB on Linux)
+# the CLI, then the process's own peak resident set size: VmHWM of its own memory map. Not ru_maxrss:
+# Linux carries the parent's high-water mark across fork/exec into it, so under pytest it reported
+# the size of the pytest process itself (1.2 GB in a full run) rather than the analysis.
 MEASURED_CLI = r"""
 import json, resource, sys
 from analyzer.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+try:
+    hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    hwm_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"code": code, "peak_rss_mb": hwm_kb / 1024}))
 """
 
 
