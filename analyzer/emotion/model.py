@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import AnalyzerError
 from .features import EmotionInputError, check_clip, log_mel, peak_normalise, speaker_stats, to_feature_rate
 from .functionals import FunctionalsClassifier, functionals, fuse
+from .training import INFERENCE_BATCH
 from .training import LABELS, sha256_file
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the checkout's models/ folder
@@ -53,7 +54,7 @@ class EmotionModel:
         return tuple(self.config["labels"])
 
     def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None,
-                batch_size: int = 64) -> np.ndarray:
+                batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz).
 
         With ``speakers`` (one name per clip) each clip is also judged relative to
@@ -71,7 +72,7 @@ class EmotionModel:
 
     def predict_features(self, feats: list[np.ndarray], *, speakers: list[str] | None = None,
                          stats_feats: list[np.ndarray] | None = None, stats_speakers: list[str] | None = None,
-                         functionals: np.ndarray | None = None, batch_size: int = 64) -> np.ndarray:
+                         functionals: np.ndarray | None = None, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Probabilities for precomputed log-mel features; speaker statistics from ``stats_feats`` if given.
 
         ``functionals`` ``(n, 44)`` (from :func:`~analyzer.emotion.functionals.functionals`, one row per

@@ -26,6 +26,7 @@ HIGH_AROUSAL = ("happy", "angry")
 
 class TrainingDataError(AnalyzerError):
     """Labelled training data cannot be used (bad CSV, unknown label, missing file)."""
+INFERENCE_BATCH = 16  # windows per forward pass at inference: 64 cost ~130 MB more peak memory on long calls, no speed
 ARCHITECTURE = {"class": "EmotionCNN", "n_mels": 40, "channels": [16, 32, 64, 128], "dropout": 0.3}
 
 
@@ -207,7 +208,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
             "global_std": g_std, "history": history}
 
 
-def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: list, *, batch_size: int = 64) -> np.ndarray:
+def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: list, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """Probabilities ``(n, 4)`` for precomputed features with their normalisation statistics."""
 
     from .net import EmotionCNN
@@ -218,7 +219,7 @@ def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: li
     return run_network(net, feature_list, stats_list, state["global_mean"], state["global_std"], batch_size=batch_size)
 
 
-def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = 64) -> np.ndarray:
+def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """Batched forward pass (clips sorted by length to limit padding); returns softmax probabilities."""
     import torch
 
