@@ -1,8 +1,9 @@
 """Multi-hour calls: every stage streams, so a 3-hour call is analysed in under 1 GB of memory.
 
 The calls are the shipped sample call repeated to 3 hours (8 kHz FLAC, written block by block),
-analysed by the CLI in a fresh process with everything on (pacing, prosody, emotion, QA,
-tables, SQLite, HTML; the mono one also diarized). The child reports its own peak RSS.
+analysed by the CLI in a fresh process: the mono one with everything on (pacing, prosody,
+diarization, emotion, QA, tables, SQLite, HTML), the stereo one without emotion. The child
+reports its own peak RSS.
 """
 
 from __future__ import annotations
@@ -51,8 +52,12 @@ def test_three_hour_call_is_analysed_fully_in_under_1_gb(long_calls, tmp_path, m
     env_threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     import os
 
+    # emotion runs on the mono call (with diarization: the heaviest path); the stereo call checks the
+    # two-channel pacing stages without it, to keep the suite's time down (emotion memory is per chunk)
+    extra = ["--no-emotion"] if mode == "stereo" else []
     proc = subprocess.run([sys.executable, "-c", MEASURED_CLI, "analyze", str(long_calls[mode]), "--out", str(out),
-                           "--quiet"], capture_output=True, text=True, timeout=1800, env={**os.environ, **env_threads})
+                           "--quiet", *extra], capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, **env_threads})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["code"] == 0
@@ -61,8 +66,10 @@ def test_three_hour_call_is_analysed_fully_in_under_1_gb(long_calls, tmp_path, m
     result = json.loads(next((out / "calls").glob("*.json")).read_text())
     assert result["duration_s"] == pytest.approx(HOURS * 3600, abs=1)
     assert result["mode"] == mode
-    scored = [t for t in result["turns"] if t.get("emotion_label")]
-    assert len(result["turns"]) > 500 and len(scored) > 0.8 * len(result["turns"])
+    assert len(result["turns"]) > 500
+    if mode == "mono":
+        scored = [t for t in result["turns"] if t.get("emotion_label")]
+        assert len(scored) > 0.8 * len(result["turns"])
     last_turn_end = max(t["end_s"] for t in result["turns"])
     assert last_turn_end > HOURS * 3600 - 300, "turns up to the end of the call: nothing was dropped"
     if mode == "mono":

@@ -37,7 +37,7 @@ def _shift(segments: list[Segment], ticks: int) -> list[Segment]:
     return [Segment(s.start_s + ticks * TICK_S, s.end_s + ticks * TICK_S, s.speaker) for s in segments]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(timelines)
 def test_turns_of_one_speaker_never_overlap_and_speakers_alternate(segments):
     conv = analyse_conversation(segments, CONFIG)
@@ -52,7 +52,7 @@ def test_turns_of_one_speaker_never_overlap_and_speakers_alternate(segments):
     assert [t.index for t in conv.turns] == list(range(len(conv.turns)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(timelines)
 def test_every_segment_has_one_role_and_speech_time_adds_up(segments):
     conv = analyse_conversation(segments, CONFIG)
@@ -68,7 +68,7 @@ def test_every_segment_has_one_role_and_speech_time_adds_up(segments):
     assert metrics["turns_agent"] + metrics["turns_customer"] == len(conv.turns)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(timelines)
 def test_events_are_consistent_with_turns_and_roles(segments):
     conv = analyse_conversation(segments, CONFIG)
@@ -85,7 +85,7 @@ def test_events_are_consistent_with_turns_and_roles(segments):
         assert not any(s.overlap_s(Segment(event.start_s, event.end_s)) > 0 for s in segments)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(timelines, st.integers(min_value=-50, max_value=5000))
 def test_shifting_every_time_changes_no_metric_and_shifts_every_event(segments, ticks):
     if segments and ticks < 0:
@@ -101,7 +101,7 @@ def test_shifting_every_time_changes_no_metric_and_shifts_every_event(segments, 
         assert a.start_s == b.start_s + ticks * TICK_S and a.end_s == b.end_s + ticks * TICK_S
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(timelines)
 def test_swapping_the_parties_swaps_their_metrics(segments):
     # who "starts first" is only defined when no two segments start at the same instant
@@ -117,7 +117,7 @@ def test_swapping_the_parties_swaps_their_metrics(segments):
     assert a["dead_air_count"] == b["dead_air_count"] and a["overlap_ratio"] == b["overlap_ratio"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(timelines)
 def test_speech_and_silence_tile_the_span_of_the_call(segments):
     if not segments:
