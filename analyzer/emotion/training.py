@@ -314,49 +314,47 @@ def fit_functionals_part(func_clean: np.ndarray, func_phone: np.ndarray, labels:
     return fit_classifier(x, np.concatenate([y, y]), spk, LABELS)
 
 
-def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache",
-                           root: str | Path | None = None) -> FeatureSet:
-    """:func:`build_features` for one shared corpus, cached as a pickle under ``cache_dir`` (never in the repo)."""
+def _pickle_cached(path: Path, compute):
+    """``compute()``, cached as a pickle at ``path`` (written to a temporary name, then renamed)."""
     import pickle
 
-    from .corpora import list_clips
-
-    path = Path(cache_dir) / f"{corpus}-aug{n_augmented}-seed{seed}.pkl"
     if path.exists():
         with open(path, "rb") as handle:
             return pickle.load(handle)
-    clips = list_clips(corpus, root)
-    print(f"computing features for {corpus}: {len(clips)} clips x ({n_augmented} augmented + clean + phone)", flush=True)
-    corpus_seed = seed + sum(map(ord, corpus))
-    fs = build_features([c.path for c in clips], [c.label for c in clips], [c.speaker for c in clips],
-                        [c.corpus for c in clips], n_augmented=n_augmented, seed=corpus_seed)
+    value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as handle:
-        pickle.dump(fs, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
-    return fs
+    return value
+
+
+def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache",
+                           root: str | Path | None = None) -> FeatureSet:
+    """:func:`build_features` for one shared corpus, cached as a pickle under ``cache_dir`` (never in the repo)."""
+    from .corpora import list_clips
+
+    def compute() -> FeatureSet:
+        clips = list_clips(corpus, root)
+        print(f"computing features for {corpus}: {len(clips)} clips x ({n_augmented} augmented + clean + phone)", flush=True)
+        corpus_seed = seed + sum(map(ord, corpus))
+        return build_features([c.path for c in clips], [c.label for c in clips], [c.speaker for c in clips],
+                              [c.corpus for c in clips], n_augmented=n_augmented, seed=corpus_seed)
+
+    return _pickle_cached(Path(cache_dir) / f"{corpus}-aug{n_augmented}-seed{seed}.pkl", compute)
 
 
 def cached_corpus_functionals(corpus: str, paths: list[str], *, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache") -> dict[str, np.ndarray]:
     """Functionals ``{"16k": (n, 44), "8k-mulaw": (n, 44)}`` of a corpus' clips (original and phone channel), cached under ``cache_dir``."""
-    import pickle
-
     from .functionals import functionals_of_file
 
-    path = Path(cache_dir) / f"{corpus}-functionals-v2.pkl"
-    if path.exists():
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    print(f"functionals for {corpus} ({len(paths)} clips)", flush=True)
-    pairs = [functionals_of_file(p) for p in paths]
-    out = {"16k": np.array([a for a, _ in pairs]), "8k-mulaw": np.array([b for _, b in pairs])}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as handle:
-        pickle.dump(out, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
-    return out
+    def compute() -> dict[str, np.ndarray]:
+        print(f"functionals for {corpus} ({len(paths)} clips)", flush=True)
+        pairs = [functionals_of_file(p) for p in paths]
+        return {"16k": np.array([a for a, _ in pairs]), "8k-mulaw": np.array([b for _, b in pairs])}
+
+    return _pickle_cached(Path(cache_dir) / f"{corpus}-functionals-v2.pkl", compute)
 
 
 def concat_features(sets: list[FeatureSet]) -> FeatureSet:
