@@ -305,10 +305,9 @@ def load_sources(corpora: Path) -> Sources:
 
 def result_for(out_dir: Path, file_name: str) -> dict:
     """The stored result of the corpus file ``file_name``."""
-    import json
+    from analyzer.writers import iter_call_results
 
-    for path in (out_dir / "calls").rglob("*.json"):
-        result = json.loads(path.read_text(encoding="utf-8"))
+    for result in iter_call_results(out_dir):
         if Path(result["path"]).name == file_name:
             return result
     raise KeyError(file_name)
@@ -317,12 +316,12 @@ def result_for(out_dir: Path, file_name: str) -> dict:
 def outcomes(out_dir: Path) -> dict[str, tuple[str, str]]:
     """What a batch run over the corpus produced, per file name: ("ok", warnings) or ("error", reason)."""
     import csv
-    import json
 
-    found: dict[str, tuple[str, str]] = {}
-    for path in sorted((out_dir / "calls").rglob("*.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        found[Path(result["path"]).name] = ("ok", "; ".join(result["warnings"]))
+    from analyzer.writers import iter_call_results
+
+    found: dict[str, tuple[str, str]] = {
+        Path(result["path"]).name: ("ok", "; ".join(result["warnings"])) for result in iter_call_results(out_dir)
+    }
     with open(out_dir / "errors.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             found[Path(row["path"]).name] = ("error", row["reason"])
