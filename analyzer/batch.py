@@ -230,7 +230,7 @@ def open_dask_client(scheduler: str):
         raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {' '.join(str(exc).split())}") from None
 
 
-def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str, debug: bool, handle, bar) -> None:
+def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str, debug: bool, record) -> None:
     """Send one task per call to the cluster; results come back to this process, which writes them."""
     from dask.distributed import as_completed as dask_completed
 
@@ -247,8 +247,7 @@ def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str
                 outcome = {"task": task, "trace": None,
                            "error": f"{task.path}: the Dask worker failed while analysing: {type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())}"}
-            handle(outcome)
-            bar.update(1)
+            record(outcome)
             future.release()
     finally:
         client.close()
@@ -324,9 +323,16 @@ def analyze_files(
             summary.errors.append(error)
 
     bar = tqdm(total=len(pending), unit="call", desc="analyze", disable=not progress or not pending, dynamic_ncols=True)
+
+    def record(outcome: dict) -> None:
+        """Handle one finished call and advance the progress bar (same for every engine)."""
+        handle(outcome)
+        bar.update(1)
+        bar.set_postfix(failed=len(summary.errors), refresh=False)
+
     try:
         if scheduler and pending:
-            _run_on_dask(pending, config, scheduler, debug, handle, bar)
+            _run_on_dask(pending, config, scheduler, debug, record)
         elif jobs <= 1 or len(pending) <= 1:
             model = None
             if pending and config.emotion.enabled:
@@ -334,16 +340,12 @@ def analyze_files(
 
                 model = load_model(config.emotion.model)
             for task in pending:
-                handle(run_task(task, config, debug=debug, model=model))
-                bar.update(1)
-                bar.set_postfix(failed=len(summary.errors), refresh=False)
+                record(run_task(task, config, debug=debug, model=model))
         else:
             with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(config.to_dict(), 1)) as pool:
                 futures = [pool.submit(_pool_task, task, debug) for task in pending]
                 for future in as_completed(futures):
-                    handle(future.result())
-                    bar.update(1)
-                    bar.set_postfix(failed=len(summary.errors), refresh=False)
+                    record(future.result())
     finally:
         bar.close()
         if database is not None:
