@@ -321,3 +321,21 @@ def test_recording_gain_does_not_change_the_scores():
     model = load_model("open")
     clip = _tone(2.0)
     np.testing.assert_allclose(model.predict([clip], 16000), model.predict([0.05 * clip], 16000), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_fast_inference_network_computes_the_trained_network(name):
+    import torch
+
+    from analyzer.emotion.net import as_input_layout
+
+    model = load_model(name)
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.normal(size=(5, 2, 40, 230)).astype(np.float32))
+    n_frames = torch.tensor([230, 200, 120, 64, 31])
+    with torch.inference_mode():
+        trained_logits, trained_arousal = model.net(x, n_frames)
+        fast_logits, fast_arousal = model.inference_net(as_input_layout(x), n_frames)
+    assert not model.net.training and not model.inference_net.training
+    np.testing.assert_allclose(fast_logits.numpy(), trained_logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(fast_arousal.numpy(), trained_arousal.numpy(), atol=1e-4)

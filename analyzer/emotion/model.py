@@ -38,7 +38,8 @@ class EmotionModel:
     licence: str
     path: str
     config: dict
-    net: object = field(repr=False)
+    net: object = field(repr=False)  # the EmotionCNN as trained (its state_dict seeds fine-tuning)
+    inference_net: object = field(repr=False)  # the same function, fused for CPU speed (EmotionCNN.for_inference)
     global_mean: np.ndarray = field(repr=False)
     global_std: np.ndarray = field(repr=False)
     functionals_classifier: FunctionalsClassifier | None = field(default=None, repr=False)
@@ -89,7 +90,7 @@ class EmotionModel:
         else:
             pooled = dict(zip(stats_speakers, speaker_stats(stats_feats, stats_speakers)))
             stats = [pooled[s] for s in speakers]
-        probs = run_network(self.net, feats, stats, self.global_mean, self.global_std, batch_size=batch_size)
+        probs = run_network(self.inference_net, feats, stats, self.global_mean, self.global_std, batch_size=batch_size)
         if functionals is None:
             return probs
         return self.fuse(probs, functionals, speakers)
@@ -177,7 +178,7 @@ def _load(folder: Path) -> EmotionModel:
     classifier, network_weight = _load_functionals(folder, config)
     norm = config["normalisation"]
     return EmotionModel(
-        name=config["name"], licence=config["licence"], path=str(folder), config=config, net=net,
+        name=config["name"], licence=config["licence"], path=str(folder), config=config, net=net, inference_net=net.for_inference(),
         global_mean=np.asarray(norm["global_mean"], dtype=np.float32), global_std=np.asarray(norm["global_std"], dtype=np.float32),
         functionals_classifier=classifier, network_weight=network_weight,
     )

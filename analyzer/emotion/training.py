@@ -93,7 +93,9 @@ def _collate(inputs: list[np.ndarray]):
     out = np.zeros((len(inputs), inputs[0].shape[0], inputs[0].shape[1], max(lengths)), dtype=np.float32)
     for k, x in enumerate(inputs):
         out[k, :, :, : x.shape[2]] = x
-    return torch.from_numpy(out), torch.tensor(lengths)
+    from .net import as_input_layout
+
+    return as_input_layout(torch.from_numpy(out)), torch.tensor(lengths)
 
 
 def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -163,6 +165,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
     net = EmotionCNN(n_mels=ARCHITECTURE["n_mels"], channels=tuple(ARCHITECTURE["channels"]), dropout=ARCHITECTURE["dropout"])
     if init_state is not None:
         net.load_state_dict(init_state)
+    net = net.to(memory_format=torch.channels_last)  # ~1.5x faster training steps on CPU (see net.as_input_layout)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.2)
     ce = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -204,7 +207,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
         if progress:
             print(f"  epoch {epoch + 1}/{epochs} loss {total / seen:.3f} acc {correct / seen:.3f} ({time.time() - t0:.0f} s)", flush=True)
     net.eval()
-    return {"state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()}, "global_mean": g_mean,
+    return {"state_dict": {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, "global_mean": g_mean,
             "global_std": g_std, "history": history}
 
 
@@ -215,8 +218,7 @@ def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: li
 
     net = EmotionCNN(n_mels=ARCHITECTURE["n_mels"], channels=tuple(ARCHITECTURE["channels"]), dropout=ARCHITECTURE["dropout"])
     net.load_state_dict(state["state_dict"])
-    net.eval()
-    return run_network(net, feature_list, stats_list, state["global_mean"], state["global_std"], batch_size=batch_size)
+    return run_network(net.for_inference(), feature_list, stats_list, state["global_mean"], state["global_std"], batch_size=batch_size)
 
 
 def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
