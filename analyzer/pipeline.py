@@ -99,7 +99,8 @@ def analyze_file(
 
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
-                                        ("emotion_licence", emotion_info.get("licence"))) if v})
+                                        ("emotion_licence", emotion_info.get("licence")),
+                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256"))) if v})
     result = CallResult(
         call_id=call_id or path.stem,
         path=str(path.resolve()),
@@ -246,7 +247,7 @@ def add_emotion(
         for turn, score in zip(chunk, scores):
             rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
     metrics.update(emotion.call_emotion_metrics(rows))
-    return {"enabled": True, "model": model.name, "licence": model.licence}
+    return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256")}
 
 
 def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:

@@ -153,7 +153,7 @@ def make_result(call_id: str = "call-0001", *, duration_s: float = 120.0, agent_
         "path": path or f"/data/calls/{call_id}.wav", "content_sha256": "0" * 64,
         "duration_s": round(duration_s, 3), "mode": "stereo", "sample_rate_hz": 8000, "analysis_rate_hz": 8000,
         "channels": {"agent": 0, "customer": 1},
-        "versions": {"call_analyzer": "0.1.0", "emotion_model": "emotion-open-v1" if emotion else None,
+        "versions": {"call_analyzer": "0.2.0", "emotion_model": "emotion-open-v1" if emotion else None,
                      "emotion_licence": "CC0-1.0" if emotion else None},
         "params": {"turns": {"dead_air_s": 5.0, "hold_s": 20.0}}, "params_digest": "test",
         "metrics": m, "turns": turns, "segments": segments, "events": events,

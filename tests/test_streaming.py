@@ -47,4 +47,8 @@ def test_every_long_enough_turn_of_the_sample_call_gets_an_emotion_score():
             probs = [turn[f"p_{c}"] for c in ("neutral", "happy", "angry", "sad")]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and turn["emotion_label"] is not None
     assert result.versions["emotion_model"] == "emotion-open-v1" and result.emotion["licence"] == "CC0-1.0"
+    from analyzer.emotion import load_model
+
+    # the exact weights are recorded too (a retrained model keeps its name)
+    assert result.versions["emotion_weights_sha256"] == load_model("open").config["weights_sha256"]
     assert result.metrics["customer_valence_start"] is not None

@@ -53,10 +53,12 @@ Never trained on (not for statistics, early stopping or model selection either),
   mean, sd, percentiles, voiced share; jitter-like period perturbation; HNR from Praat's voicing strength;
   loudness mean/sd/percentiles, speech share, shimmer-like level change; spectral slope and centroid; MFCC 1-12
   means and sds), relative to the speaker (z-scored over the speaker's clips / turns in the call), standardised,
-  class-balanced multinomial logistic regression (4 x 44 coefficients + 4 intercepts, plain JSON).
-  Its SHA-256 is in config.json and checked at load.
+  class-balanced multinomial logistic regression (C = 0.1; 4 x 44 coefficients + 4 intercepts, plain JSON), fit on
+  the clean and phone-channel versions of the training clips. Its SHA-256 is in config.json and checked at load.
 - Fusion: `p = p_network^w * p_functionals^(1-w)`, renormalised; `w` = `fusion.network_weight` in config.json,
-  chosen by speaker-grouped cross-validation inside the training corpora (`scripts/eval_emotion.py --attach-fusion`).
+  chosen by speaker-grouped 5-fold CV inside the training corpora (out-of-fold predictions; never TESS/TurEV;
+  `scripts/eval_emotion.py --attach-fusion`, value under Metrics). A speaker with a single clip (or no speaker
+  given) has no baseline for the functionals: the network alone scores it.
 
 ## Training
 
@@ -93,7 +95,7 @@ about individuals, not for clinical or forensic use, not as a lie or stress dete
 
 ```
 python scripts/train_emotion.py --model open   # or multi; writes models/emotion-<model>-v1
-python scripts/eval_emotion.py --model open    # rewrites the metrics above
+python scripts/eval_emotion.py --model open --attach-fusion   # CV, fusion weight, functionals.json; rewrites the metrics above
 call-analyzer train-emotion --data labels.csv --base open --out my-model   # your own clips
 ```
 """
