@@ -372,13 +372,13 @@ RECIPES = {
     "open": {
         "name": "emotion-open-v1", "corpora": ["emodb"], "licence": "CC0-1.0",
         "licence_text": "Trained only on EmoDB (CC0 1.0): the weights may be used for any purpose, including commercially.",
-        "epochs": 40, "steps_per_epoch": None, "n_augmented": 4, "crop_frames": 250,
+        "epochs": 120, "steps_per_epoch": None, "n_augmented": 4, "crop_frames": 250,
     },
     "multi": {
         "name": "emotion-multi-v1", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0",
         "licence_text": "Trained on EmoDB + RAVDESS + nEMO; RAVDESS and nEMO are CC BY-NC-SA 4.0, so these weights are "
                         "released under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike.",
-        "epochs": 16, "steps_per_epoch": 75, "n_augmented": 4, "crop_frames": (100, 300),
+        "epochs": 60, "steps_per_epoch": 75, "n_augmented": 4, "crop_frames": (100, 300),
     },
 }
 
