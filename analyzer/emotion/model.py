@@ -169,7 +169,7 @@ def _load(folder: Path) -> EmotionModel:
             path=str(weights_path),
         )
     arch = config["architecture"]
-    net = EmotionCNN(n_mels=arch["n_mels"], n_classes=len(config["labels"]), channels=tuple(arch["channels"]), dropout=arch["dropout"])
+    net = EmotionCNN.from_architecture(arch, n_classes=len(config["labels"]))
     try:
         net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file

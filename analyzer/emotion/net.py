@@ -56,6 +56,12 @@ class EmotionCNN(nn.Module):
         self.classes = nn.Linear(128, n_classes)
         self.arousal = nn.Linear(128, 1)
 
+    @classmethod
+    def from_architecture(cls, architecture: dict, *, n_classes: int = 4) -> "EmotionCNN":
+        """A network shaped by an ``architecture`` dict (keys ``n_mels``, ``channels``, ``dropout``; as in config.json)."""
+        return cls(n_mels=architecture["n_mels"], n_classes=n_classes, channels=tuple(architecture["channels"]),
+                   dropout=architecture["dropout"])
+
     def for_inference(self) -> "EmotionCNN":
         """An eval-mode copy for CPU inference: conv + batch norm fused, pool before ReLU, channels-last memory.
 
