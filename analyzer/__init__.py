@@ -9,7 +9,7 @@ Library entry points (the CLI is a thin layer over them)::
 Nothing is loaded at import time; models load on first use.
 """
 
-__version__ = "0.2.0"
+from ._version import __version__
 
 __all__ = ["AnalysisConfig", "CallResult", "analyze_file", "analyze_files", "analyze_folder", "load_config", "__version__"]
 

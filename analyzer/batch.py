@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import __version__
+from ._version import __version__
 from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
 
@@ -282,7 +282,7 @@ def analyze_files(
     """
     from tqdm import tqdm
 
-    from . import writers
+    from .outputs import writers
 
     config = config or AnalysisConfig()
     tasks = discover(inputs, channel_map=channel_map)
@@ -357,7 +357,7 @@ def analyze_files(
 
 def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> None:
     """Rebuild tables and pages from every stored call JSON; write this run's errors.csv."""
-    from . import writers
+    from .outputs import writers
 
     writers.remove_stale_temporaries(out)
     results = list(writers.iter_call_results(out))
@@ -366,7 +366,7 @@ def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> 
     if not html:
         return
     try:
-        from .html import write_pages
+        from .outputs.html import write_pages
     except ImportError:  # the HTML writer is optional until it lands
         return
     write_pages(out, results)

@@ -12,15 +12,14 @@ import hashlib
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import __version__
+from ._version import __version__
 from .audio import AudioInfo, probe, read_span
 from .config import AnalysisConfig
 from .errors import AudioError
-from .frames import CallFrames, extract_frames
-from .intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames
-from .metrics import PARTIES, pacing_metrics, rate_mismatch_sps, rounded, turn_rows
+from .frames import extract_frames
+from .intervals import AGENT, CUSTOMER, UNKNOWN
+from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
+from .metrics.prosody import prosody_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
 from .vad import channel_segments
@@ -166,59 +165,6 @@ def _rules(rules: str):
     return qa.load_default_rules() if rules == "default" else qa.load_rules(rules)
 
 
-def prosody_metrics(
-    conv: Conversation, rows: list[dict], frames: CallFrames, channel_of: dict[str, int], config: AnalysisConfig
-) -> dict:
-    """Syllable rates, pitch and loudness per turn (added to ``rows`` in place) and per party.
-
-    ``channel_of``: the frame column each party's speech is measured on (both 0 in a mono call).
-    """
-    from . import prosody
-
-    hop_s = frames.hop_s
-    out: dict = {}
-    for speaker, channel in channel_of.items():
-        own = [Segment(s.start_s, s.end_s, speaker) for s in conv.segments if s.speaker == speaker]
-        mask = segments_to_frames(own, frames.n_frames, hop_s)
-        intensity, f0 = frames.intensity_db[:, channel], frames.f0_hz[:, channel]
-        nuclei = prosody.syllable_nuclei(intensity, f0, mask, hop_s=hop_s, config=config.prosody)
-        nucleus_times = (np.asarray(nuclei) + 0.5) * hop_s
-        party_turns = [(t, r) for t, r in zip(conv.turns, rows) if t.speaker == speaker]
-        total_syll, total_turn_s, total_speech_s = 0, 0.0, 0.0
-        for turn, row in party_turns:
-            syll = int(sum(
-                np.searchsorted(nucleus_times, s.end_s) - np.searchsorted(nucleus_times, s.start_s) for s in turn.segments
-            ))
-            # the turn's frames only (a whole-call mask per turn is quadratic on long calls)
-            first = max(int(np.floor(turn.start_s / hop_s)) - 1, 0)
-            last = min(int(np.ceil(turn.end_s / hop_s)) + 1, frames.n_frames)
-            turn_mask = segments_to_frames(turn.segments, last - first, hop_s, first_frame=first)
-            turn_f0, turn_intensity = f0[first:last], intensity[first:last]
-            median_st, _, sd_st = prosody.pitch_stats_st(turn_f0, turn_mask, reference_hz=config.prosody.semitone_reference_hz)
-            row.update({
-                "syllables": syll,
-                "speech_rate_sps": rounded(syll / turn.duration_s) if turn.duration_s > 0 else None,
-                "articulation_rate_sps": rounded(syll / turn.speech_s) if turn.speech_s > 0 else None,
-                "pitch_median_st": rounded(median_st, 2),
-                "pitch_sd_st": rounded(sd_st, 2),
-                "intensity_mean_db": rounded(float(np.mean(turn_intensity[turn_mask])), 2) if turn_mask.any() else None,
-            })
-            total_syll += syll
-            total_turn_s += turn.duration_s
-            total_speech_s += turn.speech_s
-        median_st, range_st, sd_st = prosody.pitch_stats_st(f0, mask, reference_hz=config.prosody.semitone_reference_hz)
-        out.update({
-            f"speech_rate_{speaker}_sps": rounded(total_syll / total_turn_s) if total_turn_s > 0 else None,
-            f"articulation_rate_{speaker}_sps": rounded(total_syll / total_speech_s) if total_speech_s > 0 else None,
-            f"pitch_median_{speaker}_st": rounded(median_st, 2),
-            f"pitch_range_{speaker}_st": rounded(range_st, 2),
-            f"pitch_sd_{speaker}_st": rounded(sd_st, 2),
-            f"energy_sd_{speaker}_db": rounded(prosody.energy_sd_db(intensity, mask, f0_hz=f0), 2),
-        })
-    out["rate_mismatch_sps"] = rate_mismatch_sps(list(conv.turns), rows)
-    return out
-
-
 EMOTION_CHUNK_S = 600.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
 
 
@@ -233,6 +179,7 @@ def add_emotion(
     over each chunk (the whole call for calls shorter than that).
     """
     from . import emotion
+    from .metrics.emotion import call_emotion_metrics
 
     model = model or emotion.load_model(config.emotion.model)
     for chunk in _turn_chunks(list(conv.turns), EMOTION_CHUNK_S):
@@ -246,7 +193,7 @@ def add_emotion(
         )
         for turn, score in zip(chunk, scores):
             rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
-    metrics.update(emotion.call_emotion_metrics(rows))
+    metrics.update(call_emotion_metrics(rows))
     return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256")}
 
 

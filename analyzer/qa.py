@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .catalog import METRICS
+from .metrics.catalog import METRICS
 from .errors import ConfigError
 
 SEVERITIES = ("critical", "major", "minor")
@@ -388,3 +388,40 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
         score = 0.0
     return {"score": round(score, 1), "rules_version": rules.version, "failed": failed, "passed": passed,
             "skipped": skipped, "auto_failed": auto_failed}
+
+
+def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
+    """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir`` and
+    rewrite what depends on the score: each JSON's ``qa``, calls.csv/.parquet and turns tables
+    (rebuilt by :mod:`analyzer.outputs.writers`), the SQLite database and the HTML pages when they exist.
+    Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
+    import json
+
+    import pandas as pd
+
+    from .outputs import writers
+    from .outputs.reader import iter_result_files, read_result
+
+    root = Path(results_dir)
+    rows, results = [], []
+    for path in iter_result_files(root):
+        result = read_result(path)
+        qa = evaluate(rules, result)
+        result["qa"] = qa
+        writers.atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
+        results.append(result)
+        rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
+                     "failed": ";".join(f["rule"] for f in qa["failed"]),
+                     "skipped": ";".join(s["rule"] for s in qa["skipped"])})
+    if (root / writers.CALLS_DIR).is_dir():
+        writers.write_tables(root, results)
+        db_path = root / writers.DB_NAME
+        if db_path.exists():
+            with writers.ResultsDatabase(db_path) as database:
+                for result in results:
+                    database.upsert_call(result)
+        if (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir():
+            from .outputs.html import write_pages
+
+            write_pages(root, results, html_dir=writers.HTML_DIR)
+    return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])

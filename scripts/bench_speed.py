@@ -57,7 +57,7 @@ import torch
 torch.set_num_threads(1)
 from analyzer import AnalysisConfig
 from analyzer.batch import analyze_files
-import analyzer.pipeline, analyzer.prosody, analyzer.writers, scipy.signal  # imports are not analysis time
+import analyzer.pipeline, analyzer.prosody, analyzer.outputs.writers, scipy.signal  # imports are not analysis time
 paths, sections, jobs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 config = AnalysisConfig().replace(**sections)
 model_load_s = 0.0

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
-from analyzer.evaluation import read_rttm, speech_f1  # noqa: E402
+from callsim.evaluation import read_rttm, speech_f1  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import Segment, UNKNOWN, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402

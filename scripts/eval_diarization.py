@@ -46,10 +46,10 @@ sys.path.insert(0, str(REPO))
 from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig, TurnConfig  # noqa: E402
 from analyzer.diarize import DiarizationConfig, diarize  # noqa: E402
-from analyzer.evaluation import Transition, match_transitions, read_rttm, transitions_from_turns  # noqa: E402
+from callsim.evaluation import Transition, match_transitions, read_rttm, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment  # noqa: E402
-from analyzer.simulate import SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
+from callsim.simulate import SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
@@ -234,7 +234,7 @@ def voice_count_sets(dconfig: DiarizationConfig, *, n: int = 12) -> dict[str, li
     - ``three_telephone``: a customer with two agents: two simulated calls (the second 14 turns) sharing
       the customer, their mono mixes interleaved in 15 s chunks (8 kHz mu-law).
     """
-    from analyzer.simulate import corpus_index
+    from callsim.simulate import corpus_index
 
     config = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
     index = corpus_index(CORPORA)

@@ -4,13 +4,13 @@
 
 1. Speaker-independent cross-validation within the training corpora (folds grouped by
    speaker; the network is retrained per fold with a shorter schedule, see --cv-epochs).
-2. Cross-corpus tests of the shipped model (models/<name>) on TESS and TurEV, which are
+2. Cross-corpus tests of the shipped model (analyzer/models/<name>) on TESS and TurEV, which are
    never trained on.
 Each condition is scored on the original 16 kHz audio and through a simulated telephone
 channel (8 kHz, 300-3400 Hz, 8-bit mu-law). Speaker normalisation uses each test
 speaker's clips in the same condition (as a call gives all turns of a speaker).
 Metrics: UAR (mean recall over the classes present) and confusion matrices.
-Writes models/<name>/evaluation.{md,json} and the metrics section of MODEL_CARD.md.
+Writes analyzer/models/<name>/evaluation.{md,json} and the metrics section of MODEL_CARD.md.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analyzer.emotion import augment  # noqa: E402
-from analyzer.emotion.card import replace_metrics  # noqa: E402
-from analyzer.emotion.corpora import EVAL_ONLY  # noqa: E402
+from analyzer.emotion.train import augment  # noqa: E402
+from analyzer.emotion.train.card import replace_metrics  # noqa: E402
+from analyzer.emotion.train.corpora import EVAL_ONLY  # noqa: E402
 from analyzer.emotion.features import speaker_stats  # noqa: E402
 from analyzer.emotion.functionals import choose_network_weight, fuse, speaker_relative, uar  # noqa: E402
 from analyzer.emotion.model import load_model  # noqa: E402
-from analyzer.emotion.training import (LABELS, RECIPES, cached_corpus_features, concat_features, fit,  # noqa: E402
+from analyzer.emotion.train.fit import (LABELS, RECIPES, cached_corpus_features, concat_features, fit,  # noqa: E402
                                        attach_functionals, cached_corpus_functionals, fit_functionals_part, predict_features, read_clip)
 
 CACHE = Path("/tmp/call-analyzer-emotion-cache")
@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv-network-only", action="store_true", help="only train the CV folds' networks and cache their out-of-fold probabilities")
     parser.add_argument("--attach-fusion", action="store_true",
                         help="after the CV, fit the functionals part on all training clips and write it, with the CV-chosen "
-                             "network weight, into models/<name> (before the cross-corpus tests)")
+                             "network weight, into analyzer/models/<name> (before the cross-corpus tests)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite evaluation.md and the card from evaluation.json")
     args = parser.parse_args(argv)
     if args.report_only:
-        folder = REPO / "models" / RECIPES[args.model]["name"]
+        folder = REPO / "analyzer" / "models" / RECIPES[args.model]["name"]
         write_reports(folder, json.loads((folder / "evaluation.json").read_text(encoding="utf-8")))
         return 0
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     recipe = RECIPES[args.model]
-    folder = REPO / "models" / recipe["name"]
+    folder = REPO / "analyzer" / "models" / recipe["name"]
     t0 = time.time()
     train_fs = concat_features([cached_corpus_features(c, n_augmented=recipe["n_augmented"], seed=args.seed) for c in recipe["corpora"]])
     y_train_all = np.array([LABELS.index(label) for label in train_fs.labels])

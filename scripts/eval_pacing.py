@@ -44,11 +44,11 @@ sys.path.insert(0, str(REPO))
 
 from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
-from analyzer.evaluation import Transition, match_transitions, transitions_from_turns  # noqa: E402
+from callsim.evaluation import Transition, match_transitions, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
-from analyzer.metrics import latencies, turn_rows  # noqa: E402
-from analyzer.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
+from analyzer.metrics.pacing import latencies, turn_rows  # noqa: E402
+from callsim.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyzer.errors import AnalyzerError  # noqa: E402
-from analyzer.simulate import SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
+from callsim.simulate import SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
 
 DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 

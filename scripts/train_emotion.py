@@ -1,7 +1,7 @@
 """Train a shipped emotion model on the shared corpora and write its model folder.
 
-    python scripts/train_emotion.py --model open    # EmoDB only -> models/emotion-open-v1 (CC0)
-    python scripts/train_emotion.py --model multi   # EmoDB+RAVDESS+nEMO -> models/emotion-multi-v1 (CC BY-NC-SA 4.0)
+    python scripts/train_emotion.py --model open    # EmoDB only -> analyzer/models/emotion-open-v1 (CC0)
+    python scripts/train_emotion.py --model multi   # EmoDB+RAVDESS+nEMO -> analyzer/models/emotion-multi-v1 (CC BY-NC-SA 4.0)
 
 Features (with augmented copies) are cached under /tmp/call-analyzer-emotion-cache.
 TESS and TurEV are never read here. Runs on one thread (set in main).
@@ -20,16 +20,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analyzer.emotion.card import model_card  # noqa: E402
-from analyzer.emotion.corpora import TRAINABLE  # noqa: E402
-from analyzer.emotion.training import (RECIPES, cached_corpus_features, cached_corpus_functionals, concat_features, fit,  # noqa: E402
+from analyzer.emotion.train.card import model_card  # noqa: E402
+from analyzer.emotion.train.corpora import TRAINABLE  # noqa: E402
+from analyzer.emotion.train.fit import (RECIPES, cached_corpus_features, cached_corpus_functionals, concat_features, fit,  # noqa: E402
                                        fit_functionals_part, save_model_folder)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(RECIPES), required=True)
-    parser.add_argument("--out", type=Path, default=None, help="model folder (default models/<name>)")
+    parser.add_argument("--out", type=Path, default=None, help="model folder (default analyzer/models/<name>)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpora-root", type=Path, default=None)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or recipe["epochs"]
     print(f"training {recipe['name']} on {len(fs.paths)} clips, {len(set(fs.speakers))} speakers, {epochs} epochs", flush=True)
     trained = fit(fs, np.arange(len(fs.paths)), epochs=epochs, seed=args.seed, steps_per_epoch=recipe["steps_per_epoch"], crop_frames=recipe["crop_frames"])
-    out = args.out or REPO / "models" / recipe["name"]
+    out = args.out or REPO / "analyzer" / "models" / recipe["name"]
     training = {"corpora": recipe["corpora"], "epochs": epochs, "steps_per_epoch": recipe["steps_per_epoch"] or "one pass",
                 "batch_size": 32, "crop_frames": recipe["crop_frames"], "n_augmented_copies": recipe["n_augmented"], "seed": args.seed,
                 "final_train_loss": round(trained["history"][-1]["loss"], 4),

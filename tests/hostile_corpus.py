@@ -305,7 +305,7 @@ def load_sources(corpora: Path) -> Sources:
 
 def result_for(out_dir: Path, file_name: str) -> dict:
     """The stored result of the corpus file ``file_name``."""
-    from analyzer.writers import iter_call_results
+    from analyzer.outputs.writers import iter_call_results
 
     for result in iter_call_results(out_dir):
         if Path(result["path"]).name == file_name:
@@ -317,7 +317,7 @@ def outcomes(out_dir: Path) -> dict[str, tuple[str, str]]:
     """What a batch run over the corpus produced, per file name: ("ok", warnings) or ("error", reason)."""
     import csv
 
-    from analyzer.writers import iter_call_results
+    from analyzer.outputs.writers import iter_call_results
 
     found: dict[str, tuple[str, str]] = {
         Path(result["path"]).name: ("ok", "; ".join(result["warnings"])) for result in iter_call_results(out_dir)

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from analyzer.batch import analyze_files, discover, sanitize_call_id
-from analyzer.writers import neutralise_csv_cell
+from analyzer.outputs.writers import neutralise_csv_cell
 
 
 @pytest.fixture

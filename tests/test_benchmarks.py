@@ -88,11 +88,11 @@ def test_ami_quick_scores_two_configurations_of_ours_and_four_raw_peers_on_one_f
 def test_emotion_copies_every_shipped_models_evaluation_table(suite, out):
     suite.bench_emotion(out, quick=True)
     md, data = _load(out, "emotion")
-    shipped = {p.parent.name for p in (REPO / "models").glob("*/evaluation.md")}
+    shipped = {p.parent.name for p in (REPO / "analyzer" / "models").glob("*/evaluation.md")}
     assert set(data["models"]) == shipped
     for model in shipped:
         assert f"### {model}" in md
-        assert (REPO / "models" / model / "evaluation.md").read_text().strip() in md
+        assert (REPO / "analyzer" / "models" / model / "evaluation.md").read_text().strip() in md
 
 
 def test_speed_quick_reports_every_stage_both_job_counts_peers_and_a_paired_ratio(suite, out):

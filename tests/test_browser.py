@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from analyzer.html import page_href, page_path, relative_href, write_call_page, write_index
+from analyzer.outputs.html import page_href, page_path, relative_href, write_call_page, write_index
 from analyzer.qa import evaluate, load_default_rules
 from result_factory import make_result
 

@@ -16,7 +16,7 @@ import soundfile as sf
 from analyzer.batch import analyze_files
 from analyzer.compare import compare_outcomes, labels_by_folder, load_results
 from analyzer.config import AnalysisConfig
-from analyzer.simulate import SimulationParams, call_seed, simulate_call
+from callsim.simulate import SimulationParams, call_seed, simulate_call
 from test_compare import check_cohort_result
 
 GROUPS = {

@@ -1,6 +1,5 @@
 """Outcome comparison on hand-made results: a synthetic won/lost cohort with known real and null differences."""
 
-import argparse
 import json
 import math
 
@@ -8,17 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyzer.cli import make_parser
 from analyzer.compare import (
     ResultsError,
-    _cliffs_delta,
     compare_outcomes,
     labels_by_folder,
     load_results,
     match_labels,
     read_labels,
-    register_commands,
     write_report,
 )
+from analyzer.compare.stats import _cliffs_delta
 from result_factory import make_result, synthetic_cohort, write_results
 
 REAL_EFFECTS = {"agent_latency_median_s": -1, "interruptions_by_agent": -1, "customer_turnaround": +1,
@@ -178,8 +177,7 @@ def test_report_files_are_written_and_hostile_labels_are_escaped(cohort_dir, tmp
 
 
 def test_compare_and_score_commands_run_from_argparse(cohort_dir, tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    register_commands(parser.add_subparsers(dest="command"))
+    parser = make_parser()
     args = parser.parse_args(["compare", str(cohort_dir), "--by-folder", "--out", str(tmp_path / "r"),
                               "--positive", "won", "--n-boot", "50"])
     assert args.func(args) == 0
@@ -192,7 +190,7 @@ def test_compare_and_score_commands_run_from_argparse(cohort_dir, tmp_path, caps
 
 
 def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, capsys):
-    from analyzer import writers
+    from analyzer.outputs import writers
 
     results = [make_result("a/one", agent_interruptions=6, seed=1), make_result("-two", seed=2)]
     write_results(tmp_path, results)
@@ -201,8 +199,7 @@ def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, c
         for result in results:
             db.upsert_call(result)
     (tmp_path / "index.html").write_text("old")
-    parser = argparse.ArgumentParser()
-    register_commands(parser.add_subparsers(dest="command"))
+    parser = make_parser()
     args = parser.parse_args(["score", str(tmp_path)])
     assert args.func(args) == 0
     one = json.loads((tmp_path / "calls" / "a" / "one.json").read_text())
@@ -223,8 +220,7 @@ def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, c
 def test_score_command_with_bad_rules_file_reports_line_and_exits_2(tmp_path, capsys):
     write_results(tmp_path, [make_result("a")])
     (tmp_path / "r.toml").write_text('[[rules]]\nid = "x"\ntype = "metric"\nmetric = "nope"\nmax = 1\n')
-    parser = argparse.ArgumentParser()
-    register_commands(parser.add_subparsers(dest="command"))
+    parser = make_parser()
     args = parser.parse_args(["score", str(tmp_path), "--rules", str(tmp_path / "r.toml")])
     assert args.func(args) == 2
     assert "r.toml, line 4: rule 'x': unknown metric 'nope'" in capsys.readouterr().err

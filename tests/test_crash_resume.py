@@ -27,7 +27,7 @@ VOLATILE_KEYS = ("timings_s",)  # wall-clock timings differ from run to run; eve
 
 @pytest.fixture(scope="module")
 def call_folder(tmp_path_factory, corpora):
-    from analyzer.simulate import SimulationParams, call_seed, simulate_call, write_call
+    from callsim.simulate import SimulationParams, call_seed, simulate_call, write_call
 
     folder = tmp_path_factory.mktemp("crash") / "calls"
     for index in range(N_CALLS):

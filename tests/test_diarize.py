@@ -139,7 +139,7 @@ def simulated_mono(corpora, tmp_path_factory):
     pytest.importorskip("pyannote.metrics", reason="DER is computed with pyannote.metrics (dev dependency)")
     import torch
 
-    from analyzer.simulate import SimulationParams, call_seed, simulate_call, write_call
+    from callsim.simulate import SimulationParams, call_seed, simulate_call, write_call
     from eval_diarization import vad_speech
 
     torch.set_num_threads(1)
@@ -169,7 +169,7 @@ def test_simulated_mono_calls_meet_the_measured_der_and_agent_bars(simulated_mon
 
 
 def test_speaker_changes_on_simulated_mono_calls_are_timed_within_150_ms(simulated_mono):
-    from analyzer.evaluation import Transition
+    from callsim.evaluation import Transition
     from eval_diarization import fto_share, turn_transitions
 
     shares = []
@@ -234,7 +234,7 @@ def test_a_two_speaker_meeting_excerpt_is_not_called_three(corpora):
 
 
 def _telephone_call(corpora, out, name, *, seed, agent_speaker, customer_speaker=None, n_turns=30, **kw):
-    from analyzer.simulate import SimulationParams, simulate_call
+    from callsim.simulate import SimulationParams, simulate_call
 
     params = SimulationParams(seed=seed, n_turns=n_turns, truth_threshold_db=None, agent_speaker=agent_speaker,
                               customer_speaker=customer_speaker, **kw)
@@ -246,7 +246,7 @@ def test_a_three_speaker_telephone_call_is_estimated_at_three(corpora, tmp_path)
     chunks of the two simulated calls interleaved (telephone channel). This mix is one of the 2 of 12
     such synthetic calls the detector finds (docs/diarization.md: on telephone audio a third voice is
     mostly not told from one party's change of emotion)."""
-    from analyzer.simulate import call_seed
+    from callsim.simulate import call_seed
     from eval_diarization import vad_speech
 
     a = _telephone_call(corpora, tmp_path, "a", seed=call_seed(10, 6), agent_speaker="ravdess:14", customer_speaker="emodb:13")
@@ -267,7 +267,7 @@ def test_a_three_speaker_telephone_call_is_estimated_at_three(corpora, tmp_path)
 @pytest.mark.parametrize("index, speaker", [(0, "ravdess:15"), (3, "emodb:09")])
 def test_a_one_speaker_telephone_recording_is_one_voice(corpora, tmp_path, index, speaker):
     """The agent's channel alone of a simulated stereo call (no crosstalk): one voice on a telephone line."""
-    from analyzer.simulate import call_seed
+    from callsim.simulate import call_seed
     from eval_diarization import vad_speech
 
     call = _telephone_call(corpora, tmp_path, "one", seed=call_seed(9, index), agent_speaker=speaker, crosstalk_db=-90.0)

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from analyzer.emotion import (LABELS, EmotionInputError, ModelError, arousal_valence, call_emotion_metrics, load_model,
-                              register_commands, score_turns)
+                              score_turns)
 from analyzer.emotion.model import MODELS_DIR
 from analyzer.errors import AnalyzerError
 
@@ -47,7 +47,7 @@ def test_shipped_models_load_offline_with_their_licence(name, licence):
 def test_shipped_models_are_fused_with_a_checksummed_functionals_part(name):
     import json
 
-    from analyzer.emotion.training import sha256_file
+    from analyzer.emotion.train.fit import sha256_file
 
     model = load_model(name)
     folder = MODELS_DIR / model.name
@@ -216,11 +216,9 @@ def test_call_emotion_metrics_are_none_without_scored_turns():
 
 
 def _parser():
-    import argparse
+    from analyzer.cli import make_parser
 
-    parser = argparse.ArgumentParser(prog="call-analyzer")
-    register_commands(parser.add_subparsers(dest="command"))
-    return parser
+    return make_parser()
 
 
 def test_emotion_help_says_multi_is_non_commercial(capsys):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer.html import (
+from analyzer.outputs.html import (
     neutralise_csv_cell,
     neutralise_csv_frame,
     page_href,

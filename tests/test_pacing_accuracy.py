@@ -60,10 +60,10 @@ def test_every_speaker_change_is_found_on_a_noisy_line_with_loud_crosstalk(corpo
     from eval_pacing import detect_segments
 
     from analyzer.config import AnalysisConfig
-    from analyzer.evaluation import Transition, match_transitions, transitions_from_turns
+    from callsim.evaluation import Transition, match_transitions, transitions_from_turns
     from analyzer.intervals import Segment
-    from analyzer.metrics import turn_rows
-    from analyzer.simulate import SimulationParams, call_seed, simulate_call
+    from analyzer.metrics.pacing import turn_rows
+    from callsim.simulate import SimulationParams, call_seed, simulate_call
     from analyzer.turns import analyse_conversation
 
     config = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
@@ -94,7 +94,7 @@ def test_leak_below_a_loud_line_noise_is_not_mistaken_for_a_loud_leak(corpora, t
     from analyzer.audio import probe
     from analyzer.config import AnalysisConfig
     from analyzer.frames import extract_frames
-    from analyzer.simulate import SimulationParams, call_seed, simulate_call
+    from callsim.simulate import SimulationParams, call_seed, simulate_call
     from analyzer.vad import crosstalk_leaks_db, energy_gate
 
     config = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from analyzer.simulate import (
+from callsim.simulate import (
     FRAME_SAMPLES,
     SimulationError,
     SimulationParams,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from analyzer.config import TurnConfig
 from analyzer.intervals import AGENT, CUSTOMER, Segment, gaps, support, total_s
-from analyzer.metrics import pacing_metrics
+from analyzer.metrics.pacing import pacing_metrics
 from analyzer.turns import BACKCHANNEL, FLOOR, analyse_conversation
 
 TICK_S = 1 / 64

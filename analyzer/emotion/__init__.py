@@ -9,17 +9,18 @@ loaded or trained. Public API::
     rows = score_turns(model, clips, 8000, speakers) # one dict or None per turn
     metrics = call_emotion_metrics(turn_rows)        # SPEC's per-call keys
 
-See docs/emotion.md and the model cards in models/.
+See docs/emotion.md and the model cards in analyzer/models/.
 """
 
 from __future__ import annotations
 
-from .cli import register_commands
 from .features import EmotionInputError
 from .model import EmotionModel, ModelError, load_model
-from .scoring import LABELS, arousal_valence, call_emotion_metrics, score_turns
+from ..metrics.emotion import call_emotion_metrics  # noqa: F401 - re-exported; the metric family lives in analyzer/metrics
+from .model import LABELS
+from .scoring import arousal_valence, score_turns
 
 __all__ = [
     "LABELS", "EmotionModel", "EmotionInputError", "ModelError", "load_model", "arousal_valence",
-    "score_turns", "call_emotion_metrics", "register_commands",
+    "score_turns", "call_emotion_metrics",
 ]

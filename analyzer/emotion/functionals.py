@@ -201,11 +201,4 @@ def choose_network_weight(p_network: list[np.ndarray], p_functionals: list[np.nd
     return max(w for w, s in scores.items() if s >= best - 1e-12), scores
 
 
-def functionals_of_file(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Functionals of a labelled clip as in training: peak-normalised, (original -> 8 kHz, simulated phone channel)."""
-    from . import augment
-    from .training import read_clip
-
-    audio, rate = read_clip(path)
-    audio = audio * (0.5 / (float(np.max(np.abs(audio))) or 1.0))
-    return functionals(augment.resample(audio, rate, FEATURE_RATE_HZ)), functionals(augment.simulate_phone(audio, rate))
+#END

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -11,14 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnalyzerError
-from .features import EmotionInputError, check_clip, log_mel, peak_normalise, speaker_stats, to_feature_rate
+from .features import EmotionInputError, check_clip, log_mel, model_input, peak_normalise, speaker_stats, to_feature_rate
 from .functionals import FunctionalsClassifier, functionals, fuse
-from .training import INFERENCE_BATCH
-from .training import LABELS, sha256_file
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the checkout's models/ folder
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # analyzer/models/, package data (in the wheel too)
 MODELS_ENV = "CALL_ANALYZER_MODELS_DIR"  # overrides MODELS_DIR (e.g. for installed, non-editable packages)
 SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}
+LABELS = ("neutral", "happy", "angry", "sad")  # the classes, in the order of every probability vector
+INFERENCE_BATCH = 16  # windows per forward pass at inference: 64 cost ~130 MB more peak memory on long calls, no speed
 
 
 class ModelError(AnalyzerError):
@@ -81,8 +82,6 @@ class EmotionModel:
         speaker's clips in this call (``speakers``). Without them (or without a functionals part) the
         network's probabilities are returned.
         """
-        from .training import run_network
-
         if stats_feats is None:
             stats = speaker_stats(feats, speakers)
         elif speakers is None or stats_speakers is None:
@@ -207,3 +206,40 @@ def _load_functionals(folder: Path, config: dict) -> tuple[FunctionalsClassifier
 
 
 __all__ = ["EmotionModel", "EmotionInputError", "ModelError", "load_model", "resolve_model_dir"]
+
+
+def collate(inputs: list[np.ndarray]):
+    """Pad model inputs ``(1, n_mels, frames)`` to one tensor; returns (batch, lengths in frames)."""
+    import torch
+
+    lengths = [x.shape[2] for x in inputs]
+    out = np.zeros((len(inputs), inputs[0].shape[0], inputs[0].shape[1], max(lengths)), dtype=np.float32)
+    for k, x in enumerate(inputs):
+        out[k, :, :, : x.shape[2]] = x
+    from .net import as_input_layout
+
+    return as_input_layout(torch.from_numpy(out)), torch.tensor(lengths)
+
+
+def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """Batched forward pass (clips sorted by length to limit padding); returns softmax probabilities."""
+    import torch
+
+    order = np.argsort([f.shape[0] for f in feature_list], kind="stable")
+    probs = np.zeros((len(feature_list), len(LABELS)), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            xb, nb = collate([model_input(feature_list[i], stats_list[i], g_mean, g_std) for i in chunk])
+            logits, _ = net(xb, nb)
+            probs[chunk] = torch.softmax(logits.double(), dim=1).numpy()
+    return probs
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

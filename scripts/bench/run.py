@@ -6,7 +6,7 @@ Each benchmark writes one markdown table and one JSON file into ``--out`` (defau
     python scripts/bench/run.py pacing       # simulated calls: normal, heavy and mono conditions, 40 calls each
     python scripts/bench/run.py pacing-mono  # the mono condition alone
     python scripts/bench/run.py ami          # AMI excerpts vs their RTTM annotations
-    python scripts/bench/run.py emotion      # copies the emotion evaluation tables (models/*/evaluation.md)
+    python scripts/bench/run.py emotion      # copies the emotion evaluation tables (analyzer/models/*/evaluation.md)
     python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
     python scripts/bench/run.py throughput   # hours of audio per hour, 200 simulated calls, --jobs 2
     python scripts/bench/run.py all
@@ -130,15 +130,15 @@ def bench_ami(out: Path, *, quick: bool) -> None:
 def bench_emotion(out: Path, *, quick: bool) -> None:
     """Copies each shipped model's evaluation (written by scripts/eval_emotion.py); re-evaluates nothing."""
     parts, data = [], {}
-    for md in sorted((REPO / "models").glob("*/evaluation.md")):
+    for md in sorted((REPO / "analyzer" / "models").glob("*/evaluation.md")):
         model = md.parent.name
-        parts.append(f"### {model}\n\nFrom `models/{model}/evaluation.md`:\n\n{md.read_text().strip()}")
+        parts.append(f"### {model}\n\nFrom `analyzer/models/{model}/evaluation.md`:\n\n{md.read_text().strip()}")
         figures = md.with_suffix(".json")
-        data[model] = {"source": f"models/{model}/evaluation.md",
+        data[model] = {"source": f"analyzer/models/{model}/evaluation.md",
                        "evaluation": json.loads(figures.read_text()) if figures.exists() else None}
-    table = "\n\n".join(parts) or "not available: no models/*/evaluation.md found (run scripts/eval_emotion.py)"
+    table = "\n\n".join(parts) or "not available: no analyzer/models/*/evaluation.md found (run scripts/eval_emotion.py)"
     title = ("Emotion accuracy of the shipped models vs the functionals+SVM baseline (copied from "
-             "models/*/evaluation.md, produced by scripts/eval_emotion.py; not re-run by this suite)")
+             "analyzer/models/*/evaluation.md, produced by scripts/eval_emotion.py; not re-run by this suite)")
     write(out, "emotion", title, table, {"models": data})
 
 

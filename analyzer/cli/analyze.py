@@ -1,29 +1,21 @@
-"""Command line: a thin layer that builds the config, calls the library, and reports.
-
-Errors are one line each; tracebacks only with ``--debug``.
-"""
+"""``call-analyzer analyze``: build the config from flags (and --config), run the batch, report."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
-from . import __version__
-from .config import AnalysisConfig, load_config
-from .errors import AnalyzerError
+from ..config import AnalysisConfig, load_config
+
 
 EMOTION_MODEL_HELP = (
     "emotion model: 'open' (emotion-open-v1, trained on EmoDB only, CC0: any use), 'multi' (emotion-multi-v1, "
     "EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), or a model folder"
 )
 
-# sub-commands contributed by other modules: each has register_commands(subparsers)
-EXTENSION_MODULES = ("analyzer.emotion", "analyzer.compare")
-
-
-def _add_analyze(subparsers) -> None:
+def register_commands(subparsers) -> None:
+    """Add ``analyze`` to the CLI's subparsers; it sets ``func(args) -> int``."""
     p = subparsers.add_parser(
         "analyze", help="analyse call recordings (files and folders) into an output folder",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -78,7 +70,7 @@ def build_config(args) -> AnalysisConfig:
 
 
 def _run_analyze(args) -> int:
-    from .batch import analyze_files, load_channel_map
+    from ..batch import analyze_files, load_channel_map
 
     config = build_config(args)
     out = Path(args.out)
@@ -104,45 +96,3 @@ def _run_analyze(args) -> int:
     if (summary.analysed or summary.skipped) and (out / "index.html").exists():
         print(f"open {out / 'index.html'} in a browser for the call pages", file=sys.stderr)
     return summary.exit_code
-
-
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="call-analyzer",
-        description="Offline analysis of recorded two-party phone calls: pacing, turn-taking and emotion.",
-    )
-    parser.add_argument("--version", action="version", version=f"call-analyzer {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    _add_analyze(subparsers)
-    for name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        register = getattr(module, "register_commands", None)
-        if register is not None:
-            register(subparsers)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "debug"):
-        args.debug = False
-    try:
-        return int(args.func(args) or 0)
-    except AnalyzerError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: results written so far are kept; re-run the same command to resume", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001
-        if args.debug:
-            raise
-        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for details)", file=sys.stderr)
-        return 1

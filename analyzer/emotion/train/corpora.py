@@ -31,7 +31,7 @@ class Clip:
 
 def default_root() -> Path:
     """``../shared/corpora`` beside the repository checkout."""
-    return Path(__file__).resolve().parents[3] / "shared" / "corpora"
+    return Path(__file__).resolve().parents[4] / "shared" / "corpora"
 
 
 def list_clips(corpus: str, root: str | Path | None = None) -> list[Clip]:

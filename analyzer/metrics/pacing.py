@@ -11,8 +11,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .intervals import AGENT, CUSTOMER, Segment, gaps, overlaps, total_s
-from .turns import Conversation, Turn
+from ..intervals import AGENT, CUSTOMER, Segment, gaps, overlaps, total_s
+from ..turns import Conversation
 
 PARTIES = (AGENT, CUSTOMER)
 
@@ -109,12 +109,3 @@ def turn_rows(conv: Conversation) -> list[dict]:
             "fto_s": rounded(turn.fto_s),
         })
     return rows
-
-
-def rate_mismatch_sps(turns: list[Turn], rows: list[dict]) -> float | None:
-    """Median |speech rate difference| between adjacent turns of the two parties (pace matching)."""
-    diffs = []
-    for (a, ra), (b, rb) in zip(zip(turns, rows), zip(turns[1:], rows[1:])):
-        if a.speaker != b.speaker and ra.get("speech_rate_sps") is not None and rb.get("speech_rate_sps") is not None:
-            diffs.append(abs(ra["speech_rate_sps"] - rb["speech_rate_sps"]))
-    return rounded(_median(diffs))

@@ -94,7 +94,7 @@ about individuals, not for clinical or forensic use, not as a lie or stress dete
 ## Retrain or fine-tune
 
 ```
-python scripts/train_emotion.py --model open   # or multi; writes models/emotion-<model>-v1
+python scripts/train_emotion.py --model open   # or multi; writes analyzer/models/emotion-<model>-v1
 python scripts/eval_emotion.py --model open --attach-fusion   # CV, fusion weight, functionals.json; rewrites the metrics above
 call-analyzer train-emotion --data labels.csv --base open --out my-model   # your own clips
 ```

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .intervals import Segment, segments_to_frames
+from analyzer.intervals import Segment, segments_to_frames
 
 HOP_S = 0.01
 

@@ -36,8 +36,8 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
-from .errors import AnalyzerError
-from .intervals import AGENT, CUSTOMER, smooth_frames
+from analyzer.errors import AnalyzerError
+from analyzer.intervals import AGENT, CUSTOMER, smooth_frames
 
 TRUTH_SCHEMA = "call-analyzer/simulated-truth/1"
 CORPUS_RATE_HZ = 16000

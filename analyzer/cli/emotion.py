@@ -1,12 +1,9 @@
-"""The `emotion` and `train-emotion` sub-commands (registered into the main CLI by ``register_commands``)."""
+"""``call-analyzer emotion``: score single clips (one speaker each) and print CSV."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +15,7 @@ MODEL_HELP = ("emotion model: 'open' = emotion-open-v1 (EmoDB only, CC0 1.0: any
 
 
 def register_commands(subparsers) -> None:
-    """Add ``emotion`` and ``train-emotion`` to an argparse sub-parser set; handlers are ``args.func(args) -> int``."""
+    """Add ``emotion`` to the CLI's subparsers; it sets ``func(args) -> int``."""
     p = subparsers.add_parser(
         "emotion", help="score single clips (one speaker each) and print CSV",
         description="Score the emotion of single clips (one speaker per clip; long clips are scored in 4 s windows "
@@ -31,22 +28,6 @@ def register_commands(subparsers) -> None:
                    help="treat all FILEs as one speaker (judge each relative to that speaker's baseline over all files)")
     p.set_defaults(func=run_emotion)
 
-    t = subparsers.add_parser(
-        "train-emotion", help="fine-tune or train an emotion model on your own labelled clips",
-        description="Fine-tune a shipped emotion model (or train one from scratch) on labelled clips and write a "
-                    "model folder (weights.pt, config.json with checksum, MODEL_CARD.md). The CSV has columns "
-                    "path,label[,speaker]; labels: neutral, happy, angry, sad. A model fine-tuned from 'multi' "
-                    "inherits its CC BY-NC-SA 4.0 licence.",
-    )
-    t.add_argument("--data", required=True, type=Path, help="CSV with path,label[,speaker] (relative paths are relative to the CSV)")
-    t.add_argument("--base", default="open", help="starting point: open, multi, a model folder, or none (from scratch) (default: %(default)s)")
-    t.add_argument("--out", required=True, type=Path, help="model folder to write")
-    t.add_argument("--epochs", type=int, default=10, help="training epochs (default: %(default)s)")
-    t.add_argument("--augmented-copies", type=int, default=2, help="augmented copies per clip (default: %(default)s)")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 fine-tuning, 2e-3 from scratch)")
-    t.add_argument("--seed", type=int, default=0)
-    t.set_defaults(func=run_train)
-
 
 def _read_clip(path: str) -> tuple[np.ndarray, int]:
     from ..audio import iter_blocks, probe
@@ -58,7 +39,7 @@ def _read_clip(path: str) -> tuple[np.ndarray, int]:
 
 def run_emotion(args) -> int:
     """Print one CSV row per file; unreadable or unscorable files go to stderr (exit code 1)."""
-    from . import load_model, score_turns
+    from ..emotion import load_model, score_turns
 
     try:
         model = load_model(args.model)
@@ -96,35 +77,3 @@ def run_emotion(args) -> int:
         writer.writerow([names[i], score["emotion_label"]] + [f"{score[k]:.4f}" for k in ("p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence")])
     print(f"# model {model.name} ({model.licence})", file=sys.stderr)
     return 1 if failed else 0
-
-
-def run_train(args) -> int:
-    """Fine-tune/train on a user's CSV and write a model folder."""
-    from .training import finetune_from_csv
-
-    import torch
-
-    if args.epochs < 1:
-        print("error: --epochs must be at least 1", file=sys.stderr)
-        return 2
-    t0 = time.time()
-    try:
-        out = finetune_from_csv(args.data, base=args.base, out_dir=args.out, epochs=args.epochs,
-                                n_augmented=args.augmented_copies, lr=args.lr, seed=args.seed)
-    except AnalyzerError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} in {time.time() - t0:.0f} s (torch threads: {torch.get_num_threads()})", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m analyzer.emotion.cli emotion FILE``) until the main CLI links it."""
-    parser = argparse.ArgumentParser(prog="call-analyzer")
-    register_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,6 @@ class-balanced sampling, random crops, SpecAugment, multi-task loss) ->
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import AnalyzerError
-from .features import FeatureParams, clip_features, frame_stats, model_input, speaker_stats
+from ...errors import AnalyzerError
+from ..features import FEATURE_RATE_HZ, FeatureParams, clip_features, frame_stats, model_input, speaker_stats
+from ..functionals import functionals
+from ..model import INFERENCE_BATCH, LABELS, collate, run_network, sha256_file  # noqa: F401 - LABELS, sha256_file re-exported for scripts
 
-LABELS = ("neutral", "happy", "angry", "sad")
 HIGH_AROUSAL = ("happy", "angry")
 
 
@@ -28,7 +28,6 @@ class TrainingDataError(AnalyzerError):
     """Labelled training data cannot be used (bad CSV, unknown label, missing file)."""
 
 
-INFERENCE_BATCH = 16  # windows per forward pass at inference: 64 cost ~130 MB more peak memory on long calls, no speed
 ARCHITECTURE = {"class": "EmotionCNN", "n_mels": 40, "channels": [16, 32, 64, 128], "dropout": 0.3}
 
 
@@ -88,18 +87,6 @@ def corpus_norm(fs: FeatureSet, idx: np.ndarray) -> tuple[dict[str, tuple[np.nda
     return per_corpus, means.astype(np.float32), stds.astype(np.float32)
 
 
-def _collate(inputs: list[np.ndarray]):
-    import torch
-
-    lengths = [x.shape[2] for x in inputs]
-    out = np.zeros((len(inputs), inputs[0].shape[0], inputs[0].shape[1], max(lengths)), dtype=np.float32)
-    for k, x in enumerate(inputs):
-        out[k, :, :, : x.shape[2]] = x
-    from .net import as_input_layout
-
-    return as_input_layout(torch.from_numpy(out)), torch.tensor(lengths)
-
-
 def _spec_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = x.copy()
     n_mels, n_frames = x.shape[1], x.shape[2]
@@ -145,7 +132,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
     import torch
     from torch import nn
 
-    from .net import EmotionCNN
+    from ..net import EmotionCNN
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -193,7 +180,7 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
                     x = x[:, :, s : s + crop]
                 inputs.append(_spec_augment(x, rng))
                 y.append(labels[j])
-            xb, nb = _collate(inputs)
+            xb, nb = collate(inputs)
             yb = torch.tensor(y)
             ab = torch.tensor([1.0 if LABELS[k] in HIGH_AROUSAL else 0.0 for k in y])
             logits, arousal = net(xb, nb)
@@ -216,35 +203,11 @@ def fit(fs: FeatureSet, train_idx, *, epochs: int = 30, seed: int = 0, steps_per
 def predict_features(state: dict, feature_list: list[np.ndarray], stats_list: list, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """Probabilities ``(n, 4)`` for precomputed features with their normalisation statistics."""
 
-    from .net import EmotionCNN
+    from ..net import EmotionCNN
 
     net = EmotionCNN.from_architecture(ARCHITECTURE, n_classes=len(LABELS))
     net.load_state_dict(state["state_dict"])
     return run_network(net.for_inference(), feature_list, stats_list, state["global_mean"], state["global_std"], batch_size=batch_size)
-
-
-def run_network(net, feature_list, stats_list, g_mean, g_std, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-    """Batched forward pass (clips sorted by length to limit padding); returns softmax probabilities."""
-    import torch
-
-    order = np.argsort([f.shape[0] for f in feature_list], kind="stable")
-    probs = np.zeros((len(feature_list), len(LABELS)), dtype=np.float64)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            xb, nb = _collate([model_input(feature_list[i], stats_list[i], g_mean, g_std) for i in chunk])
-            logits, _ = net(xb, nb)
-            probs[chunk] = torch.softmax(logits.double(), dim=1).numpy()
-    return probs
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model_folder(out_dir: str | Path, trained: dict, *, name: str, licence: str, training: dict, card: str,
@@ -308,7 +271,7 @@ def fit_functionals_part(func_clean: np.ndarray, func_phone: np.ndarray, labels:
 
     Returns None when the clips hold fewer than two classes (the model then stays network-only).
     """
-    from .functionals import fit_classifier
+    from ..functionals import fit_classifier
 
     y = np.array([LABELS.index(label) for label in labels])
     if len(set(y.tolist())) < 2:
@@ -351,7 +314,6 @@ def cached_corpus_features(corpus: str, *, n_augmented: int, seed: int = 0, cach
 
 def cached_corpus_functionals(corpus: str, paths: list[str], *, cache_dir: str | Path = "/tmp/call-analyzer-emotion-cache") -> dict[str, np.ndarray]:
     """Functionals ``{"16k": (n, 44), "8k-mulaw": (n, 44)}`` of a corpus' clips (original and phone channel), cached under ``cache_dir``."""
-    from .functionals import functionals_of_file
 
     def compute() -> dict[str, np.ndarray]:
         print(f"functionals for {corpus} ({len(paths)} clips)", flush=True)
@@ -420,7 +382,7 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
                       lr: float | None = None, seed: int = 0, progress: bool = True) -> Path:
     """Fine-tune a model (``base`` = open/multi/folder) or train from scratch (``base='none'``) on a user's clips; write a model folder."""
     from .card import model_card
-    from .model import load_model
+    from ..model import load_model
 
     paths, labels, speakers = read_labels_csv(csv_path)
     try:
@@ -440,7 +402,6 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
                         "weights, in addition to the rights in the fine-tuning clips.")
     trained = fit(fs, np.arange(len(paths)), epochs=epochs, seed=seed, lr=lr or (2e-3 if init_state is None else 5e-4),
                   init_state=init_state, norm=norm, progress=progress)
-    from .functionals import functionals_of_file
 
     funcs = [functionals_of_file(p) for p in paths]
     classifier = fit_functionals_part(np.array([f[0] for f in funcs]), np.array([f[1] for f in funcs]), labels, speakers)
@@ -463,3 +424,12 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
     size = (out / "weights.pt").stat().st_size
     (out / "MODEL_CARD.md").write_text(card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB"), encoding="utf-8")
     return out
+
+
+def functionals_of_file(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Functionals of a labelled clip as in training: peak-normalised, (original -> 8 kHz, simulated phone channel)."""
+    from . import augment
+
+    audio, rate = read_clip(path)
+    audio = audio * (0.5 / (float(np.max(np.abs(audio))) or 1.0))
+    return functionals(augment.resample(audio, rate, FEATURE_RATE_HZ)), functionals(augment.simulate_phone(audio, rate))
