@@ -6,7 +6,7 @@ the file. Output: the same speech, split between ``agent`` and ``customer``.
 Stages (audio is read twice, block by block; nothing holds the whole call)::
 
     pass 1   blocks -> 16 kHz -> mel frames (10 ms) -> speaker embeddings of short
-             windows inside speech (resemblyzer's pretrained encoder)
+             windows inside speech (resemblyzer's pretrained encoder, vendored)
              + a bounded sample of MFCC frames
     cluster  windows -> 2 groups (k-means on call-centred unit embeddings) -> two voice centroids
              -> how many voices (1, 2, 3+) and how clearly they separate
@@ -260,14 +260,11 @@ def window_scores_to_frames(windows: np.ndarray, scores: np.ndarray, n_frames: i
 
 @functools.lru_cache(maxsize=1)
 def load_encoder():
-    """resemblyzer's pretrained speaker encoder (weights inside its wheel), on CPU, loaded once per process."""
-    try:
-        from resemblyzer import VoiceEncoder
-    except ImportError:
-        raise ConfigError("mono diarization needs resemblyzer: pip install --no-deps resemblyzer") from None
-    encoder = VoiceEncoder("cpu", verbose=False)
-    encoder.eval()
-    return encoder
+    """Resemblyzer's pretrained speaker encoder (vendored with its weights, :mod:`analyzer.speaker_encoder`),
+    on CPU, loaded once per process."""
+    from .speaker_encoder import load_voice_encoder
+
+    return load_voice_encoder()
 
 
 @functools.lru_cache(maxsize=1)
