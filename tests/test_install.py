@@ -99,3 +99,10 @@ def test_metric_catalogue_keys_equal_the_keys_analyze_file_produces(mono):
     result = _mono_result() if mono else analyze_file(SAMPLE_CALL, AnalysisConfig()).to_dict()
     assert result["mode"] == ("mono" if mono else "stereo")
     assert set(result["metrics"]) == set(METRICS)
+
+
+def test_every_metric_the_pages_show_is_in_the_catalogue():
+    from analyzer.outputs.html import INDEX_COLUMNS, METRIC_GROUPS
+
+    shown = {key for _, keys in METRIC_GROUPS for key in keys} | {key for key, _ in INDEX_COLUMNS}
+    assert shown - set(METRICS) == set()
