@@ -18,8 +18,8 @@ from .config import AnalysisConfig, AudioConfig, EmotionConfig, QaConfig
 from .errors import AudioError
 from .frames import measure_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
-from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.emotion import call_emotion_metrics
+from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ..config import AnalysisConfig, load_config
 
-
 EMOTION_MODEL_HELP = (
     "emotion model: 'open' (emotion-open-v1, trained on EmoDB only, CC0: any use), 'multi' (emotion-multi-v1, "
     "EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), or a model folder"
 )
+
 
 def register_commands(subparsers) -> None:
     """Add ``analyze`` to the CLI's subparsers; it sets ``func(args) -> int``."""
