@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ._version import __version__
@@ -121,6 +122,7 @@ def analyze_file(
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
         timings_s={k: round(v, 4) for k, v in timings.items()},
+        analysed_at=datetime.now(tz=timezone.utc).isoformat(),
         diarization=None if diarization is None else {
             "agent_rule": config.diarization.agent,
             "agent_confidence": diarization.agent_confidence,

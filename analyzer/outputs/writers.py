@@ -3,8 +3,8 @@
 Every file is written to a temporary name and renamed into place, so a run
 killed at any moment leaves either the old or the new file, never half of
 one. The per-call JSON files are the source of truth; the tables are
-rebuilt from them at the end of each run. The SQLite database is updated in
-place (one transaction per call, WAL journal).
+rebuilt from them at the end of each run. The SQLite database (schema in
+:mod:`analyzer.outputs.database`) is updated in place (one transaction per call, WAL journal).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import csv
 import io
 import json
 import os
-import sqlite3
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from . import tables
+from .database import ResultsDatabase  # noqa: F401 - the schema lives in database.py; callers use writers.ResultsDatabase
 
 CALLS_DIR = "calls"
 HTML_DIR = "html"
@@ -123,22 +124,13 @@ def neutralise_csv_frame(frame):
 
 
 def call_row(result: dict) -> dict:
-    """The one-row-per-call summary: identity, mode, QA score and every metric."""
-    row = {
-        "call_id": result["call_id"],
-        "path": result["path"],
-        "mode": result["mode"],
-        "sample_rate_hz": result["sample_rate_hz"],
-        "emotion_model": result.get("versions", {}).get("emotion_model"),
-        "qa_score": (result.get("qa") or {}).get("score"),
-        "n_warnings": len(result.get("warnings", [])),
-    }
-    row.update(result["metrics"])
-    return row
+    """The one-row-per-call summary (see :func:`analyzer.outputs.tables.call_row`)."""
+    return tables.call_row(result)
 
 
 def turn_table_rows(result: dict) -> list[dict]:
-    return [{"call_id": result["call_id"], **turn} for turn in result["turns"]]
+    """One row per turn (see :func:`analyzer.outputs.tables.turn_rows`)."""
+    return tables.turn_rows(result)
 
 
 def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
@@ -154,14 +146,12 @@ def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
 
 
 def write_tables(out_dir: Path, results: Iterable[dict]) -> int:
-    """Rebuild calls.csv/.parquet and turns.csv/.parquet from the given results. Returns the call count."""
-    call_rows, turn_rows = [], []
-    for result in results:
-        call_rows.append(call_row(result))
-        turn_rows.extend(turn_table_rows(result))
-    _write_table(call_rows, out_dir / "calls.csv", out_dir / "calls.parquet")
-    _write_table(turn_rows, out_dir / "turns.csv", out_dir / "turns.parquet")
-    return len(call_rows)
+    """Rebuild ``<table>.csv`` and ``<table>.parquet`` for calls, turns, events, segments and
+    qa_results from the given results. Returns the call count."""
+    results = list(results)
+    for table in tables.TABLES:
+        _write_table(tables.table_rows(results, table), out_dir / f"{table}.csv", out_dir / f"{table}.parquet")
+    return len(results)
 
 
 def write_errors(out_dir: Path, errors: list[dict]) -> Path:
@@ -174,63 +164,3 @@ def write_errors(out_dir: Path, errors: list[dict]) -> Path:
     path = out_dir / ERRORS_CSV
     atomic_write_text(path, buffer.getvalue())
     return path
-
-
-class ResultsDatabase:
-    """SQLite results database, updated in place by repeated runs (one transaction per call)."""
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS calls (
-        call_id TEXT PRIMARY KEY, path TEXT, content_sha256 TEXT, params_digest TEXT, version TEXT,
-        analysed_at REAL, duration_s REAL, mode TEXT, qa_score REAL, result_json TEXT);
-    CREATE TABLE IF NOT EXISTS metrics (
-        call_id TEXT, name TEXT, value REAL, PRIMARY KEY (call_id, name));
-    CREATE TABLE IF NOT EXISTS turns (
-        call_id TEXT, turn_index INTEGER, speaker TEXT, start_s REAL, end_s REAL, emotion_label TEXT,
-        row_json TEXT, PRIMARY KEY (call_id, turn_index));
-    CREATE TABLE IF NOT EXISTS errors (
-        path TEXT PRIMARY KEY, call_id TEXT, reason TEXT, at REAL);
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(self.SCHEMA)
-
-    def upsert_call(self, result: dict) -> None:
-        call_id = result["call_id"]
-        with self._conn:  # one transaction: the call, its metrics and turns, or nothing
-            self._conn.execute("DELETE FROM metrics WHERE call_id = ?", (call_id,))
-            self._conn.execute("DELETE FROM turns WHERE call_id = ?", (call_id,))
-            self._conn.execute("DELETE FROM errors WHERE path = ?", (result["path"],))
-            self._conn.execute(
-                "INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (call_id, result["path"], result.get("content_sha256"), result.get("params_digest"),
-                 result["versions"]["call_analyzer"], time.time(), result["duration_s"], result["mode"],
-                 (result.get("qa") or {}).get("score"), json.dumps(result, ensure_ascii=False)),
-            )
-            self._conn.executemany(
-                "INSERT INTO metrics VALUES (?,?,?)",
-                [(call_id, k, float(v)) for k, v in result["metrics"].items() if isinstance(v, (int, float))],
-            )
-            self._conn.executemany(
-                "INSERT INTO turns VALUES (?,?,?,?,?,?,?)",
-                [(call_id, t["index"], t["speaker"], t["start_s"], t["end_s"], t.get("emotion_label"),
-                  json.dumps(t, ensure_ascii=False)) for t in result["turns"]],
-            )
-
-    def record_error(self, path: str, call_id: str, reason: str) -> None:
-        with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO errors VALUES (?,?,?,?)", (path, call_id, reason, time.time()))
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
