@@ -17,7 +17,7 @@ from ._version import __version__
 from .audio import AudioInfo, probe, read_span
 from .config import AnalysisConfig
 from .errors import AudioError
-from .frames import extract_frames
+from .frames import energy_envelope, extract_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
@@ -123,6 +123,7 @@ def analyze_file(
         file_mtime_ns=stat.st_mtime_ns,
         timings_s={k: round(v, 4) for k, v in timings.items()},
         analysed_at=datetime.now(tz=timezone.utc).isoformat(),
+        envelope=energy_envelope(frames.energy_db, frames.hop_s, ["mix"] if mono else list(config.audio.channels)),
         diarization=None if diarization is None else {
             "agent_rule": config.diarization.agent,
             "agent_confidence": diarization.agent_confidence,

@@ -35,6 +35,7 @@ class CallResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
     analysed_at: str | None = None  # ISO-8601 UTC time the analysis finished (re-scoring keeps it)
+    envelope: dict[str, Any] | None = None  # coarse loudness per channel for the call page (frames.energy_envelope)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,4 +63,5 @@ class CallResult:
             "warnings": self.warnings,
             "timings_s": self.timings_s,
             "analysed_at": self.analysed_at,
+            "envelope": self.envelope,
         }
