@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 import traceback
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -265,7 +266,7 @@ def analyze_files(
     out_dir: str | Path | None = None,
     jobs: int = 1,
     resume: bool = True,
-    progress: bool = True,
+    progress: bool = False,
     debug: bool = False,
     channel_map: dict[str, tuple[str, str]] | None = None,
     html: bool = True,
@@ -322,13 +323,12 @@ def analyze_files(
                 database.record_error(task.path, task.call_id, outcome["error"])
             summary.errors.append(error)
 
-    bar = tqdm(total=len(pending), unit="call", desc="analyze", disable=not progress or not pending, dynamic_ncols=True)
+    bar = Progress(len(pending), enabled=progress and bool(pending))
 
     def record(outcome: dict) -> None:
         """Handle one finished call and advance the progress bar (same for every engine)."""
         handle(outcome)
-        bar.update(1)
-        bar.set_postfix(failed=len(summary.errors), refresh=False)
+        bar.update(failed=len(summary.errors))
 
     try:
         if scheduler and pending:
@@ -353,6 +353,53 @@ def analyze_files(
     if out is not None:
         finalize_outputs(out, summary, html=html)
     return summary
+
+
+class Progress:
+    """Progress of a batch on stderr: a tqdm bar on a terminal; plain log lines otherwise (cron, CI,
+    ``2> log``), one at most every ``every_s`` seconds and one at the end:
+    ``2026-12-01 14:03:07 analyze: 17/200 calls done, 1 failed``."""
+
+    def __init__(self, total: int, *, enabled: bool, every_s: float = 10.0, stream=None):
+        import sys
+
+        self.total, self.done, self.failed = total, 0, 0
+        self.enabled, self.every_s = enabled, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self._last = float("-inf")
+        self._bar = None
+        if enabled and _is_terminal(self.stream):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="call", desc="analyze", dynamic_ncols=True, file=self.stream)
+
+    def update(self, *, failed: int) -> None:
+        self.done += 1
+        self.failed = failed
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(failed=failed, refresh=False)
+        elif self.enabled and (time.monotonic() - self._last >= self.every_s or self.done == self.total):
+            self._last = time.monotonic()
+            self.write(f"analyze: {self.done}/{self.total} calls done, {failed} failed")
+
+    def write(self, line: str) -> None:
+        """One timestamped log line (through tqdm on a terminal, so the bar is not broken)."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> None:

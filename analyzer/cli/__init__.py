@@ -17,16 +17,40 @@ from . import analyze, compare, emotion, export, score, train_emotion
 COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, export)
 
 
+DEBUG_HELP = "show full tracebacks on errors"
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after an option's help, except where it says nothing: required options,
+    options without a default (None) and on/off flags (False)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _finish_subcommand(parser: argparse.ArgumentParser) -> None:
+    """What every subcommand accepts: ``--debug`` after the command too (``analyze --debug``), and
+    help without empty defaults."""
+    if parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter:
+        parser.formatter_class = DefaultsHelpFormatter
+    if "--debug" not in parser._option_string_actions:
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="call-analyzer",
         description="Offline analysis of recorded two-party phone calls: pacing, turn-taking and emotion.",
     )
     parser.add_argument("--version", action="version", version=f"call-analyzer {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.register_commands(subparsers)
+    for sub in subparsers.choices.values():
+        _finish_subcommand(sub)
     return parser
 
 

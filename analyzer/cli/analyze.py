@@ -44,7 +44,7 @@ def register_commands(subparsers) -> None:
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
     p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else a log line every 10 s)")
     p.set_defaults(func=_run_analyze)
 
 

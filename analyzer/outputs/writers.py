@@ -133,12 +133,28 @@ def turn_table_rows(result: dict) -> list[dict]:
     return tables.turn_rows(result)
 
 
+CSV_PROBABILITY_DECIMALS = 4  # p_*, arousal, valence, emotion_confidence in CSV (the model is not better than 1e-4)
+_PROBABILITY_COLUMNS = ("arousal", "valence", "emotion_confidence")
+
+
+def round_for_csv(frame):
+    """A copy of ``frame`` with probability-like columns (``p_*``, arousal, valence,
+    emotion_confidence) rounded to :data:`CSV_PROBABILITY_DECIMALS`; Parquet and SQLite keep full precision."""
+    from pandas.api.types import is_float_dtype
+
+    out = frame.copy()
+    for col in out.columns:
+        if (str(col).startswith("p_") or col in _PROBABILITY_COLUMNS) and is_float_dtype(out[col].dtype):
+            out[col] = out[col].round(CSV_PROBABILITY_DECIMALS)
+    return out
+
+
 def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
     buffer = io.StringIO()
-    neutralise_csv_frame(frame).to_csv(buffer, index=False)
+    neutralise_csv_frame(round_for_csv(frame)).to_csv(buffer, index=False)
     atomic_write_text(csv_path, buffer.getvalue())
     out = io.BytesIO()
     frame.to_parquet(out, index=False)
