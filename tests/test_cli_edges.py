@@ -34,7 +34,7 @@ def test_debug_is_accepted_after_every_subcommand_and_help_has_no_empty_defaults
 
 def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
     missing = tmp_path / "nowhere"
-    assert main(["score", str(missing)]) == 2  # one-line error without --debug
+    assert main(["score", str(missing)]) == 1  # one-line error without --debug
     parser = make_parser()
     assert parser.parse_args(["score", str(missing), "--debug"]).debug is True
     assert parser.parse_args(["--debug", "score", str(missing)]).debug is True
@@ -43,7 +43,7 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
 
 def test_analyze_help_still_shows_real_defaults():
     text = _subparsers(make_parser())["analyze"].format_help()
-    assert "worker processes (default: 1)" in " ".join(text.split())
+    assert "CPUs) (default: 1)" in " ".join(text.split())  # --jobs
 
 
 def test_progress_off_a_terminal_is_plain_log_lines_not_bar_frames():

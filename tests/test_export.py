@@ -98,7 +98,7 @@ def test_audacity_and_jsonl_exports_hold_every_turn_and_event(results_dir, tmp_p
 
 
 def test_export_of_a_missing_folder_is_one_line_error(tmp_path, capsys):
-    assert main(["export", str(tmp_path / "nowhere"), "--format", "rttm", "--out", str(tmp_path / "x")]) == 2
+    assert main(["export", str(tmp_path / "nowhere"), "--format", "rttm", "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "results folder not found" in err and len(err.strip().splitlines()) == 1
 

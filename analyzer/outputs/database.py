@@ -9,7 +9,8 @@ Schema version 2 (``PRAGMA user_version = 2``; see docs/database.md):
 * ``turns``, ``events``, ``segments``, ``qa_results``: the rows of :mod:`analyzer.outputs.tables`,
   each with ``call_id REFERENCES calls ON DELETE CASCADE`` and indexes on call_id (and kind,
   speaker, rule, status).
-* ``errors``: files that could not be analysed.
+* ``errors``: files whose last analysis failed; ``json_sync``: sha256 of each call's JSON text
+  (what :meth:`ResultsDatabase.sync` compares to bring the database in line with the JSON files).
 * view ``metrics``: the long format ``(call_id, name, value)``, one row per metric column (nulls kept).
 
 A key that is not in the base schema (a new metric or turn field from a newer analyzer) gets a
@@ -26,7 +27,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..metrics.catalog import METRICS
 from . import tables
@@ -35,7 +36,7 @@ SCHEMA_VERSION = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 CALL_COLUMNS = {
-    "call_id": "TEXT PRIMARY KEY", "path": "TEXT", "mode": "TEXT", "mono_mix": "INTEGER",
+    "call_id": "TEXT PRIMARY KEY", "path": "TEXT", "status": "TEXT", "mode": "TEXT", "mono_mix": "INTEGER",
     "sample_rate_hz": "INTEGER", "analysis_rate_hz": "INTEGER", "file_modified_at": "TEXT",
     "analysed_at": "TEXT", "content_sha256": "TEXT", "params_digest": "TEXT", "analyzer_version": "TEXT",
     "emotion_model": "TEXT", "emotion_licence": "TEXT", "agent_confidence": "REAL",
@@ -77,6 +78,7 @@ def _create_sql() -> str:
         body = ", ".join(f"{c} {t}" for c, t in columns.items())
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({body}, PRIMARY KEY {_KEYS[table]})")
     statements.append("CREATE TABLE IF NOT EXISTS errors (path TEXT PRIMARY KEY, call_id TEXT, reason TEXT, at TEXT)")
+    statements.append("CREATE TABLE IF NOT EXISTS json_sync (call_id TEXT PRIMARY KEY, text_sha256 TEXT)")
     statements += [f"CREATE INDEX IF NOT EXISTS ix_{t}_{c} ON {t}({c})" for t, c in _INDEXES]
     return ";\n".join(statements) + ";"
 
@@ -114,37 +116,74 @@ def _is_version_1(conn: sqlite3.Connection) -> bool:
     return kinds.get("metrics") == "table" and "result_json" in _columns(conn, "calls")
 
 
+def _iso(at: Any) -> str | None:
+    """An ISO-8601 timestamp from an epoch number (older records) or an ISO string."""
+    return tables.iso_utc(at) if isinstance(at, (int, float)) else at
+
+
 class ResultsDatabase:
     """SQLite results database, updated in place by repeated runs (one transaction per call).
 
-    Opening a version-1 database migrates it (see the module docstring); a database written by
-    a newer analyzer (``user_version`` > :data:`SCHEMA_VERSION`) is refused with a clear error.
+    It mirrors the per-call JSON files: :meth:`sync` at the end of each run brings it in line with
+    them (table ``json_sync`` keeps the sha256 of each call's JSON text), and a damaged file is
+    moved aside to ``results.sqlite.damaged`` and rebuilt, with a warning. Opening a version-1
+    database migrates it (see the module docstring); a database written by a newer analyzer
+    (``user_version`` > :data:`SCHEMA_VERSION`) is refused with a clear error.
     """
 
-    def __init__(self, path: Path):
-        from ..errors import AnalyzerError
-
+    def __init__(self, path: Path, *, on_warning: Callable[[str], None] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            self._conn.close()
-            raise AnalyzerError(f"results database has schema version {version}, newer than this call-analyzer "
-                                f"({SCHEMA_VERSION}); upgrade call-analyzer or use another --out folder",
-                                path=str(self.path))
-        if version < SCHEMA_VERSION and _is_version_1(self._conn):
-            self.migrated_from = 1
-            self._migrate_from_version_1()
-        else:
-            self.migrated_from = None
-            with self._conn:
-                self._conn.executescript(_create_sql())
-                self._refresh_metrics_view()
-                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.migrated_from = None
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            moved = self._set_aside(self.path)
+            if on_warning:
+                on_warning(f"{self.path}: damaged database ({' '.join(str(exc).split())}); moved to {moved.name} and "
+                           "rebuilt from the per-call JSON files")
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        from ..errors import AnalyzerError
+
+        self._conn = conn = sqlite3.connect(str(self.path), timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise AnalyzerError(f"results database has schema version {version}, newer than this call-analyzer "
+                                    f"({SCHEMA_VERSION}); upgrade call-analyzer or use another --out folder",
+                                    path=str(self.path))
+            if version < SCHEMA_VERSION and _is_version_1(conn):
+                self.migrated_from = 1
+                self._migrate_from_version_1()
+            else:
+                with conn:
+                    conn.executescript(_create_sql())
+                    self._refresh_metrics_view()
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (sqlite3.DatabaseError, AnalyzerError):
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _set_aside(path: Path) -> Path:
+        """Move a damaged database (and its WAL files) out of the way; returns the new name."""
+        import os
+
+        moved = path.with_name(path.name + ".damaged")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(path) + suffix)
+            if source.exists():
+                os.replace(source, Path(str(moved) + suffix))
+        return moved
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -176,7 +215,8 @@ class ResultsDatabase:
 
     def _migrate_from_version_1(self) -> None:
         conn = self._conn
-        calls = conn.execute("SELECT result_json, analysed_at FROM calls").fetchall()
+        has_status = "status" in _columns(conn, "calls")
+        calls = conn.execute(f"SELECT result_json, analysed_at, {'status' if has_status else 'NULL'} FROM calls").fetchall()
         errors = conn.execute("SELECT path, call_id, reason, at FROM errors").fetchall()
         conn.execute("PRAGMA foreign_keys=OFF")
         with conn:
@@ -185,18 +225,17 @@ class ResultsDatabase:
             for statement in _create_sql().split(";\n"):
                 conn.execute(statement.rstrip(";"))
             self._refresh_metrics_view()
-            for result_json, analysed_at in calls:
-                self._write_call(json.loads(result_json), analysed_at=tables.iso_utc(analysed_at))
-            conn.executemany("INSERT INTO errors VALUES (?,?,?,?)",
-                             [(p, c, r, tables.iso_utc(at)) for p, c, r, at in errors])
+            for result_json, analysed_at, status in calls:
+                self._write_call(json.loads(result_json), analysed_at=_iso(analysed_at), status=status)
+            conn.executemany("INSERT INTO errors VALUES (?,?,?,?)", [(p, c, r, _iso(at)) for p, c, r, at in errors])
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("PRAGMA foreign_keys=ON")
 
     # -- contents -----------------------------------------------------------------------------
 
-    def _write_call(self, result: dict, *, analysed_at: str | None) -> None:
+    def _write_call(self, result: dict, *, analysed_at: str | None, status: str | None = None) -> None:
         call_id = result["call_id"]
-        row = tables.call_row(result)
+        row = tables.call_row(result, status)
         row["analysed_at"] = analysed_at
         row["result_json"] = json.dumps(result, ensure_ascii=False)
         children = {name: tables.ROW_BUILDERS[name](result) for name in TABLE_COLUMNS}
@@ -209,12 +248,12 @@ class ResultsDatabase:
         for name, rows in children.items():
             self._insert(name, rows)
 
-    def upsert_call(self, result: dict) -> None:
-        """Insert or replace one call and all its rows, in one transaction.
+    def upsert_call(self, result: dict, text_sha256: str | None = None) -> None:
+        """Insert or replace one call and all its rows, in one transaction (status ``current``).
 
         ``analysed_at``: the result's own ``analysed_at`` (written by the pipeline); for results
         without one, the stored value is kept when content and parameters are unchanged (a
-        re-score), else the current time."""
+        re-score), else the current time. ``text_sha256``: of the call's JSON text (for :meth:`sync`)."""
         call_id = result["call_id"]
         with self._conn:
             analysed_at = result.get("analysed_at")
@@ -225,6 +264,31 @@ class ResultsDatabase:
                 analysed_at = stored[0] if stored else tables.now_iso()
             self._conn.execute("DELETE FROM errors WHERE path = ?", (result["path"],))
             self._write_call(result, analysed_at=analysed_at)
+            self._conn.execute("INSERT OR REPLACE INTO json_sync VALUES (?,?)", (call_id, text_sha256))
+
+    def sync(self, results: list[dict], statuses: dict[str, str], errors: list[dict]) -> int:
+        """Make the database mirror the JSON files: upsert changed calls, drop calls without a JSON,
+        set every status, replace the errors table. ``results`` carry ``_text_sha256``. Returns calls upserted."""
+        known = dict(self._conn.execute("SELECT call_id, text_sha256 FROM json_sync"))
+        in_db = {row[0] for row in self._conn.execute("SELECT call_id FROM calls")}
+        wanted = {r["call_id"] for r in results}
+        changed = 0
+        for result in results:
+            sha = result.get("_text_sha256")
+            if result["call_id"] not in in_db or sha is None or known.get(result["call_id"]) != sha:
+                self.upsert_call({k: v for k, v in result.items() if k != "_text_sha256"}, sha)
+                changed += 1
+        with self._conn:
+            for call_id in in_db - wanted:  # cascades to turns, events, segments, qa_results
+                self._conn.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
+                self._conn.execute("DELETE FROM json_sync WHERE call_id = ?", (call_id,))
+            self._conn.executemany("UPDATE calls SET status = ? WHERE call_id = ?",
+                                   [(statuses.get(cid, tables.STATUS_CURRENT), cid) for cid in wanted])
+            self._conn.execute("DELETE FROM errors")
+            self._conn.executemany("INSERT OR REPLACE INTO errors VALUES (?,?,?,?)",
+                                   [(e["path"], e["call_id"], e["reason"], _iso(e.get("at")) or tables.now_iso())
+                                    for e in errors])
+        return changed
 
     def record_error(self, path: str, call_id: str, reason: str) -> None:
         with self._conn:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from ..metrics.catalog import METRICS, format_value, metric_info
 from .writers import neutralise_csv_cell, neutralise_csv_frame  # noqa: F401 - re-exported for callers of this module
+from .writers import output_relpath
 
 EMOTION_LABELS = ("neutral", "happy", "angry", "sad")
 TIMELINE_EVENT_LANES = (
@@ -60,13 +61,14 @@ ENVELOPE_HEIGHT = 24  # px of one envelope lane (the SVG viewBox height)
 
 def page_href(call_id: str) -> str:
     """Relative URL of a call's page from the folder holding the index: ``<call_id>.html``,
-    percent-encoded per path component (so '#', '?', '%', '<' in file names stay part of the path)."""
-    return quote(call_id.replace("\\", "/") + ".html", safe="/")
+    percent-encoded per path component (so '#', '?', '%', '<' in file names stay part of the path);
+    long ids are hash-shortened like every output name (:func:`analyzer.outputs.writers.output_relpath`)."""
+    return quote(output_relpath(call_id.replace("\\", "/"), ".html"), safe="/")
 
 
 def page_path(html_dir: str | Path, call_id: str) -> Path:
     """Where :func:`write_call_page` output for ``call_id`` goes under ``html_dir`` (matches :func:`page_href`)."""
-    return Path(html_dir) / (call_id + ".html")
+    return Path(html_dir) / output_relpath(call_id, ".html")
 
 
 def relative_href(target: str | Path, from_dir: str | Path) -> str:

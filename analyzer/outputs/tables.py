@@ -15,6 +15,7 @@ from typing import Any
 
 TABLES = ("calls", "turns", "events", "segments", "qa_results")
 QA_STATUSES = ("failed", "passed", "not_applicable")
+STATUS_CURRENT = "current"  # calls.status of a result that describes its source file (others: writers.STATUS_*)
 
 
 def iso_utc(epoch_s: float | None) -> str | None:
@@ -29,9 +30,10 @@ def now_iso() -> str:
     return datetime.now(tz=timezone.utc).isoformat()
 
 
-def call_row(result: dict) -> dict:
-    """The one-row-per-call summary: identity, mode, diarization confidences, model and licence,
-    QA score, warnings count and every metric (one column per metric key)."""
+def call_row(result: dict, status: str | None = None) -> dict:
+    """The one-row-per-call summary: identity, status (``current`` or why the result is stale, see
+    docs/operations.md), mode, diarization confidences, model and licence, QA score, warnings count
+    and every metric (one column per metric key)."""
     versions = result.get("versions") or {}
     diarization = result.get("diarization") or {}
     qa = result.get("qa") if isinstance(result.get("qa"), dict) else {}
@@ -40,6 +42,7 @@ def call_row(result: dict) -> dict:
     row = {
         "call_id": result["call_id"],
         "path": result["path"],
+        "status": status or STATUS_CURRENT,
         "mode": result["mode"],
         "mono_mix": bool(audio_params.get("mono_mix", False)),
         "sample_rate_hz": result["sample_rate_hz"],
@@ -143,7 +146,10 @@ ROW_BUILDERS = {"calls": lambda r: [call_row(r)], "turns": turn_rows, "events": 
                 "segments": segment_rows, "qa_results": qa_rows}
 
 
-def table_rows(results, table: str) -> list[dict]:
-    """Every row of ``table`` (one of :data:`TABLES`) over ``results``, in result order."""
+def table_rows(results, table: str, statuses: dict[str, str] | None = None) -> list[dict]:
+    """Every row of ``table`` (one of :data:`TABLES`) over ``results``, in result order;
+    ``statuses``: call_id -> status for the calls table (default ``current``)."""
+    if table == "calls":
+        return [call_row(result, (statuses or {}).get(result["call_id"])) for result in results]
     build = ROW_BUILDERS[table]
     return [row for result in results for row in build(result)]
