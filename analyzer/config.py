@@ -27,6 +27,7 @@ class AudioConfig:
     channels: role of each channel of a stereo file, left first.
     block_s: seconds of audio decoded at once (bounds memory on long calls).
     mono_mix: treat a stereo file as one mixed channel.
+    min_duration_s: files shorter than this are refused (nothing to analyse).
     """
 
     channels: tuple[str, str] = ("agent", "customer")
@@ -60,6 +61,8 @@ class VadConfig:
         per side) through frames at least edge_gate_db above the noise floor (hysteresis).
     crosstalk_margin_db: a frame counts as a party's own speech only if its level above the
         channel's noise floor exceeds the leak predicted from the other channel by this margin.
+    silero_threshold: speech probability above which silero-vad calls a frame speech (0..1).
+    crosstalk: suppress the other party's voice leaking into a channel (stereo; see crosstalk_margin_db).
     """
 
     backend: str = "webrtc"
@@ -89,7 +92,14 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class TurnConfig:
-    """Turn-taking thresholds (SPEC: time model), all in seconds."""
+    """Turn-taking thresholds (SPEC: time model), all in seconds.
+
+    backchannel_max_s: a listener's segment shorter than this, inside the speaker's turn, is a backchannel.
+    interruption_min_overlap_s: overlap of a listener's (non-backchannel) segment that makes it an interruption.
+    interruption_yield_s: an interruption is successful if the speaker stops within this time.
+    dead_air_s: a silence of both parties at least this long is a dead-air event.
+    hold_s: a silence at least this long is a hold (and also a dead air).
+    """
 
     backchannel_max_s: float = 1.0
     interruption_min_overlap_s: float = 0.2
@@ -110,6 +120,7 @@ class ProsodyConfig:
         quieter peaks count. Defaults tuned on telephone EmoDB, checked on nEMO (docs/prosody.md).
     enabled: compute pitch, intensity and syllable rates (off: pacing only).
     pitch_step_s: Praat's pitch time step; 0.02 halves the pitch cost (F0 interpolated to 10 ms frames).
+    semitone_reference_hz: pitch in semitones is relative to this frequency.
     """
 
     enabled: bool = True
@@ -125,9 +136,11 @@ class ProsodyConfig:
 class EmotionConfig:
     """Per-turn emotion scoring.
 
+    enabled: score the emotion of every turn (off: no emotion columns, emotion QA rules skipped).
     model: 'open', 'multi' or a path to a model folder.
     min_turn_s: turns shorter than this get no score.
     window_s / hop_s: long turns are scored in windows and pooled.
+    speaker_normalisation: judge each turn also relative to the speaker's own baseline in the call.
     """
 
     enabled: bool = True
@@ -140,7 +153,11 @@ class EmotionConfig:
 
 @dataclass(frozen=True)
 class QaConfig:
-    """QA scorecard: 'default' (the shipped analyzer/default_rules.toml) or a rules file (TOML/YAML)."""
+    """QA scorecard: 'default' (the shipped analyzer/default_rules.toml) or a rules file (TOML/YAML).
+
+    enabled: score every call with the rules.
+    rules: 'default' (the shipped analyzer/default_rules.toml) or the path of a rules file (TOML or YAML).
+    """
 
     enabled: bool = True
     rules: str = "default"

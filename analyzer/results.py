@@ -15,17 +15,22 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from .outputs import tables
-from .outputs.reader import iter_result_files, read_result
+from .outputs import tables, writers
+from .outputs.reader import iter_result_files
 
 
 class Results:
-    """The results of one folder. ``results``: the per-call result dicts, in call_id order;
-    ``calls``, ``turns``, ``events``, ``segments``, ``qa_results``: DataFrames (built on first use)."""
+    """The results of one folder. ``results``: the per-call result dicts, in file order (as in the
+    tables); ``statuses``: call_id -> ``current`` or why the result is stale; ``warnings``: files
+    skipped (foreign or broken); ``calls``, ``turns``, ``events``, ``segments``, ``qa_results``:
+    DataFrames (built on first use)."""
 
-    def __init__(self, root: Path, results: list[dict]):
+    def __init__(self, root: Path, results: list[dict], statuses: dict[str, str] | None = None,
+                 warnings: list[str] | None = None):
         self.root = root
         self.results = results
+        self.statuses = statuses or {}
+        self.warnings = warnings or []
 
     def table(self, name: str):
         """The DataFrame of table ``name`` (one of ``analyzer.outputs.tables.TABLES``)."""
@@ -33,7 +38,7 @@ class Results:
 
         if name not in tables.TABLES:
             raise ValueError(f"unknown table {name!r}; choose one of {', '.join(tables.TABLES)}")
-        return pd.DataFrame(tables.table_rows(self.results, name))
+        return pd.DataFrame(tables.table_rows(self.results, name, self.statuses))
 
     @functools.cached_property
     def calls(self):
@@ -65,11 +70,17 @@ class Results:
 def open(results_dir: str | Path) -> Results:  # noqa: A001 - analyzer.results.open(...) reads like the builtin
     """The results in ``results_dir`` (the ``--out`` folder of ``call-analyzer analyze``).
 
-    Raises :class:`analyzer.outputs.reader.ResultsError` (one line, naming the folder or file) when the
-    folder is missing, holds no results, or holds a file that is not a call result."""
+    The results are read as the end of a run reads them (foreign or broken files are skipped and
+    listed in ``warnings``; ``status`` in ``calls`` as in calls.parquet). Raises
+    :class:`analyzer.outputs.reader.ResultsError` (one line, naming the folder) when the folder is
+    missing or holds no results."""
     root = Path(results_dir)
-    results = sorted((read_result(p) for p in iter_result_files(root)), key=lambda r: str(r["call_id"]))
-    return Results(root, results)
+    iter_result_files(root)  # a missing or empty folder is an error naming it
+    warnings: list[str] = []
+    results = list(writers.iter_call_results(root, on_warning=warnings.append))
+    failing = {record["call_id"] for _, record in writers.iter_failures(root)}
+    statuses = {r["call_id"]: writers.result_status(r, failing) for r in results}
+    return Results(root, results, statuses, warnings)
 
 
 __all__ = ["Results", "open"]

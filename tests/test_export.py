@@ -22,7 +22,7 @@ def results_dir(tmp_path):
     # overlapping speech of the two parties, as in real calls
     results[0]["segments"].append({"speaker": "customer", "start_s": 10.0, "end_s": 10.8})
     out = write_results(tmp_path / "res", results)
-    writers.write_tables(out, results)
+    writers.write_tables(out, results, {r["call_id"]: writers.result_status(r, set()) for r in results})
     return out, results
 
 
@@ -114,3 +114,4 @@ def test_dataframe_api_returns_the_rows_of_the_parquet_files(results_dir):
     assert set(res.calls["call_id"]) == {"north/day 1/call-a", "south/call-b"}
     assert len(res.turns) == sum(len(r["turns"]) for r in results)
     assert set(res.qa_results["status"]) <= {"failed", "passed", "not_applicable"}
+    assert set(res.calls["status"]) == {writers.STATUS_SOURCE_GONE}  # make_result paths do not exist

@@ -28,7 +28,8 @@ def register_commands(subparsers) -> None:
     )
     p.add_argument("paths", nargs="+", help="audio files and/or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--config", help="TOML file with [audio] [vad] [turns] [prosody] [emotion] sections")
+    p.add_argument("--config", help="TOML file with any of the sections [audio] [vad] [turns] [prosody] [emotion] "
+                   "[qa] [diarization]; 'call-analyzer config --defaults' prints every key with its meaning")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes (at least 1; capped at the number of calls to analyse and of CPUs)")
     p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:8786 (started with 'dask scheduler' and "
