@@ -1,7 +1,8 @@
 """Standard exports of a call's segmentation: RTTM, Audacity labels, Praat TextGrid, JSON Lines.
 
 Pure formatters (result dict -> text) plus :func:`export_results`, which writes one set of
-files per call under an output folder (``<out>/<call_id>.<ext>``, sub-folders as in call_id):
+files per call under an output folder (``<out>/<call_id>.<ext>``, sub-folders as in call_id,
+over-long names hash-shortened like every output name):
 
 * ``rttm``: ``<call_id>.rttm``, one ``SPEAKER`` line per speech segment, speakers ``agent`` /
   ``customer`` (what pyannote, dscore and md-eval read; file id = call_id with whitespace
@@ -24,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .writers import atomic_write_text
+from .writers import atomic_write_text, output_relpath
 
 FORMATS = ("rttm", "audacity", "textgrid", "jsonl")
 PARTIES = ("agent", "customer")
@@ -156,7 +157,7 @@ def export_results(results: Iterable[dict], fmt: str, out_dir: str | Path,
     written = []
     for result in results:
         for suffix, text in export_files(result, fmt).items():
-            path = out_dir / (str(result["call_id"]) + suffix)
+            path = out_dir / output_relpath(str(result["call_id"]), suffix)
             atomic_write_text(path, text)
             written.append(path)
             if on_file:
