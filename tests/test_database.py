@@ -1,5 +1,6 @@
 """The SQLite results database: tables and columns, foreign keys, ISO timestamps, the SQL examples
-of docs/database.md, and the migration of a database written by the previous (version 1) schema."""
+of docs/database.md (on hand-made results and on simulated calls analysed by the product), and the
+migration of a database written by the previous (version 1) schema."""
 
 import json
 import re
@@ -184,3 +185,71 @@ def test_tables_are_written_as_csv_and_parquet_with_the_database_columns(tmp_pat
         assert len(frame) == len(tables.table_rows(results, table)), table
         assert list(pd.read_csv(tmp_path / f"{table}.csv", nrows=0).columns) == list(frame.columns), table
     assert "turn_index" in pd.read_parquet(tmp_path / "turns.parquet").columns
+
+
+SIMULATED = {  # call_id: simulator overrides (agent north slow and interrupting on day 1, south quick)
+    "north/2024-05-01/sim-a": {"agent_latency_mean_s": 1.2, "agent_interrupt_prob": 0.35, "dead_air_prob": 0.3},
+    "north/2024-05-02/sim-b": {"agent_latency_mean_s": 0.8, "agent_interrupt_prob": 0.2, "dead_air_prob": 0.2},
+    "south/2024-05-01/sim-c": {"agent_latency_mean_s": 0.3, "agent_interrupt_prob": 0.02, "dead_air_prob": 0.3},
+    "south/2024-05-01/sim-d": {"agent_latency_mean_s": 0.4, "agent_interrupt_prob": 0.3, "dead_air_prob": 0.25},
+}
+
+
+@pytest.fixture(scope="module")
+def simulated_database(corpora, tmp_path_factory):
+    """Four calls from the simulator, analysed (emotion off) and scored with the default rules by `analyze`."""
+    import soundfile as sf
+
+    from analyzer.batch import analyze_files
+    from analyzer.config import AnalysisConfig
+    from callsim.simulate import SimulationParams, call_seed, simulate_call
+
+    root = tmp_path_factory.mktemp("simulated")
+    for number, (call_id, overrides) in enumerate(SIMULATED.items()):
+        call = simulate_call(SimulationParams(seed=call_seed(300, number), n_turns=16, **overrides), corpora_root=corpora)
+        target = root / "calls" / f"{call_id}.wav"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, call.stereo, call.sample_rate_hz, subtype="ULAW")
+    out = root / "results"
+    summary = analyze_files([root / "calls"], AnalysisConfig().replace(emotion={"enabled": False}), out_dir=out,
+                            html=False)
+    assert summary.exit_code == 0
+    results = list(writers.iter_call_results(out))
+    conn = sqlite3.connect(out / writers.DB_NAME)
+    yield conn, results
+    conn.close()
+
+
+def test_sql_examples_on_simulated_calls_return_the_rows_of_the_json_results(simulated_database):
+    conn, results = simulated_database
+    assert sorted(r["call_id"] for r in results) == sorted(SIMULATED)
+    queries = doc_queries()
+
+    expected = []
+    for r in results:
+        long_dead = [e["end_s"] - e["start_s"] for e in r["events"] if e["kind"] == "dead_air" and e["end_s"] - e["start_s"] > 10]
+        if long_dead and r["qa"]["score"] < 70:
+            expected.append((r["call_id"], r["qa"]["score"], round(max(long_dead), 3), len(long_dead)))
+    got = [(c, s, round(d, 3), n) for c, s, d, n in conn.execute(queries["dead_air_and_low_score"]).fetchall()]
+    assert got == sorted(expected, key=lambda row: (row[1], row[0]))
+    assert got  # one simulated call has both (when written: south/2024-05-01/sim-c, score 68.8, 14.9 s)
+
+    answers: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        agent, day, _ = r["call_id"].split("/")
+        answers.setdefault((agent, day), []).extend(
+            e["fto_s"] for e in r["events"] if e["kind"] in ("gap", "overlap") and e["speaker"] == "agent")
+    rows = conn.execute(queries["agent_median_latency_per_day"]).fetchall()
+    assert [(a, d, n) for a, d, _, n in rows] == [(a, d, len(v)) for (a, d), v in sorted(answers.items())]
+    assert [m for _, _, m, _ in rows] == pytest.approx([float(np.median(v)) for _, v in sorted(answers.items())])
+    # the per-day medians agree with the analyzer's own per-call metric where a day has one call
+    single = {r["call_id"].rsplit("/", 1)[0]: r for r in results if r["call_id"].startswith("north/")}
+    for (agent, day, median, _) in rows:
+        if agent == "north":
+            assert median == pytest.approx(single[f"{agent}/{day}"]["metrics"]["agent_latency_median_s"], abs=0.011)
+
+    interruptions = sorted((r["call_id"], e["start_s"], e["end_s"], e["outcome"]) for r in results
+                           if r["call_id"].startswith("north/") for e in r["events"]
+                           if e["kind"] == "interruption" and e["speaker"] == "agent")
+    assert conn.execute(queries["interruptions_by_one_agent"]).fetchall() == interruptions
+    assert interruptions  # the slow, interrupting north agent does interrupt
