@@ -141,6 +141,7 @@ def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path)
     header.click()
     header.click()  # descending
     assert page.evaluate(ids) == [c["call_id"] for c in reversed(calls)]
+    assert header.get_attribute("aria-sort") == "descending"
     page.fill("#f-text", "call-2")
     assert page.locator("#calls tbody tr:visible").count() == 1
     assert page.inner_text("#shown") == "1"
