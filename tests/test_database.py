@@ -253,3 +253,14 @@ def test_sql_examples_on_simulated_calls_return_the_rows_of_the_json_results(sim
                            if e["kind"] == "interruption" and e["speaker"] == "agent")
     assert conn.execute(queries["interruptions_by_one_agent"]).fetchall() == interruptions
     assert interruptions  # the slow, interrupting north agent does interrupt
+
+
+def test_new_metrics_and_call_fields_get_columns_and_only_metrics_enter_the_long_view(tmp_path):
+    result = make_result("a/1", seed=5)
+    result["metrics"]["agent_new_thing_s"] = 1.5  # a metric from a newer analyzer
+    with ResultsDatabase(tmp_path / "r.sqlite") as db:
+        db.upsert_call(result)
+        conn = db.connection
+        assert conn.execute("SELECT agent_new_thing_s FROM calls").fetchone() == (1.5,)
+        names = {row[0] for row in conn.execute("SELECT name FROM metrics")}
+    assert names == set(result["metrics"])  # identity columns (qa_score, status, ...) are not metrics

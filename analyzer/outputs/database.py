@@ -11,7 +11,8 @@ Schema version 2 (``PRAGMA user_version = 2``; see docs/database.md):
   speaker, rule, status).
 * ``errors``: files whose last analysis failed; ``json_sync``: sha256 of each call's JSON text
   (what :meth:`ResultsDatabase.sync` compares to bring the database in line with the JSON files).
-* view ``metrics``: the long format ``(call_id, name, value)``, one row per metric column (nulls kept).
+* view ``metrics``: the long format ``(call_id, name, value)``, one row per metric column (nulls kept);
+  ``metric_names`` lists the metric keys outside the catalogue that got a column.
 
 A key that is not in the base schema (a new metric or turn field from a newer analyzer) gets a
 column of its own (``ALTER TABLE ADD COLUMN``) the first time it is written.
@@ -79,6 +80,7 @@ def _create_sql() -> str:
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({body}, PRIMARY KEY {_KEYS[table]})")
     statements.append("CREATE TABLE IF NOT EXISTS errors (path TEXT PRIMARY KEY, call_id TEXT, reason TEXT, at TEXT)")
     statements.append("CREATE TABLE IF NOT EXISTS json_sync (call_id TEXT PRIMARY KEY, text_sha256 TEXT)")
+    statements.append("CREATE TABLE IF NOT EXISTS metric_names (name TEXT PRIMARY KEY)")
     statements += [f"CREATE INDEX IF NOT EXISTS ix_{t}_{c} ON {t}({c})" for t, c in _INDEXES]
     return ";\n".join(statements) + ";"
 
@@ -103,8 +105,10 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
-def _metrics_view_sql(columns: list[str]) -> str:
-    metric_cols = [c for c in columns if c not in CALL_COLUMNS and c != "result_json"]
+def _metrics_view_sql(columns: list[str], extra_metrics: set[str]) -> str:
+    """The long ``metrics`` view over the calls columns that hold metrics: the catalogue's, plus
+    ``extra_metrics`` (keys of ``result["metrics"]`` the catalogue does not know, see ``metric_names``)."""
+    metric_cols = [c for c in columns if c in METRIC_COLUMNS or c in extra_metrics]
     if not metric_cols:
         return "CREATE VIEW metrics AS SELECT call_id, NULL AS name, NULL AS value FROM calls WHERE 0"
     parts = [f"SELECT call_id, '{c}' AS name, {c} AS value FROM calls" for c in metric_cols]
@@ -188,8 +192,9 @@ class ResultsDatabase:
     # -- schema -------------------------------------------------------------------------------
 
     def _refresh_metrics_view(self) -> None:
+        extra = {row[0] for row in self._conn.execute("SELECT name FROM metric_names")}
         self._conn.execute("DROP VIEW IF EXISTS metrics")
-        self._conn.execute(_metrics_view_sql(_columns(self._conn, "calls")))
+        self._conn.execute(_metrics_view_sql(_columns(self._conn, "calls"), extra))
 
     def _ensure_columns(self, table: str, rows: list[dict]) -> bool:
         """Add a column for every key of ``rows`` the table lacks; returns whether any was added."""
@@ -239,6 +244,9 @@ class ResultsDatabase:
         row["analysed_at"] = analysed_at
         row["result_json"] = json.dumps(result, ensure_ascii=False)
         children = {name: tables.ROW_BUILDERS[name](result) for name in TABLE_COLUMNS}
+        new_metrics = [(k,) for k in result["metrics"] if k not in METRIC_COLUMNS and _IDENTIFIER.match(k)]
+        if new_metrics:
+            self._conn.executemany("INSERT OR IGNORE INTO metric_names VALUES (?)", new_metrics)
         if self._ensure_columns("calls", [row]):
             self._refresh_metrics_view()
         for name, rows in children.items():
