@@ -125,7 +125,7 @@ def test_call_page_loads_clean_has_one_element_per_turn_and_click_seeks_audio(pa
 
 
 def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path):
-    calls = [make_result(f"team/call-{k}", seed=k, agent_interruptions=k) for k in range(4)]
+    calls = [make_result(f"team/call-{k}", seed=k, agent_interruptions=2 * k) for k in range(4)]
     for call in calls:
         call["qa"] = evaluate(load_default_rules(), call)
     hrefs = {}
@@ -146,6 +146,11 @@ def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path)
     assert page.locator("#calls tbody tr:visible").count() == 1
     assert page.inner_text("#shown") == "1"
     page.fill("#f-text", "")
+    interrupting = sum("agent_interrupts_over_3" in [f["rule"] for f in c["qa"]["failed"]] for c in calls)
+    for words in ("agent_interrupts", "agent interrupts over 3"):  # the rule id or its readable name
+        page.fill("#f-rule", words)
+        assert page.inner_text("#shown") == str(interrupting) == "2"
+    page.fill("#f-rule", "")
     with page.expect_navigation():
         page.click("a[href='team/call-1.html']")
     assert page.url.endswith("/team/call-1.html")
