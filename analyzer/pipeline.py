@@ -10,13 +10,14 @@ import dataclasses
 import functools
 import hashlib
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ._version import __version__
 from .audio import AudioInfo, probe, read_span
 from .config import AnalysisConfig, AudioConfig, EmotionConfig, QaConfig
 from .errors import AudioError
-from .frames import measure_frames
+from .frames import energy_envelope, measure_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
 from .metrics.emotion import call_emotion_metrics
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
@@ -125,6 +126,8 @@ def analyze_file(
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
         timings_s=clock.timings_s(),
+        analysed_at=datetime.now(tz=timezone.utc).isoformat(),
+        envelope=energy_envelope(frames.energy_db, frames.hop_s, ["mix"] if mono else list(config.audio.channels)),
         diarization=None if diarization is None else {
             "agent_rule": config.diarization.agent,
             "agent_confidence": diarization.agent_confidence,

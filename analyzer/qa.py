@@ -108,12 +108,65 @@ def _fail(path: str, text: str, reason: str, *needles: str) -> ConfigError:
     return ConfigError(reason, path=where)
 
 
+RULES_MAX_BYTES = 1 << 20
+"""A rules file larger than this (1 MiB) is refused unread."""
+MAX_RULES = 1000
+MAX_YAML_NODES = 100_000
+"""YAML anchors and aliases may not expand the document past this many nodes (no 'billion laughs')."""
+MAX_WEIGHT = 1000.0
+MAX_ABS_THRESHOLD = 1e9
+MAX_MESSAGE_CHARS = 500
+"""A message template is at most this long, and so is the message it formats to (format widths included)."""
+MAX_FORMAT_WIDTH = 64
+MAX_TEXT_CHARS = 200  # ids, versions, metric names, descriptions stay short
+
+
+def _yaml_nodes(node, memo: dict, visiting: set) -> int:
+    """How many nodes ``node`` expands to with every alias resolved (memoised: shared nodes count per use)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in visiting:
+        raise ValueError("a YAML alias refers to itself (recursive structure)")
+    visiting.add(key)
+    children = node.value if isinstance(node.value, list) else []
+    total = 1
+    for child in children:
+        for part in (child if isinstance(child, tuple) else (child,)):
+            total += _yaml_nodes(part, memo, visiting)
+            if total > MAX_YAML_NODES:
+                break
+    visiting.discard(key)
+    memo[key] = total
+    return total
+
+
+def _load_yaml(text: str):
+    """``yaml.safe_load`` that refuses documents whose aliases expand past :data:`MAX_YAML_NODES` nodes."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _yaml_nodes(node, {}, set())
+        if size > MAX_YAML_NODES:
+            raise ValueError(f"anchors and aliases expand it to more than {MAX_YAML_NODES} nodes ('billion laughs'); "
+                             "write the rules out instead")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path, text: str) -> dict:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
+        except ValueError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -146,6 +199,11 @@ def parse_rules(data: dict, *, source: str = "rules", text: str = "") -> RuleSet
     items = data.get("rules")
     if not isinstance(items, list) or not items:
         raise _fail(source, text, "no rules: add [[rules]] tables (TOML) or a 'rules:' list (YAML); see docs/qa.md")
+    if len(items) > MAX_RULES:
+        raise _fail(source, text, f"{len(items)} rules; allowed: at most {MAX_RULES}")
+    for key in ("version", "description"):
+        if key in data and (not isinstance(data[key], (str, int, float)) or len(str(data[key])) > MAX_TEXT_CHARS):
+            raise _fail(source, text, f"{key} must be a string of at most {MAX_TEXT_CHARS} characters", key)
     rules, seen = [], set()
     for number, item in enumerate(items, start=1):
         rules.append(_parse_rule(item, number, source=source, text=text, seen=seen))
@@ -161,6 +219,8 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     rid = item.get("id")
     if not isinstance(rid, str) or not rid.strip():
         raise _fail(source, text, f"rule #{number} has no 'id' (a short name like 'dead_air_10s')")
+    if len(rid) > MAX_TEXT_CHARS:
+        raise _fail(source, text, f"rule #{number}: id is {len(rid)} characters; allowed: at most {MAX_TEXT_CHARS}")
     anchor = (f'"{rid}"',) if _line_of(text, f'"{rid}"') else (rid,)
 
     def fail(reason: str, *needles: str) -> ConfigError:
@@ -186,8 +246,11 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     if severity not in SEVERITIES:
         raise fail(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}", str(severity))
     weight = item.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise fail(f"weight must be a positive number, got {weight!r}", "weight")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= MAX_WEIGHT:
+        raise fail(f"weight must be a positive number, got {weight!r}; allowed: > 0 and <= {MAX_WEIGHT:g}", "weight")
+    description = item.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_TEXT_CHARS):
+        raise fail(f"description must be a string of at most {MAX_TEXT_CHARS} characters", "description")
     params = []
     for key, types in allowed.items():
         if key not in item:
@@ -199,6 +262,10 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
             raise fail(f"{key} must be {kind}, got {value!r}", key)
         if key in ("max_s", "max_count", "last_turns", "min_confidence") and value < 0:
             raise fail(f"{key} must not be negative, got {value!r}", key)
+        if isinstance(value, (int, float)) and abs(value) > MAX_ABS_THRESHOLD:
+            raise fail(f"{key} = {value!r}; allowed: a number within -{MAX_ABS_THRESHOLD:g}..{MAX_ABS_THRESHOLD:g}", key)
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            raise fail(f"{key} is {len(value)} characters; allowed: at most {MAX_TEXT_CHARS}", key)
         params.append((key, value))
     p = dict(params)
     if rtype == "metric":
@@ -218,21 +285,54 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     if message is not None:
         if not isinstance(message, str):
             raise fail("message must be a string", "message")
-        try:
-            message.format(value=1, threshold=1, count=1, label="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise fail(f"message has a bad placeholder ({exc}); use {{value}}, {{threshold}} or {{count}}",
-                       "message") from None
+        problem = _message_problem(message)
+        if problem:
+            raise fail(problem, "message")
     auto_fail = item.get("auto_fail", False)
     if not isinstance(auto_fail, bool):
         raise fail("auto_fail must be true or false", "auto_fail")
     return Rule(rid, rtype, severity, float(weight), message, auto_fail, tuple(params))
 
 
+def _message_problem(message: str) -> str | None:
+    """Why a message template is unsafe or broken (None if fine): bounded length, known placeholders,
+    format widths and precisions of at most :data:`MAX_FORMAT_WIDTH`, bounded formatted length."""
+    import string
+
+    if len(message) > MAX_MESSAGE_CHARS:
+        return f"message is {len(message)} characters; allowed: at most {MAX_MESSAGE_CHARS}"
+    try:
+        for _, name, spec, _ in string.Formatter().parse(message):
+            if name is None:
+                continue
+            if name not in ("value", "threshold", "count", "label"):
+                return f"message has a bad placeholder {{{name}}}; use {{value}}, {{threshold}}, {{count}} or {{label}}"
+            if spec and ("{" in spec or any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", spec))):
+                return (f"message format {{{name}:{spec}}} is too wide; allowed: widths and precisions up to "
+                        f"{MAX_FORMAT_WIDTH}, no nested fields")
+        samples = [dict(value=v, threshold=v, count=1, label="x") for v in (1, 1.5, "x")]
+        formatted = []
+        for sample in samples:
+            try:
+                formatted.append(message.format(**sample))
+            except (ValueError, TypeError):
+                continue  # a numeric format applied to a string sample: real values are numbers
+        if not formatted:
+            message.format(**samples[0])
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        return f"message has a bad placeholder ({exc}); use {{value}}, {{threshold}} or {{count}}"
+    if any(len(text) > 2 * MAX_MESSAGE_CHARS for text in formatted):
+        return f"message formats to more than {2 * MAX_MESSAGE_CHARS} characters"
+    return None
+
+
 def load_rules(path: str | Path) -> RuleSet:
     """Read and validate a rules file (``.toml``, or ``.yaml``/``.yml``)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > RULES_MAX_BYTES:
+            raise ConfigError(f"rules file is {size} bytes; allowed: at most {RULES_MAX_BYTES}", path=str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("rules file not found; pass an existing .toml or .yaml file", path=str(path)) from None
