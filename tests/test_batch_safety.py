@@ -77,6 +77,19 @@ def _workers_of(pid: int) -> list[int]:
     return found
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -259,17 +272,27 @@ def test_a_call_that_killed_workers_twice_is_not_retried_again(tmp_path, short_c
 
 def test_sigterm_to_the_parent_stops_every_worker_and_exits_143(ten_calls, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"), env=_env(),
+    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"), env=_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(_workers_of(proc.pid)) == 2)
     workers = _workers_of(proc.pid)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # to the parent only, as systemd or a scheduler would
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in stderr and "re-run the same command to resume" in stderr
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers) and not _group_members(proc.pid), timeout_s=10)
     # resumable: the next run finishes the job
     again = _run(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"))
     assert again.returncode == 0 and len(_json_ids(out)) == 10
+
+
+def test_kill_9_of_the_parent_takes_its_workers_with_it(ten_calls, tmp_path):
+    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(tmp_path / "out"), "--jobs", "2"), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: len(_workers_of(proc.pid)) == 2)
+    workers = _workers_of(proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
 
 
 def test_ctrl_c_to_the_process_group_exits_130_without_worker_tracebacks(ten_calls, tmp_path):
@@ -280,7 +303,7 @@ def test_ctrl_c_to_the_process_group_exits_130_without_worker_tracebacks(ten_cal
     workers = _workers_of(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert proc.returncode == 130 and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, (proc.returncode, stderr)
     _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
 
 
@@ -480,3 +503,17 @@ def test_compare_rejects_conflicting_labels_and_warns_about_labels_without_a_res
     proc = _run(base)
     assert proc.returncode == 0, proc.stderr
     assert "1 label(s)" in proc.stderr and "match no result" in proc.stderr and "ghost" in proc.stderr
+
+
+def test_ctrl_c_under_a_local_dask_cluster_prints_one_line_and_leaves_no_worker(ten_calls, tmp_path):
+    pytest.importorskip("distributed", reason="the 'cluster' extra (dask[distributed]) is not installed")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--scheduler", "local:2"), env=_env(),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (out / "calls").is_dir() and any((out / "calls").glob("*.json")))
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines() == [
+        "interrupted: results written so far are kept; re-run the same command to resume"]
+    _wait_for(lambda: not _group_members(proc.pid), timeout_s=10)  # no Dask worker outlives the run
