@@ -363,8 +363,11 @@ def open_dask_client(scheduler: str):
         count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
         if not count.isdigit() or int(count) < 1:
             raise ConfigError(f"--scheduler {scheduler!r}: expected local:N with N >= 1 worker processes")
+        # the workers ignore SIGINT (analyzer._dask_preload): Ctrl-C reaches the whole process group, and only
+        # this process should react (close the cluster, report once) instead of every worker printing a traceback
         cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               preload=["analyzer._dask_preload"])
         return Client(cluster), cluster
     if "://" not in scheduler:
         raise ConfigError(f"--scheduler {scheduler!r}: expected tcp://HOST:PORT or local:N")

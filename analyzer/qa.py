@@ -495,7 +495,7 @@ def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
     rewrite what depends on the score: each JSON's ``qa``, calls.csv/.parquet and turns tables
     (rebuilt by :mod:`analyzer.outputs.writers`), the SQLite database and the HTML pages when they exist.
     Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
-    import json
+    import contextlib
 
     import pandas as pd
 
@@ -503,25 +503,23 @@ def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
     from .outputs.reader import iter_result_files, read_result
 
     root = Path(results_dir)
-    rows, results = [], []
-    for path in iter_result_files(root):
-        result = read_result(path)
-        qa = evaluate(rules, result)
-        result["qa"] = qa
-        writers.atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
-        results.append(result)
-        rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
-                     "failed": ";".join(f["rule"] for f in qa["failed"]),
-                     "skipped": ";".join(s["rule"] for s in qa["skipped"])})
-    if (root / writers.CALLS_DIR).is_dir():
-        writers.write_tables(root, results)
-        db_path = root / writers.DB_NAME
-        if db_path.exists():
-            with writers.ResultsDatabase(db_path) as database:
-                for result in results:
-                    database.upsert_call(result)
-        if (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir():
-            from .outputs.html import write_pages
+    files = iter_result_files(root)  # raises for a folder that is not a results folder, before any lock is taken
+    managed = (root / writers.CALLS_DIR).is_dir()
+    lock = writers.OutputLock(root) if managed else contextlib.nullcontext()
+    rows = []
+    with lock:  # an analyze run writing into this folder finishes first
+        for path in files:
+            result = read_result(path)
+            qa = evaluate(rules, result)
+            result["qa"] = qa
+            writers.atomic_write_text(path, writers.result_json_text(result))
+            rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
+                         "failed": ";".join(f["rule"] for f in qa["failed"]),
+                         "skipped": ";".join(s["rule"] for s in qa["skipped"])})
+        if managed:
+            # the same rebuild as at the end of an analyze run: tables (with status), errors.csv, database, pages
+            from .batch import BatchSummary, finalize_outputs
 
-            write_pages(root, results, html_dir=writers.HTML_DIR)
+            html = (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir()
+            finalize_outputs(root, BatchSummary(), html=html)
     return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])

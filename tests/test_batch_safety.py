@@ -37,10 +37,10 @@ def short_call(speech_clips):
 
 @pytest.fixture(scope="module")
 def ten_calls(tmp_path_factory, speech_clips):
-    """10 real-speech stereo calls (~12 s each) in one folder."""
+    """10 real-speech stereo calls (~6 s each) in one folder."""
     from conftest import two_party_stereo
 
-    stereo, _ = two_party_stereo(speech_clips[:2], speech_clips[3:5])
+    stereo, _ = two_party_stereo(speech_clips[:1], speech_clips[3:4])
     folder = tmp_path_factory.mktemp("ten") / "calls"
     folder.mkdir()
     for i in range(10):
@@ -73,6 +73,19 @@ def _workers_of(pid: int) -> list[int]:
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
         if name == WORKER and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
             found.append(int(entry))
     return found
 
@@ -257,31 +270,40 @@ def test_a_call_that_killed_workers_twice_is_not_retried_again(tmp_path, short_c
     assert forced.analysed == ["bomb"] and _errors(out) == {}
 
 
-def test_sigterm_to_the_parent_stops_every_worker_and_exits_143(ten_calls, tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"), env=_env(),
+def _batch_with_two_busy_workers(folder: Path, out: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A ``--jobs 2`` batch in its own process group, once both workers run; returns (process, worker pids)."""
+    proc = subprocess.Popen(_cli(str(folder), "--out", str(out), "--jobs", "2"), env=_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(_workers_of(proc.pid)) == 2)
-    workers = _workers_of(proc.pid)
-    proc.send_signal(signal.SIGTERM)
+    return proc, _workers_of(proc.pid)
+
+
+def test_sigterm_to_the_parent_stops_every_worker_and_exits_143(ten_calls, tmp_path):
+    out = tmp_path / "out"
+    proc, workers = _batch_with_two_busy_workers(ten_calls, out)
+    proc.send_signal(signal.SIGTERM)  # to the parent only, as systemd or a scheduler would
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in stderr and "re-run the same command to resume" in stderr
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers) and not _group_members(proc.pid), timeout_s=10)
     # resumable: the next run finishes the job
     again = _run(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"))
     assert again.returncode == 0 and len(_json_ids(out)) == 10
 
 
+def test_kill_9_of_the_parent_takes_its_workers_with_it(ten_calls, tmp_path):
+    proc, workers = _batch_with_two_busy_workers(ten_calls, tmp_path / "out")
+    proc.kill()
+    proc.communicate(timeout=30)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
+
+
 def test_ctrl_c_to_the_process_group_exits_130_without_worker_tracebacks(ten_calls, tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--jobs", "2"), env=_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: len(_workers_of(proc.pid)) == 2)
-    workers = _workers_of(proc.pid)
+    proc, workers = _batch_with_two_busy_workers(ten_calls, tmp_path / "out")
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout_s=10)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    _wait_for(lambda: not any(_alive(pid) for pid in workers) and not _group_members(proc.pid), timeout_s=10)
 
 
 def test_jobs_1000_on_3_files_never_starts_more_than_3_workers(ten_calls, tmp_path):
@@ -417,17 +439,26 @@ def test_errors_csv_lists_every_failing_file_of_the_folder_not_only_the_last_run
 # ---- exit codes (README table) -----------------------------------------------------------------
 
 
-def test_exit_0_when_every_file_is_analysed_or_up_to_date_and_double_dash_ends_options(tmp_path, short_call):
+def _exit_code(args: list[str]) -> int:
+    """``call-analyzer ARGS`` in this process: its return value, or the code argparse exits with."""
+    from analyzer.cli import main
+
+    try:
+        return main(args)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+def test_exit_0_when_every_file_is_analysed_or_up_to_date_and_double_dash_ends_options(tmp_path, short_call,
+                                                                                       monkeypatch, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
     sf.write(folder / "--out=x.wav", short_call, 16000)
     sf.write(folder / "c0.wav", short_call, 16000)
-    args = [sys.executable, "-m", "analyzer", "analyze", "--out", str(tmp_path / "out"), "--quiet", "--no-emotion",
-            "--no-html", "--", "--out=x.wav", "c0.wav"]
-    proc = _run(args, cwd=folder)
-    assert proc.returncode == 0 and "2 analysed" in proc.stderr, proc.stderr
-    again = _run(args, cwd=folder)
-    assert again.returncode == 0 and "2 already up to date" in again.stderr
+    monkeypatch.chdir(folder)
+    args = ["analyze", "--out", str(tmp_path / "out"), "--quiet", "--no-emotion", "--no-html", "--", "--out=x.wav", "c0.wav"]
+    assert _exit_code(args) == 0 and "2 analysed" in capsys.readouterr().err
+    assert _exit_code(args) == 0 and "2 already up to date" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args,message", [
@@ -439,41 +470,62 @@ def test_exit_0_when_every_file_is_analysed_or_up_to_date_and_double_dash_ends_o
     (["score", "OUT"], "results folder not found"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_exit_1_for_bad_usage_in_every_subcommand(tmp_path, args, message):
+def test_exit_1_for_bad_usage_in_every_subcommand(tmp_path, capsys, args, message):
     (tmp_path / "IN").mkdir()
     args = [str(tmp_path / a) if a in ("IN", "OUT", "REPORT") else a for a in args]
-    proc = _run([sys.executable, "-m", "analyzer", *args])
-    assert proc.returncode == 1, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert _exit_code(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
-def test_exit_2_when_some_files_failed(tmp_path, short_call):
+def test_exit_2_when_some_files_failed(tmp_path, short_call, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
     sf.write(folder / "good.wav", short_call, 16000)
     (folder / "empty.wav").write_bytes(b"")
-    proc = _run(_cli(str(folder), "--out", str(tmp_path / "out")))
-    assert proc.returncode == 2 and "1 failed" in proc.stderr
+    assert _exit_code(["analyze", str(folder), "--out", str(tmp_path / "out"), "--quiet", "--no-emotion"]) == 2
+    assert "1 failed" in capsys.readouterr().err
 
 
-def test_exit_3_when_the_inputs_hold_no_audio(tmp_path):
+def test_exit_3_when_the_inputs_hold_no_audio(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no audio here")
-    proc = _run(_cli(str(tmp_path / "empty"), "--out", str(tmp_path / "out")))
-    assert proc.returncode == 3 and "nothing to analyse" in proc.stderr
+    assert _exit_code(["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), "--quiet"]) == 3
+    assert "nothing to analyse" in capsys.readouterr().err
 
 
-def test_compare_rejects_conflicting_labels_and_warns_about_labels_without_a_result(tmp_path):
+def test_compare_rejects_conflicting_labels_and_warns_about_labels_without_a_result(tmp_path, capsys):
     from result_factory import make_result, write_results
 
     write_results(tmp_path / "res", [make_result(f"a{i}", agent_latency_s=0.5 + 0.1 * i) for i in range(4)])
     labels = tmp_path / "labels.csv"
     labels.write_text("call_id,outcome\na0,won\na0.wav,lost\na1,lost\n")
-    base = [sys.executable, "-m", "analyzer", "compare", str(tmp_path / "res"), "--labels", str(labels),
-            "--out", str(tmp_path / "rep"), "--n-boot", "10"]
-    proc = _run(base)
-    assert proc.returncode == 1 and "'a0' = 'won' and 'a0.wav' = 'lost'" in proc.stderr
+    base = ["compare", str(tmp_path / "res"), "--labels", str(labels), "--out", str(tmp_path / "rep"), "--n-boot", "10"]
+    assert _exit_code(base) == 1
+    assert "'a0' = 'won' and 'a0.wav' = 'lost'" in capsys.readouterr().err
     labels.write_text("call_id,outcome\na0,won\na1,lost\na2,won\na3,lost\nghost,won\n")
-    proc = _run(base)
-    assert proc.returncode == 0, proc.stderr
-    assert "1 label(s)" in proc.stderr and "match no result" in proc.stderr and "ghost" in proc.stderr
+    assert _exit_code(base) == 0
+    err = capsys.readouterr().err
+    assert "1 label(s)" in err and "match no result" in err and "ghost" in err
+
+
+def test_ctrl_c_under_a_local_dask_cluster_prints_one_line_and_leaves_no_worker(ten_calls, tmp_path):
+    pytest.importorskip("distributed", reason="the 'cluster' extra (dask[distributed]) is not installed")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli(str(ten_calls), "--out", str(out), "--scheduler", "local:2"), env=_env(),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (out / "calls").is_dir() and any((out / "calls").glob("*.json")))
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    lines = stderr.strip().splitlines()
+    assert lines[-1] == "interrupted: results written so far are kept; re-run the same command to resume"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr  # (was ~67 lines of them)
+    _wait_for(lambda: not _group_members(proc.pid), timeout_s=10)  # no Dask worker outlives the run
+
+
+def test_emotion_subcommand_exits_1_for_a_bad_model_and_2_when_a_file_fails(tmp_path, capsys):
+    assert _exit_code(["emotion", str(tmp_path / "x.wav"), "--model", str(tmp_path / "no-model")]) == 1
+    assert "error: " in capsys.readouterr().err
+    assert _exit_code(["emotion", str(tmp_path / "missing.wav")]) == 2
+    assert "missing.wav" in capsys.readouterr().err
