@@ -99,7 +99,8 @@ def analyze_file(
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
                                         ("emotion_licence", emotion_info.get("licence")),
-                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256"))) if v})
+                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256")),
+                                        ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
     result = CallResult(
         call_id=call_id or path.stem,
         path=str(path.resolve()),
@@ -194,7 +195,9 @@ def add_emotion(
         for turn, score in zip(chunk, scores):
             rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
     metrics.update(call_emotion_metrics(rows))
-    return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256")}
+    return {"enabled": True, "model": model.name, "licence": model.licence,
+            "weights_sha256": model.config.get("weights_sha256") or model.config.get("heads_sha256"),
+            "encoder_sha256": (model.config.get("encoder") or {}).get("sha256")}
 
 
 def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:
