@@ -634,6 +634,11 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+def rebuild_outputs(out: Path, html: bool) -> None:
+    """Rebuild a results folder's tables, errors.csv, database and pages from its JSON files (``score``)."""
+    finalize_outputs(out, BatchSummary(), html=html)
+
+
 def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True, database=None,
                      on_warning: Callable[[str], None] | None = None) -> None:
     """Make every table mirror the per-call JSON files and the failure records.

@@ -490,10 +490,11 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
             "skipped": skipped, "auto_failed": auto_failed}
 
 
-def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
+def rescore_results(results_dir: str | Path, rules, *, rebuild_outputs: Callable[[Path, bool], None] | None = None) -> "pd.DataFrame":
     """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir`` and
-    rewrite what depends on the score: each JSON's ``qa``, calls.csv/.parquet and turns tables
-    (rebuilt by :mod:`analyzer.outputs.writers`), the SQLite database and the HTML pages when they exist.
+    rewrite what depends on the score: each JSON's ``qa``, then, in a results folder written by
+    ``analyze``, ``rebuild_outputs(folder, html)`` (the batch's end-of-run rebuild of tables,
+    errors.csv, database and pages; the CLI passes :func:`analyzer.batch.rebuild_outputs`).
     Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
     import contextlib
 
@@ -516,10 +517,8 @@ def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
             rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
                          "failed": ";".join(f["rule"] for f in qa["failed"]),
                          "skipped": ";".join(s["rule"] for s in qa["skipped"])})
-        if managed:
+        if managed and rebuild_outputs is not None:
             # the same rebuild as at the end of an analyze run: tables (with status), errors.csv, database, pages
-            from .batch import BatchSummary, finalize_outputs
-
             html = (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir()
-            finalize_outputs(root, BatchSummary(), html=html)
+            rebuild_outputs(root, html)
     return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])
