@@ -127,6 +127,22 @@ class EmotionConfig:
     model: 'open', 'multi' or a path to a model folder.
     min_turn_s: turns shorter than this get no score.
     window_s / hop_s: long turns are scored in windows and pooled.
+
+    The decision layer (docs/emotion.md, "Decision layer"; chosen on simulated calls built from
+    training corpora only, never on TESS/TurEV/ASED or real calls):
+    relative_weight: weight of the speaker-relative evidence against the absolute (turn-own) evidence,
+        in log-probability space (1.0 = the model's raw speaker-relative output).
+    prior: expected class shares of conversational speech (neutral, happy, angry, sad); the models
+        were trained class-balanced.
+    temperature: divides the combined log-probabilities (> 1 softens over-confident outputs).
+    uncertain_below: a turn whose largest probability is below this is labelled neutral and flagged
+        ``emotion_uncertain`` (its confidence stays low).
+
+    Call-level emotion (docs/emotion.md, "Per-call metrics"):
+    trajectory_share: start / end = the first / last this share of the customer's scored speech time.
+    min_trajectory_speech_s: below this much scored customer speech (s), or with fewer than
+        min_trajectory_turns scored customer turns, start/end/turnaround are null with a reason.
+    min_party_speech_s: a party's angry share and mean valence need this much scored speech (s).
     """
 
     enabled: bool = True
@@ -135,6 +151,34 @@ class EmotionConfig:
     window_s: float = 4.0
     hop_s: float = 2.0
     speaker_normalisation: bool = True
+    relative_weight: float = 0.5
+    prior: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
+    temperature: float = 0.9
+    uncertain_below: float = 0.4
+    trajectory_share: float = 1.0 / 3.0
+    min_trajectory_speech_s: float = 9.0
+    min_trajectory_turns: int = 3
+    min_party_speech_s: float = 3.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.relative_weight <= 1.0:
+            raise ConfigError(f"emotion.relative_weight must be within 0..1, got {self.relative_weight}")
+        if len(self.prior) != 4 or min(self.prior) <= 0:
+            raise ConfigError(f"emotion.prior needs 4 positive shares (neutral, happy, angry, sad), got {list(self.prior)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"emotion.temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.trajectory_share <= 0.5:
+            raise ConfigError(f"emotion.trajectory_share must be within (0, 0.5], got {self.trajectory_share}")
+
+    def decision(self) -> dict:
+        """The decision layer's keyword arguments for :func:`analyzer.emotion.score_turns`."""
+        return {"relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
+                "uncertain_below": self.uncertain_below}
+
+    def call_metrics(self) -> dict:
+        """The keyword arguments for :func:`analyzer.metrics.emotion.call_emotion_metrics`."""
+        return {"trajectory_share": self.trajectory_share, "min_trajectory_speech_s": self.min_trajectory_speech_s,
+                "min_trajectory_turns": self.min_trajectory_turns, "min_party_speech_s": self.min_party_speech_s}
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,7 @@ def add_emotion(
         scores = emotion.score_turns(
             model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
             min_turn_s=config.emotion.min_turn_s, window_s=config.emotion.window_s, hop_s=config.emotion.hop_s,
+            **config.emotion.decision(),
         )
         for turn, score in zip(chunk, scores):
             rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
@@ -210,4 +211,5 @@ def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:
     return [c for c in chunks if c]
 
 
-EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence")
+EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence",
+                     "emotion_uncertain")
