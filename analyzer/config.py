@@ -130,6 +130,8 @@ class EmotionConfig:
 
     The decision layer (docs/emotion.md, "Decision layer"; chosen on simulated calls built from
     training corpora only, never on TESS/TurEV/ASED or real calls):
+    absolute_reference: the baseline of the absolute evidence: 'turn' (each turn normalised against
+        itself) or 'global' (against the training corpora's statistics).
     relative_weight: weight of the speaker-relative evidence against the absolute (turn-own) evidence,
         in log-probability space (1.0 = the model's raw speaker-relative output).
     prior: expected class shares of conversational speech (neutral, happy, angry, sad); the models
@@ -151,10 +153,11 @@ class EmotionConfig:
     window_s: float = 4.0
     hop_s: float = 2.0
     speaker_normalisation: bool = True
-    relative_weight: float = 0.5
-    prior: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
+    absolute_reference: str = "global"
+    relative_weight: float = 0.25
+    prior: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
     temperature: float = 0.9
-    uncertain_below: float = 0.4
+    uncertain_below: float = 0.5
     trajectory_share: float = 1.0 / 3.0
     min_trajectory_speech_s: float = 9.0
     min_trajectory_turns: int = 3
@@ -165,6 +168,8 @@ class EmotionConfig:
             raise ConfigError(f"emotion.relative_weight must be within 0..1, got {self.relative_weight}")
         if len(self.prior) != 4 or min(self.prior) <= 0:
             raise ConfigError(f"emotion.prior needs 4 positive shares (neutral, happy, angry, sad), got {list(self.prior)}")
+        if self.absolute_reference not in ("turn", "global"):
+            raise ConfigError(f"emotion.absolute_reference must be 'turn' or 'global', got {self.absolute_reference!r}")
         if self.temperature <= 0:
             raise ConfigError(f"emotion.temperature must be positive, got {self.temperature}")
         if not 0.0 < self.trajectory_share <= 0.5:
@@ -172,7 +177,7 @@ class EmotionConfig:
 
     def decision(self) -> dict:
         """The decision layer's keyword arguments for :func:`analyzer.emotion.score_turns`."""
-        return {"relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
+        return {"absolute_reference": self.absolute_reference, "relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
                 "uncertain_below": self.uncertain_below}
 
     def call_metrics(self) -> dict:

@@ -179,7 +179,7 @@ def add_emotion(
     over each chunk (the whole call for calls shorter than that).
     """
     from . import emotion
-    from .metrics.emotion import call_emotion_metrics
+    from .metrics.emotion import call_emotion_summary
 
     model = model or emotion.load_model(config.emotion.model)
     for chunk in _turn_chunks(list(conv.turns), EMOTION_CHUNK_S):
@@ -194,8 +194,10 @@ def add_emotion(
         )
         for turn, score in zip(chunk, scores):
             rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
-    metrics.update(call_emotion_metrics(rows))
-    return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256")}
+    call_metrics, null_reasons = call_emotion_summary(rows, **config.emotion.call_metrics())
+    metrics.update(call_metrics)
+    return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256"),
+            "null_reasons": null_reasons}
 
 
 def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:

@@ -7,9 +7,10 @@ Builds calm / turnaround / escalation calls (callsim.emotion_calls; 15-60 s of c
 the true turns of both parties with the model (``turn_evidence``: speaker-relative and absolute
 evidence), caches that evidence in /tmp, and grid-searches relative_weight x neutral prior x
 uncertain_below, with the temperature fitted (negative log-likelihood of the true turn labels) for each
-combination. Choice: among the combinations within 0.01 of the best per-turn 4-class UAR (both parties)
-that label at most 6 % of the truly neutral turns angry, the best calibrated one (lowest negative
-log-likelihood of the true labels), ties to the fewer false angry turns. Prints the grid's best rows and the choice; the corpora it is run on must
+combination, for both kinds of absolute evidence (absolute_reference turn / global). Choice: the highest
+per-turn 4-class UAR (both parties) minus the share of truly neutral turns labelled angry; ties to the
+better calibrated (lower negative log-likelihood of the true labels). The QA rule thresholds are then
+chosen on the same calls with the configured decision layer (see tune_rules). Prints the grid's best rows and the choice; the corpora it is run on must
 be speakers the model never saw for the numbers to mean anything (``open`` was trained on EmoDB only,
 so RAVDESS + nEMO calls are unseen speakers for it).
 """
@@ -29,33 +30,34 @@ sys.path.insert(0, str(ROOT))
 
 from analyzer.emotion import LABELS, load_model  # noqa: E402
 from analyzer.emotion.functionals import uar  # noqa: E402
-from analyzer.emotion.scoring import decide, turn_evidence  # noqa: E402
+from analyzer.config import EmotionConfig  # noqa: E402
+from analyzer.emotion.scoring import decide, turn_evidence, turn_rows  # noqa: E402
 from callsim.emotion_calls import TRAJECTORIES, emotion_cohort, simulate_emotion_call  # noqa: E402
 
 CORPORA_ROOT = ROOT.parent / "shared" / "corpora"
 CACHE = Path("/tmp/call-analyzer-emotion-decision-cache")
-MAX_FALSE_ANGRY = 0.06
-UAR_TOLERANCE = 0.01
+REFERENCES = ("turn", "global")
 
 
-def call_evidence(model, params) -> dict:
+def call_evidence(model, params, absolute_reference: str) -> dict:
     """Evidence for the true turns of one simulated call: party, true label, p_relative, p_absolute."""
     call = simulate_emotion_call(params, corpora_root=CORPORA_ROOT)
     turns = call.truth["turns"]
     ch = {"agent": 0, "customer": 1}
     clips = [call.stereo[int(t["start_s"] * call.sample_rate_hz): int(t["end_s"] * call.sample_rate_hz), ch[t["speaker"]]]
              for t in turns]
-    ids, p_rel, p_abs = turn_evidence(model, clips, call.sample_rate_hz, [t["speaker"] for t in turns])
+    ids, p_rel, p_abs = turn_evidence(model, clips, call.sample_rate_hz, [t["speaker"] for t in turns],
+                                      absolute_reference=absolute_reference)
     return {"speaker": [turns[i]["speaker"] for i in ids], "label": [LABELS.index(turns[i]["label"]) for i in ids],
             "start_s": [turns[i]["start_s"] for i in ids], "end_s": [turns[i]["end_s"] for i in ids],
             "p_relative": p_rel.tolist(), "p_absolute": p_abs.tolist(), "trajectory": params.trajectory,
             "corpus": params.corpus, "customer_speech_s": call.truth["customer_speech_s"]}
 
 
-def collect(model_name: str, corpora: list[str], n_per: int, seed: int) -> list[dict]:
+def collect(model_name: str, corpora: list[str], n_per: int, seed: int, absolute_reference: str) -> list[dict]:
     CACHE.mkdir(parents=True, exist_ok=True)
     model = load_model(model_name)
-    key = f"{model_name}-{model.config.get('weights_sha256', '')[:12]}-{'_'.join(corpora)}-{n_per}-{seed}.json"
+    key = f"{model_name}-{model.config.get('weights_sha256', '')[:12]}-{'_'.join(corpora)}-{n_per}-{seed}-{absolute_reference}.json"
     path = CACHE / key
     if path.exists():
         return json.loads(path.read_text())
@@ -63,7 +65,7 @@ def collect(model_name: str, corpora: list[str], n_per: int, seed: int) -> list[
     for corpus in corpora:
         for k, trajectory in enumerate(TRAJECTORIES):
             for params in emotion_cohort(corpus, trajectory, n_per, seed=seed + 100 * k):
-                calls.append(call_evidence(model, params))
+                calls.append(call_evidence(model, params, absolute_reference))
         print(f"  evidence: {corpus} done ({len(calls)} calls)", flush=True)
     path.write_text(json.dumps(calls))
     return calls
@@ -99,28 +101,28 @@ def main(argv=None) -> int:
     bad = set(corpora) - {"emodb", "ravdess", "nemo"}
     if bad:
         ap.error(f"tuning may use training corpora only (emodb, ravdess, nemo); got {', '.join(sorted(bad))}")
-    calls = collect(args.model, corpora, args.calls_per_trajectory, args.seed)
-    p_rel = np.concatenate([np.array(c["p_relative"]) for c in calls])
-    p_abs = np.concatenate([np.array(c["p_absolute"]) for c in calls])
-    y = np.concatenate([np.array(c["label"]) for c in calls])
-    corpus = np.concatenate([[c["corpus"]] * len(c["label"]) for c in calls])
+    rows, evidence = [], {}
+    for reference in REFERENCES:
+        calls = collect(args.model, corpora, args.calls_per_trajectory, args.seed, reference)
+        evidence[reference] = calls
+        p_rel = np.concatenate([np.array(c["p_relative"]) for c in calls])
+        p_abs = np.concatenate([np.array(c["p_absolute"]) for c in calls])
+        y = np.concatenate([np.array(c["label"]) for c in calls])
+        corpus = np.concatenate([[c["corpus"]] * len(c["label"]) for c in calls])
+        for w, neutral_share in itertools.product((0.0, 0.25, 0.5, 0.75, 1.0), (0.25, 0.4, 0.55, 0.7)):
+            prior = (neutral_share,) + ((1 - neutral_share) / 3,) * 3
+            logp = (w * np.log(np.clip(p_rel, 1e-12, 1)) + (1 - w) * np.log(np.clip(p_abs, 1e-12, 1)) + np.log(prior))
+            t = fit_temperature(logp, y)
+            for unc in (0.0, 0.4, 0.5, 0.6):
+                m = evaluate(p_rel, p_abs, y, w, prior, t, unc)
+                per = {c: evaluate(p_rel[corpus == c], p_abs[corpus == c], y[corpus == c], w, prior, t, unc)["uar"]
+                       for c in corpora}
+                rows.append({"absolute_reference": reference, "relative_weight": w, "prior_neutral": neutral_share,
+                             "temperature": round(t, 3), "uncertain_below": unc, **m, **{f"uar_{c}": v for c, v in per.items()}})
     print(f"{len(calls)} calls, {len(y)} turns, true label shares " +
           ", ".join(f"{lab} {np.mean(y == k):.2f}" for k, lab in enumerate(LABELS)))
-    rows = []
-    for w, neutral_share in itertools.product((0.0, 0.25, 0.5, 0.75, 1.0), (0.25, 0.4, 0.55, 0.7)):
-        prior = (neutral_share,) + ((1 - neutral_share) / 3,) * 3
-        pr = np.asarray(prior)
-        logp = (w * np.log(np.clip(p_rel, 1e-12, 1)) + (1 - w) * np.log(np.clip(p_abs, 1e-12, 1)) + np.log(pr))
-        t = fit_temperature(logp, y)
-        for unc in (0.0, 0.4, 0.5, 0.6):
-            m = evaluate(p_rel, p_abs, y, w, prior, t, unc)
-            per = {c: evaluate(p_rel[corpus == c], p_abs[corpus == c], y[corpus == c], w, prior, t, unc)["uar"] for c in corpora}
-            rows.append({"relative_weight": w, "prior_neutral": neutral_share, "temperature": round(t, 3),
-                         "uncertain_below": unc, **m, **{f"uar_{c}": v for c, v in per.items()}})
-    top = max(r["uar"] for r in rows)
-    ok = [r for r in rows if r["uar"] >= top - UAR_TOLERANCE and r["false_angry"] <= MAX_FALSE_ANGRY] or rows
-    best = min(ok, key=lambda r: (round(r["nll"], 3), r["false_angry"]))
-    rows.sort(key=lambda r: -r["uar"])
+    best = max(rows, key=lambda r: (round(r["uar"] - r["false_angry"], 3), -r["nll"]))
+    rows.sort(key=lambda r: -(r["uar"] - r["false_angry"]))
     cols = list(rows[0])
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
@@ -129,8 +131,48 @@ def main(argv=None) -> int:
     base = evaluate(p_rel, p_abs, y, 1.0, (0.25,) * 4, 1.0, 0.0)
     print(f"\nraw model (relative evidence only, uniform prior, T=1): UAR {base['uar']:.3f}, "
           f"false angry {base['false_angry']:.3f}, NLL {base['nll']:.3f}")
-    print(f"choice (UAR within {UAR_TOLERANCE} of the best, false angry <= {MAX_FALSE_ANGRY}, lowest NLL): {json.dumps(best)}")
+    print(f"choice (max UAR minus false-angry share of neutral turns, ties to lower NLL): {json.dumps(best)}")
+    config = EmotionConfig()
+    print(f"configured (analyzer/config.py): absolute_reference {config.absolute_reference}, {config.decision()}")
+    decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    tune_rules(evidence[config.absolute_reference], decision)
     return 0
+
+
+def tune_rules(calls: list[dict], decision: dict) -> None:
+    """Thresholds of the QA emotion rules on the same calls, with the configured decision layer.
+
+    customer_ends_angry: (valence_below, min_confidence) maximising firing on escalations minus firing on
+    calm calls, with at most 5 % of calm calls firing. agent_angry: the lowest min_confidence (grid) at which
+    at most 5 % of the calls (all with calm agents) would fail.
+    """
+    from analyzer.metrics.emotion import call_emotion_summary
+    from analyzer.qa import evaluate, parse_rules
+
+    rows_by_call = []
+    for c in calls:
+        p, labels, unc = decide(np.array(c["p_relative"]), np.array(c["p_absolute"]), **decision)
+        rows = turn_rows(len(labels), list(range(len(labels))), p, labels, unc)
+        for r, spk, a, b in zip(rows, c["speaker"], c["start_s"], c["end_s"]):
+            r.update(speaker=spk, start_s=a, end_s=b)
+        rows_by_call.append((c["trajectory"], {"turns": rows, "metrics": call_emotion_summary(rows)[0]}))
+    print("\n| valence_below | min_confidence | fires on escalation | fires on calm | fires on turnaround |\n|---|---|---|---|---|")
+    results = []
+    for below, conf in itertools.product((-0.2, -0.3, -0.4, -0.5), (0.4, 0.5, 0.6, 0.7)):
+        rules = parse_rules({"rules": [{"id": "end", "type": "customer_ending_angry", "valence_below": below,
+                                        "last_turns": 2, "min_confidence": conf, "severity": "critical", "weight": 20}]})
+        fire = {t: np.mean([bool(evaluate(rules, call)["failed"]) for tr, call in rows_by_call if tr == t]) for t in TRAJECTORIES}
+        results.append((below, conf, fire))
+        print(f"| {below} | {conf} | {fire['escalation']:.2f} | {fire['calm']:.2f} | {fire['turnaround']:.2f} |")
+    ok = [r for r in results if r[2]["calm"] <= 0.05] or results
+    below, conf, fire = max(ok, key=lambda r: (round(r[2]["escalation"] - r[2]["calm"], 3), r[1]))
+    print(f"customer_ends_angry choice: valence_below {below}, min_confidence {conf} "
+          f"(escalation {fire['escalation']:.2f}, calm {fire['calm']:.2f})")
+    agent_p = [max([r["p_angry"] for r, in zip(call["turns"]) if r["speaker"] == "agent" and r["emotion_label"] == "angry"] or [0.0])
+               for _, call in rows_by_call]
+    for conf in (0.5, 0.6, 0.7, 0.8, 0.9):
+        share = float(np.mean(np.array(agent_p) >= conf))
+        print(f"agent_angry min_confidence {conf}: {share:.2f} of calls (calm agents) would fail")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def _speech_weight(features: np.ndarray, reference_db: float) -> float:
 
 
 def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = 0.5,
-                  window_s: float = 4.0, hop_s: float = 2.0) -> tuple[list[int], np.ndarray, np.ndarray]:
+                  window_s: float = 4.0, hop_s: float = 2.0, absolute_reference: str = _DEFAULT.absolute_reference
+                  ) -> tuple[list[int], np.ndarray, np.ndarray]:
     """The two kinds of evidence the decision layer combines, for every scorable turn.
 
     Returns ``(ids, p_relative, p_absolute)``: ``ids`` = indices of the scored clips (turns shorter than
@@ -95,8 +96,15 @@ def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers:
     all_feats = [turn_feats[i] for i in ids]
     relative = model.predict_features(win_feats, speakers=win_speakers, stats_feats=all_feats,
                                       stats_speakers=[speakers[i] for i in ids])
-    own = [f"turn {i}" for i in win_turn]  # each turn is its own baseline
-    absolute = model.predict_features(win_feats, speakers=own, stats_feats=all_feats, stats_speakers=[f"turn {i}" for i in ids])
+    if absolute_reference == "global":  # the relative channel normalised like the absolute one (training statistics)
+        from .model import run_network
+
+        stats = [(model.global_mean, model.global_std)] * len(win_feats)
+        absolute = run_network(model.inference_net, win_feats, stats, model.global_mean, model.global_std)
+    else:
+        own = [f"turn {i}" for i in win_turn]  # each turn is its own baseline
+        absolute = model.predict_features(win_feats, speakers=own, stats_feats=all_feats,
+                                          stats_speakers=[f"turn {i}" for i in ids])
     win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
 
     def pool(probs: np.ndarray) -> np.ndarray:
@@ -140,7 +148,8 @@ def decide(p_relative: np.ndarray, p_absolute: np.ndarray, *, relative_weight: f
 
 
 def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = 0.5,
-                window_s: float = 4.0, hop_s: float = 2.0, relative_weight: float = _DEFAULT.relative_weight,
+                window_s: float = 4.0, hop_s: float = 2.0, absolute_reference: str = _DEFAULT.absolute_reference,
+                relative_weight: float = _DEFAULT.relative_weight,
                 prior: tuple[float, ...] = _DEFAULT.prior, temperature: float = _DEFAULT.temperature,
                 uncertain_below: float = _DEFAULT.uncertain_below) -> list[dict | None]:
     """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
@@ -154,7 +163,7 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
     :class:`EmotionInputError` for NaN/inf samples.
     """
     ids, p_relative, p_absolute = turn_evidence(model, clips, sample_rate_hz, speakers, min_turn_s=min_turn_s,
-                                                window_s=window_s, hop_s=hop_s)
+                                                window_s=window_s, hop_s=hop_s, absolute_reference=absolute_reference)
     probs, labels, uncertain = decide(p_relative, p_absolute, relative_weight=relative_weight, prior=prior,
                                       temperature=temperature, uncertain_below=uncertain_below)
     return turn_rows(len(clips), ids, probs, labels, uncertain)
