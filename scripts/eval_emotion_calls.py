@@ -11,6 +11,8 @@
    ``customer_ends_angry`` fires per trajectory; null turnarounds.
 2. The two real calls in shared/corpora/calls/aws_lca (calm, friendly): share of scored turns labelled
    angry per party, and every angry turn with its probability.
+   Columns ``open:raw`` / ``multi:raw``: the same models without the decision layer (their speaker-relative
+   output, argmax), same call metrics and rules, to show what the decision layer changes.
 3. ``compare`` (analyzer.compare.compare_outcomes) of the simulated turnaround calls (won) against the
    escalations (lost): where the first customer emotion metric ranks among the findings.
 Targets (issue 13) are printed beside each figure. The decision layer's parameters were chosen before this
@@ -84,8 +86,18 @@ def fired(result: dict) -> bool:
     return any(f["rule"] == RULE for f in (result.get("qa") or {}).get("failed", []))
 
 
+RAW_DECISION = {"relative_weight": 1.0, "prior": [0.25, 0.25, 0.25, 0.25], "temperature": 1.0, "uncertain_below": 0.0}
+
+
+def variant_config(variant: str) -> AnalysisConfig:
+    """``open`` / ``multi`` = the shipped decision layer; ``open:raw`` = the model's own speaker-relative output
+    (relative_weight 1, flat prior, T = 1, no uncertain label), to show what the decision layer changes."""
+    model, _, kind = variant.partition(":")
+    return AnalysisConfig().replace(emotion={"model": model, **(RAW_DECISION if kind == "raw" else {})})
+
+
 def evaluate_model(model: str, calls: list[tuple[str, str, Path]]) -> dict:
-    config = AnalysisConfig().replace(emotion={"model": model})
+    config = variant_config(model)
     per_call, results = [], {}
     t0 = time.process_time()
     for corpus, trajectory, wav in calls:
@@ -123,7 +135,7 @@ def fire_rate(per_call: list[dict], trajectory: str, corpus: str | None = None) 
 
 
 def real_calls(model: str) -> dict:
-    config = AnalysisConfig().replace(emotion={"model": model})
+    config = variant_config(model)
     out = {}
     for name in AWS_CALLS:
         result = analyze_file(CORPORA_ROOT / "calls" / "aws_lca" / f"{name}.flac", config, call_id=name).to_dict()
@@ -181,7 +193,7 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
         pc = evals[m]["per_call"]
         u, k = turn_uar(pc, speaker="customer")
         ua, ka = turn_uar(pc, speaker=None)
-        target = 0.55 if m == "multi" else 0.50
+        target = 0.55 if m.startswith("multi") else 0.50
         cells[m]["uar"] = f"{u:.3f} (n={k}) {ok(u, target)}"
         cells[m]["uar_all"] = f"{ua:.3f} (n={ka})"
         for corpus in SEEDS:
@@ -249,7 +261,8 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="open,multi")
+    ap.add_argument("--models", default="open,multi,open:raw,multi:raw",
+                    help="models; NAME:raw = the same model without the decision layer (for comparison)")
     ap.add_argument("--calls", type=int, default=10, help="calls per corpus and trajectory")
     ap.add_argument("--out", default=str(ROOT / "bench" / "emotion_calls.md"))
     args = ap.parse_args(argv)
