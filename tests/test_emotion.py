@@ -411,3 +411,29 @@ def test_decision_layer_prior_temperature_and_uncertain_label():
     p4, labels4, _ = decide(np.array([[0.1, 0.1, 0.7, 0.1]]), np.array([[0.7, 0.1, 0.1, 0.1]]), relative_weight=0.25,
                             prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.0)
     assert labels4[0] == 0  # absolute evidence outweighs the speaker-relative one at weight 0.25
+
+
+class _AudioModel:
+    """A stand-in for a model that scores 16 kHz audio windows (the encoder models' public face)."""
+
+    scores_audio = True
+    fused = False
+
+    def features(self, windows):
+        return np.array([[np.sqrt(np.mean(w.astype(np.float64) ** 2)), w.size / 16000] for w in windows])
+
+    def predict_pooled(self, x, speakers):
+        if speakers is None:  # own judgement only: "neutral-ish"
+            return np.tile([0.7, 0.1, 0.1, 0.1], (len(x), 1))
+        return np.tile([0.1, 0.1, 0.7, 0.1], (len(x), 1))
+
+
+def test_audio_window_models_give_both_kinds_of_evidence_to_the_decision_layer():
+    clips = [_tone(0.3, 8000), _tone(2.0, 8000), _tone(9.0, 8000)]
+    ids, p_rel, p_abs = turn_evidence(_AudioModel(), clips, 8000, ["agent", "agent", "agent"])
+    assert ids == [1, 2]
+    np.testing.assert_allclose(p_rel, [[0.1, 0.1, 0.7, 0.1]] * 2)
+    np.testing.assert_allclose(p_abs, [[0.7, 0.1, 0.1, 0.1]] * 2)
+    rows = score_turns(_AudioModel(), clips, 8000, ["agent"] * 3, relative_weight=0.25, prior=(0.25,) * 4,
+                       temperature=1.0, uncertain_below=0.0)
+    assert rows[0] is None and rows[1]["emotion_label"] == "neutral"  # absolute evidence outweighs at weight 0.25

@@ -67,6 +67,9 @@ def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers:
     if hop_s <= 0 or window_s < hop_s:
         raise EmotionInputError(f"window_s={window_s} and hop_s={hop_s} must satisfy 0 < hop_s <= window_s")
     min_turn_s = max(min_turn_s, 0.25)
+    if getattr(model, "scores_audio", False):
+        return _audio_model_evidence(model, clips, sample_rate_hz, speakers, min_turn_s=min_turn_s, window_s=window_s,
+                                     hop_s=hop_s)
     turn_feats: dict[int, np.ndarray] = {}
     turn_funcs: dict[int, np.ndarray] = {}
     fused = bool(getattr(model, "fused", False))
@@ -106,19 +109,68 @@ def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers:
         absolute = model.predict_features(win_feats, speakers=own, stats_feats=all_feats,
                                           stats_speakers=[f"turn {i}" for i in ids])
     win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
-
-    def pool(probs: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(ids), len(LABELS)))
-        for k, i in enumerate(ids):
-            sel = win_turn_arr == i
-            p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
-            out[k] = p / p.sum()
-        return out
-
-    p_relative, p_absolute = pool(relative), pool(absolute)
+    p_relative, p_absolute = _pool(relative, ids, win_turn_arr, weights), _pool(absolute, ids, win_turn_arr, weights)
     if fused:
         p_relative = model.fuse(p_relative, np.array([turn_funcs[i] for i in ids]), [speakers[i] for i in ids])
     return ids, p_relative, p_absolute
+
+
+AUDIO_MODEL_RATE_HZ = 16000  # models that score audio windows (``model.scores_audio``) take 16 kHz
+
+
+def _audio_model_evidence(model, clips, sample_rate_hz, speakers, *, min_turn_s, window_s, hop_s):
+    """:func:`turn_evidence` for models that score audio windows (``model.scores_audio``, e.g. encoder models).
+
+    Such a model offers ``features(windows_16k) -> (n, d)`` and ``predict_pooled(x, speakers)``: with one
+    speaker per window it judges each window against its speaker's windows (and on its own, fused as the
+    model was trained), with ``speakers=None`` on its own only. Those are ``p_relative`` and ``p_absolute``;
+    windows and their speech-frame weights as for the log-mel models (10 ms frames within
+    ``SPEECH_RANGE_DB`` of the turn's loudest), each window passed alone. ``absolute_reference`` does not
+    apply (the model's own absolute judgement is the absolute evidence).
+    """
+    import soxr
+
+    ids = []
+    for i, clip in enumerate(clips):
+        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
+        if clip.size < min_turn_s * sample_rate_hz:
+            continue
+        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
+            continue  # silent turn: nothing to judge
+        check_clip(clip, sample_rate_hz, label=f"turn {i}")
+        ids.append(i)
+    if not ids:
+        return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
+    frame = AUDIO_MODEL_RATE_HZ // 100
+    window, hop = int(round(window_s * AUDIO_MODEL_RATE_HZ)), max(1, int(round(hop_s * AUDIO_MODEL_RATE_HZ)))
+    win_clips, win_speakers, win_turn, win_weight = [], [], [], []
+    for i in ids:
+        x = peak_normalise(np.asarray(clips[i], dtype=np.float32).reshape(-1))
+        if sample_rate_hz != AUDIO_MODEL_RATE_HZ:
+            x = soxr.resample(x, sample_rate_hz, AUDIO_MODEL_RATE_HZ, quality="HQ").astype(np.float32)
+        n = max(1, x.size // frame)
+        frames = x[: n * frame].reshape(n, frame) if x.size >= frame else x.reshape(1, -1)
+        energy_db = 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+        speech = energy_db >= energy_db.max() - SPEECH_RANGE_DB
+        for a, b in _windows(x.size, window, hop):
+            win_clips.append(x[a:b])
+            win_speakers.append(speakers[i])
+            win_turn.append(i)
+            win_weight.append(float(max(int(speech[a // frame: max(b // frame, a // frame + 1)].sum()), 1)))
+    feats = model.features(win_clips)
+    relative, absolute = model.predict_pooled(feats, win_speakers), model.predict_pooled(feats, None)
+    win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
+    return ids, _pool(relative, ids, win_turn_arr, weights), _pool(absolute, ids, win_turn_arr, weights)
+
+
+def _pool(probs: np.ndarray, ids: list[int], win_turn: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-turn probabilities ``(len(ids), 4)``: each turn's windows averaged, weighted by their speech frames."""
+    out = np.zeros((len(ids), probs.shape[1]))
+    for k, i in enumerate(ids):
+        sel = win_turn == i
+        p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
+        out[k] = p / p.sum()
+    return out
 
 
 def decide(p_relative: np.ndarray, p_absolute: np.ndarray, *, relative_weight: float = _DEFAULT.relative_weight,
