@@ -78,7 +78,8 @@ def matched_labels(result: dict, truth: dict) -> list[tuple[str, int, int]]:
             if overlap > best_overlap:
                 best, best_overlap = g, overlap
         if best is not None and best_overlap >= 0.5 * (t["end_s"] - t["start_s"]):
-            out.append((t["speaker"], LABELS.index(best["label"]), LABELS.index(t["emotion_label"])))
+            out.append((t["speaker"], LABELS.index(best["label"]), LABELS.index(t["emotion_label"]),
+                        [t[f"p_{lab}"] for lab in LABELS]))
     return out
 
 
@@ -119,6 +120,16 @@ def turn_uar(per_call: list[dict], *, speaker: str | None, corpus: str | None = 
         return float("nan"), 0
     y, yhat = np.array([p[1] for p in pairs]), np.array([p[2] for p in pairs])
     return uar(y, yhat), len(pairs)
+
+
+def calibration(per_call: list[dict]) -> tuple[float, float]:
+    """(ECE of the top-class probability over 10 bins, mean top-class probability) on the customer turns."""
+    pairs = [p for c in per_call for p in c["pairs"] if p[0] == "customer"]
+    probs, y = np.array([p[3] for p in pairs]), np.array([p[1] for p in pairs])
+    conf, right = probs.max(axis=1), probs.argmax(axis=1) == y
+    bins = np.minimum((conf * 10).astype(int), 9)
+    ece = sum(abs(right[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b) for b in range(10) if np.any(bins == b))
+    return float(ece), float(conf.mean())
 
 
 def sign_accuracy(per_call: list[dict], corpus: str | None = None) -> tuple[float, int, int]:
@@ -196,6 +207,8 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
         target = 0.55 if m.startswith("multi") else 0.50
         cells[m]["uar"] = f"{u:.3f} (n={k}) {ok(u, target)}"
         cells[m]["uar_all"] = f"{ua:.3f} (n={ka})"
+        ece, mean_conf = calibration(pc)
+        cells[m]["ece"] = f"{ece:.3f} (mean top p {mean_conf:.2f})"
         for corpus in SEEDS:
             cells[m][f"uar_{corpus}"] = f"{turn_uar(pc, speaker='customer', corpus=corpus)[0]:.3f}"
         acc, k, nulls = sign_accuracy(pc)
@@ -226,6 +239,7 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
     spec = [("per-turn UAR, customer turns (4 classes)", ">= 0.55 multi / 0.50 open", "uar"),
             ("per-turn UAR, TurEV customer turns", "", "uar_turev"), ("per-turn UAR, ASED customer turns", "", "uar_ased"),
             ("per-turn UAR, all turns (agents are neutral)", "", "uar_all"),
+            ("calibration: ECE of the top probability, customer turns", "low", "ece"),
             ("sign of customer_turnaround right (trajectory calls)", ">= 0.80", "sign"),
             ("  on TurEV", "", "sign_turev"), ("  on ASED", "", "sign_ased"),
             ("customer_ends_angry fires: escalations", ">= 0.70", "esc"),

@@ -83,6 +83,33 @@ def fit_temperature(logp: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, *, n_bins: int = 10) -> float:
+    """ECE of the top-class probability: mean |accuracy - confidence| over 10 equal-width bins, weighted by count."""
+    conf, right = p.max(axis=1), p.argmax(axis=1) == y
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    return float(sum(abs(right[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+                     for b in range(n_bins) if np.any(bins == b)))
+
+
+def cross_corpus_calibration(calls: list[dict], w: float, prior: tuple, corpora: list[str]) -> None:
+    """Temperature fitted on one corpus's calls, tested on the other's (speakers grouped by corpus): ECE and NLL."""
+    if len(corpora) < 2:
+        return
+    print("\n| T fitted on | tested on | T | ECE raw model | ECE fitted T | NLL raw | NLL fitted T |\n|---|---|---|---|---|---|---|")
+    for fit_c, test_c in ((corpora[0], corpora[1]), (corpora[1], corpora[0])):
+        def stack(c):
+            sel = [x for x in calls if x["corpus"] == c]
+            return (np.concatenate([np.array(x["p_relative"]) for x in sel]), np.concatenate([np.array(x["p_absolute"]) for x in sel]),
+                    np.concatenate([np.array(x["label"]) for x in sel]))
+        fr, fa, fy = stack(fit_c)
+        tr, ta, ty = stack(test_c)
+        t = fit_temperature(w * np.log(np.clip(fr, 1e-12, 1)) + (1 - w) * np.log(np.clip(fa, 1e-12, 1)) + np.log(prior), fy)
+        p_fit, _, _ = decide(tr, ta, relative_weight=w, prior=prior, temperature=t, uncertain_below=0.0)
+        nll = lambda p: float(np.mean(-np.log(np.clip(p[np.arange(len(ty)), ty], 1e-12, 1))))  # noqa: E731
+        print(f"| {fit_c} | {test_c} | {t:.2f} | {expected_calibration_error(tr, ty):.3f} | "
+              f"{expected_calibration_error(p_fit, ty):.3f} | {nll(tr):.3f} | {nll(p_fit):.3f} |")
+
+
 def evaluate(p_rel, p_abs, y, w, prior, temperature, uncertain):
     p, labels, unc = decide(p_rel, p_abs, relative_weight=w, prior=prior, temperature=temperature, uncertain_below=uncertain)
     neutral = y == 0
@@ -135,6 +162,7 @@ def main(argv=None) -> int:
     config = EmotionConfig()
     print(f"configured (analyzer/config.py): absolute_reference {config.absolute_reference}, {config.decision()}")
     decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    cross_corpus_calibration(evidence[config.absolute_reference], decision["relative_weight"], decision["prior"], corpora)
     tune_rules(evidence[config.absolute_reference], decision)
     return 0
 
