@@ -169,3 +169,12 @@ def test_undiarized_mono_turns_get_their_own_lane(tmp_path):
     page = Tags(write_call_page(call, tmp_path / "m.html", audio_href=None).read_text())
     assert len(page.with_class("turn")) == len(call["turns"])
     assert len([a for t, a in page.tags if a.get("id") == "lane-unknown"]) == 1
+
+
+def test_turn_tooltip_says_when_a_neutral_label_is_the_uncertain_rule():
+    from analyzer.outputs.html import _turn_tooltip
+
+    turn = {"speaker": "agent", "index": 1, "start_s": 1.0, "end_s": 2.0, "emotion_label": "neutral", "p_neutral": 0.3,
+            "p_happy": 0.2, "p_angry": 0.4, "p_sad": 0.1, "emotion_uncertain": True}
+    assert "neutral (uncertain" in _turn_tooltip(turn) and "angry 40%" in _turn_tooltip(turn)
+    assert "uncertain" not in _turn_tooltip(turn | {"emotion_uncertain": False})

@@ -106,6 +106,8 @@ def _turn_tooltip(turn: dict) -> str:
     parts = " · ".join(f"{n} {100 * p:.0f}%" for p, n in probs)
     extra = "".join(f", {k} {turn[k]:+.2f}" for k in ("valence", "arousal") if turn.get(k) is not None)
     rate = f", {turn['speech_rate_sps']:.1f} syll/s" if turn.get("speech_rate_sps") is not None else ""
+    if turn.get("emotion_uncertain"):
+        label += " (uncertain: no class reached the decision threshold)"
     return f"{head}\n{label}: {parts}{extra}{rate}"
 
 
