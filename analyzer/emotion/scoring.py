@@ -73,13 +73,8 @@ def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers:
     turn_feats: dict[int, np.ndarray] = {}
     turn_funcs: dict[int, np.ndarray] = {}
     fused = bool(getattr(model, "fused", False))
-    for i, clip in enumerate(clips):
-        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
-        if clip.size < min_turn_s * sample_rate_hz:
-            continue
-        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
-            continue  # silent turn: nothing to judge
-        clip_8k = to_feature_rate(peak_normalise(check_clip(clip, sample_rate_hz, label=f"turn {i}")), sample_rate_hz)
+    for i in _scored_turns(clips, sample_rate_hz, min_turn_s):
+        clip_8k = to_feature_rate(peak_normalise(np.asarray(clips[i], dtype=np.float32).reshape(-1)), sample_rate_hz)
         turn_feats[i] = log_mel(clip_8k)
         if fused:
             turn_funcs[i] = functionals(clip_8k, turn_feats[i])
@@ -115,6 +110,20 @@ def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers:
     return ids, p_relative, p_absolute
 
 
+def _scored_turns(clips: list[np.ndarray], sample_rate_hz: int, min_turn_s: float) -> list[int]:
+    """Indices of the turns that get a score: at least ``min_turn_s`` long and not all silent (NaN/inf raise)."""
+    ids = []
+    for i, clip in enumerate(clips):
+        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
+        if clip.size < min_turn_s * sample_rate_hz:
+            continue
+        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
+            continue  # silent turn: nothing to judge
+        check_clip(clip, sample_rate_hz, label=f"turn {i}")
+        ids.append(i)
+    return ids
+
+
 AUDIO_MODEL_RATE_HZ = 16000  # models that score audio windows (``model.scores_audio``) take 16 kHz
 
 
@@ -130,15 +139,7 @@ def _audio_model_evidence(model, clips, sample_rate_hz, speakers, *, min_turn_s,
     """
     import soxr
 
-    ids = []
-    for i, clip in enumerate(clips):
-        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
-        if clip.size < min_turn_s * sample_rate_hz:
-            continue
-        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
-            continue  # silent turn: nothing to judge
-        check_clip(clip, sample_rate_hz, label=f"turn {i}")
-        ids.append(i)
+    ids = _scored_turns(clips, sample_rate_hz, min_turn_s)
     if not ids:
         return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
     frame = AUDIO_MODEL_RATE_HZ // 100
