@@ -373,13 +373,19 @@ def test_a_clip_scores_the_same_alone_and_batched_with_others():
     rng = np.random.default_rng(1)
     a = _tone(1.7)
     others = [(rng.standard_normal(int(16000 * d)) * 0.1).astype(np.float32) for d in (0.6, 3.3, 5.1)]
+    # bit-identical for the CNN models (every window alone); a model whose head is one numpy matmul over all
+    # windows (the encoder models' linear heads) may differ in the last float64 bit, hence the 1e-12 there
+    atol = 1e-12 if getattr(model, "scores_audio", False) else 0.0
     alone = model.predict([a], 16000)[0]
     batched = model.predict([others[0], a, others[1], others[2]], 16000)[1]
-    np.testing.assert_array_equal(alone, batched)
+    np.testing.assert_allclose(alone, batched, rtol=0, atol=atol)
     # in a call: a turn's score does not depend on the other speaker's turns scored with it
     solo = score_turns(model, [a, _tone(2.4)], 16000, ["agent", "agent"])
     mixed = score_turns(model, [others[1], a, others[2], _tone(2.4)], 16000, ["customer", "agent", "customer", "agent"])
-    assert solo[0] == mixed[1] and solo[1] == mixed[3]
+    for one, other in ((solo[0], mixed[1]), (solo[1], mixed[3])):
+        assert one["emotion_label"] == other["emotion_label"]
+        np.testing.assert_allclose([one[k] for k in sorted(one) if k.startswith("p_")],
+                                   [other[k] for k in sorted(other) if k.startswith("p_")], rtol=0, atol=atol)
 
 
 def test_padded_batch_gives_each_item_its_unpadded_output():
