@@ -39,7 +39,7 @@ from analyzer.metrics.catalog import EMOTION_METRICS  # noqa: E402
 from analyzer.pipeline import analyze_file  # noqa: E402
 from callsim.emotion_calls import TRAJECTORIES, emotion_cohort, simulate_emotion_call, write_emotion_call  # noqa: E402
 
-CORPORA_ROOT = ROOT.parent / "shared" / "corpora"
+CORPORA_ROOT = ROOT.parent / "shared" / "corpora"  # --corpora-root overrides
 AWS_CALLS = ("auto_repairs_40", "auto_repairs_49")
 WORK = Path("/tmp/call-analyzer-emotion-calls")
 SEEDS = {"turev": 5101, "ased": 5202}
@@ -274,12 +274,15 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
 
 
 def main(argv=None) -> int:
+    global CORPORA_ROOT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="open,multi,open:raw,multi:raw",
                     help="models; NAME:raw = the same model without the decision layer (for comparison)")
     ap.add_argument("--calls", type=int, default=10, help="calls per corpus and trajectory")
     ap.add_argument("--out", default=str(ROOT / "bench" / "emotion_calls.md"))
+    ap.add_argument("--corpora-root", default=str(CORPORA_ROOT), help="the shared corpora folder (default: %(default)s)")
     args = ap.parse_args(argv)
+    CORPORA_ROOT = Path(args.corpora_root)
     import torch
 
     torch.set_num_threads(1)

@@ -34,7 +34,7 @@ from analyzer.config import EmotionConfig  # noqa: E402
 from analyzer.emotion.scoring import decide, turn_evidence, turn_rows  # noqa: E402
 from callsim.emotion_calls import TRAJECTORIES, emotion_cohort, simulate_emotion_call  # noqa: E402
 
-CORPORA_ROOT = ROOT.parent / "shared" / "corpora"
+CORPORA_ROOT = ROOT.parent / "shared" / "corpora"  # --corpora-root overrides
 CACHE = Path("/tmp/call-analyzer-emotion-decision-cache")
 REFERENCES = ("turn", "global")
 
@@ -118,12 +118,15 @@ def evaluate(p_rel, p_abs, y, w, prior, temperature, uncertain):
 
 
 def main(argv=None) -> int:
+    global CORPORA_ROOT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="open")
     ap.add_argument("--corpora", default="ravdess,nemo")
     ap.add_argument("--calls-per-trajectory", type=int, default=12)
     ap.add_argument("--seed", type=int, default=20261201)
+    ap.add_argument("--corpora-root", default=str(CORPORA_ROOT), help="the shared corpora folder (default: %(default)s)")
     args = ap.parse_args(argv)
+    CORPORA_ROOT = Path(args.corpora_root)
     corpora = args.corpora.split(",")
     bad = set(corpora) - {"emodb", "ravdess", "nemo"}
     if bad:
