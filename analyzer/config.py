@@ -152,8 +152,24 @@ class EmotionConfig:
     window_s / hop_s: long turns are scored in windows (every hop_s seconds, the last flush with the turn's end) and pooled.
     chunk_s: turns are read and scored in chunks of at most this much audio (bounds memory on
         long calls; each chunk is the per-speaker baseline's scope).
-    valence_window_s: ``customer_valence_start`` / ``_end`` average the customer's first / last
-        this many seconds of scored speech.
+
+    The decision layer (docs/emotion.md, "Decision layer"; chosen on simulated calls built from
+    training corpora only, never on TESS/TurEV/ASED or real calls):
+    absolute_reference: the baseline of the absolute evidence: 'turn' (each turn normalised against
+        itself) or 'global' (against the training corpora's statistics).
+    relative_weight: weight of the speaker-relative evidence against the absolute (turn-own) evidence,
+        in log-probability space (1.0 = the model's raw speaker-relative output).
+    prior: expected class shares of conversational speech (neutral, happy, angry, sad); the models
+        were trained class-balanced.
+    temperature: divides the combined log-probabilities (> 1 softens over-confident outputs).
+    uncertain_below: a turn whose largest probability is below this is labelled neutral and flagged
+        ``emotion_uncertain`` (its confidence stays low).
+
+    Call-level emotion (docs/emotion.md, "Per-call metrics"):
+    trajectory_share: start / end = the first / last this share of the customer's scored speech time.
+    min_trajectory_speech_s: below this much scored customer speech (s), or with fewer than
+        min_trajectory_turns scored customer turns, start/end/turnaround are null with a reason.
+    min_party_speech_s: a party's angry share and mean valence need this much scored speech (s).
     """
 
     enabled: bool = True
@@ -162,7 +178,37 @@ class EmotionConfig:
     window_s: float = 4.0
     hop_s: float = 4.0  # windows do not overlap: the Whisper-encoder models cost ~2x more with a 2 s hop (docs/emotion.md)
     chunk_s: float = 600.0
-    valence_window_s: float = 60.0
+    absolute_reference: str = "global"
+    relative_weight: float = 0.25
+    prior: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
+    temperature: float = 0.9
+    uncertain_below: float = 0.5
+    trajectory_share: float = 1.0 / 3.0
+    min_trajectory_speech_s: float = 9.0
+    min_trajectory_turns: int = 3
+    min_party_speech_s: float = 3.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.relative_weight <= 1.0:
+            raise ConfigError(f"emotion.relative_weight must be within 0..1, got {self.relative_weight}")
+        if len(self.prior) != 4 or min(self.prior) <= 0:
+            raise ConfigError(f"emotion.prior needs 4 positive shares (neutral, happy, angry, sad), got {list(self.prior)}")
+        if self.absolute_reference not in ("turn", "global"):
+            raise ConfigError(f"emotion.absolute_reference must be 'turn' or 'global', got {self.absolute_reference!r}")
+        if self.temperature <= 0:
+            raise ConfigError(f"emotion.temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.trajectory_share <= 0.5:
+            raise ConfigError(f"emotion.trajectory_share must be within (0, 0.5], got {self.trajectory_share}")
+
+    def decision(self) -> dict:
+        """The decision layer's keyword arguments for :func:`analyzer.emotion.score_turns`."""
+        return {"absolute_reference": self.absolute_reference, "relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
+                "uncertain_below": self.uncertain_below}
+
+    def call_metrics(self) -> dict:
+        """The keyword arguments for :func:`analyzer.metrics.emotion.call_emotion_metrics`."""
+        return {"trajectory_share": self.trajectory_share, "min_trajectory_speech_s": self.min_trajectory_speech_s,
+                "min_trajectory_turns": self.min_trajectory_turns, "min_party_speech_s": self.min_party_speech_s}
 
 
 @dataclass(frozen=True)
@@ -320,7 +366,10 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "pitch_rate_hz": {"ge": 1000, "le": 48000},
     },
     "emotion": {"min_turn_s": {"ge": 0, "le": 60}, "window_s": {"ge": 0.5, "le": 30}, "hop_s": {"ge": 0.1, "le": 30},
-                "chunk_s": {"ge": 10, "le": 86400}, "valence_window_s": {"gt": 0, "le": 86400},
+                "chunk_s": {"ge": 10, "le": 86400}, "relative_weight": {"ge": 0, "le": 1}, "temperature": {"gt": 0, "le": 100},
+                "uncertain_below": {"ge": 0, "le": 1}, "trajectory_share": {"gt": 0, "le": 0.5},
+                "min_trajectory_speech_s": {"ge": 0, "le": 86400}, "min_trajectory_turns": {"ge": 1, "le": 100000},
+                "min_party_speech_s": {"ge": 0, "le": 86400},
                 "model": {"max_length": 4096}},
     "qa": {"rules": {"max_length": 4096}},
     "diarization": {

@@ -19,7 +19,7 @@ from .config import AnalysisConfig, AudioConfig, EmotionConfig, QaConfig
 from .errors import AudioError
 from .frames import energy_envelope, measure_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
-from .metrics.emotion import call_emotion_metrics
+from .metrics.emotion import call_emotion_summary
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
 from .result import CallResult
@@ -87,7 +87,10 @@ def analyze_file(
     if config.emotion.enabled:
         turn_emotion, emotion_info = score_emotion(info, conv, channel_of, config.emotion, emotion_model)
     rows = [{**timing, **pros, **emo} for timing, pros, emo in zip(timing_rows, turn_prosody, turn_emotion)]
-    emotion_call = call_emotion_metrics(rows, window_s=config.emotion.valence_window_s) if config.emotion.enabled else {}
+    emotion_call = {}
+    if config.emotion.enabled:
+        emotion_call, null_reasons = call_emotion_summary(rows, **config.emotion.call_metrics())
+        emotion_info = {**emotion_info, "null_reasons": null_reasons}
     clock.lap("emotion")
     metrics = {**pacing, **prosody_call, **emotion_call}
     events = [e.to_dict() for e in conv.events]
@@ -205,7 +208,7 @@ def score_emotion(
             clips.append(audio[:, channel_of[turn.speaker]] if audio.shape[1] > 1 else audio[:, 0])
         scores = emotion.score_turns(
             model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
-            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s,
+            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s, **config.decision(),
         )
         scored.update((turn.index, score or dict.fromkeys(EMOTION_TURN_KEYS)) for turn, score in zip(chunk, scores))
     identity = {"enabled": True, "model": model.name, "licence": model.licence,
@@ -227,4 +230,5 @@ def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:
     return [c for c in chunks if c]
 
 
-EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence")
+EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence",
+                     "emotion_uncertain")

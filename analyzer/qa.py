@@ -14,11 +14,13 @@ type                     parameters -> fails when
                          agent interruptions than that
 ``agent_latency``        ``max_s`` [``max_count`` = 0] -> more than max_count
                          agent answers (gap events) slower than max_s
-``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2] -> the
-                         customer's end valence is below it, or at least half
-                         of the last scored customer turns are angry
+``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2,
+                         ``min_confidence`` = 0] -> the customer's end valence
+                         is below it, or at least half of the last scored
+                         customer turns are angry with p_angry >= min_confidence
 ``agent_angry``          [``min_confidence`` = 0, ``max_count`` = 0] -> more
-                         agent turns labelled angry than max_count
+                         agent turns labelled angry with p_angry >= min_confidence
+                         than max_count
 =======================  =====================================================
 
 Score = 100 x (weight of passed rules) / (weight of evaluated rules); rules that
@@ -49,7 +51,7 @@ _TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "dead_air": {"max_s": (int, float)},
     "agent_interruptions": {"max_count": (int,), "outcome": (str,)},
     "agent_latency": {"max_s": (int, float), "max_count": (int,)},
-    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,)},
+    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,), "min_confidence": (int, float)},
     "agent_angry": {"min_confidence": (int, float), "max_count": (int,)},
 }
 _REQUIRED = {
@@ -61,8 +63,8 @@ _DEFAULT_MESSAGES = {
     "dead_air": "Dead air longer than {threshold} s ({count}x, longest {value} s)",
     "agent_interruptions": "Agent interrupted the customer {value} times (limit {threshold})",
     "agent_latency": "Agent answered {count} times slower than {threshold} s (slowest {value} s)",
-    "customer_ending_angry": "Customer ended the call upset (end valence {value})",
-    "agent_angry": "Agent sounded angry in {count} turn(s)",
+    "customer_ending_angry": "Customer ended the call upset: {trigger}",
+    "agent_angry": "Agent sounded angry in {count} turn(s): {trigger}",
 }
 
 
@@ -305,12 +307,13 @@ def _message_problem(message: str) -> str | None:
         for _, name, spec, _ in string.Formatter().parse(message):
             if name is None:
                 continue
-            if name not in ("value", "threshold", "count", "label"):
-                return f"message has a bad placeholder {{{name}}}; use {{value}}, {{threshold}}, {{count}} or {{label}}"
+            if name not in ("value", "threshold", "count", "label", "trigger"):
+                return (f"message has a bad placeholder {{{name}}}; use {{value}}, {{threshold}}, {{count}}, {{label}} "
+                        "or {trigger}")
             if spec and ("{" in spec or any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", spec))):
                 return (f"message format {{{name}:{spec}}} is too wide; allowed: widths and precisions up to "
                         f"{MAX_FORMAT_WIDTH}, no nested fields")
-        samples = [dict(value=v, threshold=v, count=1, label="x") for v in (1, 1.5, "x")]
+        samples = [dict(value=v, threshold=v, count=1, label="x", trigger="x") for v in (1, 1.5, "x")]
         formatted = []
         for sample in samples:
             try:
@@ -359,6 +362,7 @@ class _Outcome:
     threshold: Any = None
     count: int = 0
     times: tuple[tuple[float, float], ...] = ()
+    trigger: str = ""  # what made the rule fail, in words (the message's {trigger})
 
 
 def _times(items: list[dict]) -> tuple[tuple[float, float], ...]:
@@ -405,26 +409,50 @@ def _check_agent_latency(rule: Rule, call: dict) -> _Outcome:
                     times=_times(slow))
 
 
-def _scored(turn: dict, min_confidence: float = 0.0) -> bool:
-    conf = turn.get("emotion_confidence")
-    return turn.get("emotion_label") is not None and (conf is None or conf >= min_confidence)
+def _scored(turn: dict) -> bool:
+    return turn.get("emotion_label") is not None
+
+
+def _p_angry(turn: dict) -> float:
+    """The turn's (calibrated) angry probability; older results without it fall back to the label's confidence."""
+    p = turn.get("p_angry")
+    return float(p if p is not None else turn.get("emotion_confidence") or 0.0)
+
+
+def _angry(turns: list[dict], min_confidence: float) -> list[dict]:
+    return [t for t in turns if t.get("emotion_label") == "angry" and _p_angry(t) >= min_confidence]
+
+
+def _angry_words(angry: list[dict], of: str, min_confidence: float) -> str:
+    probs = ", ".join(f"{_p_angry(t):.2f}" for t in angry)
+    floor = f" >= {min_confidence:g}" if min_confidence else ""
+    return f"{len(angry)} of {of} angry (p_angry {probs}{floor})"
 
 
 def _check_customer_ending_angry(rule: Rule, call: dict) -> _Outcome:
     below, n_last = rule.param("valence_below"), rule.param("last_turns", 2)
+    min_conf = rule.param("min_confidence", 0.0)
     end_valence = (call.get("metrics") or {}).get("customer_valence_end")
     scored = [t for t in call.get("turns") or [] if t.get("speaker") == "customer" and _scored(t)]
     last = scored[-n_last:] if n_last else []
     if (below is None or end_valence is None) and not last:
         return _Outcome(skipped="no customer emotion in this call (emotion model off or no scored turns)")
-    angry_last = [t for t in last if t.get("emotion_label") == "angry"]
+    angry_last = _angry(last, min_conf)
     by_valence = below is not None and end_valence is not None and end_valence < below
     by_turns = bool(last) and len(angry_last) * 2 >= len(last)
+    triggers = []
+    if by_valence:
+        triggers.append(f"end valence {end_valence:.2f} below {below:g}")
+    if by_turns:
+        triggers.append(_angry_words(angry_last, f"the last {len(last)} scored turns", min_conf))
+    if by_turns or not by_valence:
+        value, threshold = len(angry_last), f"half of the last {len(last)} turns"
+    else:
+        value, threshold = end_valence, below
     failed = by_valence or by_turns
-    evidence = angry_last or last
-    value = end_valence if end_valence is not None else f"{len(angry_last)} of last {len(last)} turns angry"
-    return _Outcome(failed=failed, value=value, threshold=below, count=len(angry_last),
-                    times=_times(evidence) if failed else ())
+    evidence = angry_last if by_turns else last
+    return _Outcome(failed=failed, value=value, threshold=threshold, count=len(angry_last),
+                    times=_times(evidence) if failed else (), trigger="; ".join(triggers))
 
 
 def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
@@ -432,9 +460,9 @@ def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
     agent_scored = [t for t in call.get("turns") or [] if t.get("speaker") == "agent" and _scored(t)]
     if not agent_scored:
         return _Outcome(skipped="no agent emotion in this call (emotion model off or no scored turns)")
-    angry = [t for t in agent_scored if t.get("emotion_label") == "angry" and _scored(t, min_conf)]
+    angry = _angry(agent_scored, min_conf)
     return _Outcome(failed=len(angry) > max_count, value=len(angry), threshold=max_count, count=len(angry),
-                    times=_times(angry))
+                    times=_times(angry), trigger=_angry_words(angry, f"{len(agent_scored)} scored turns", min_conf))
 
 
 _CHECKS: dict[str, Callable[[Rule, dict], _Outcome]] = {
@@ -454,7 +482,8 @@ def _message(rule: Rule, outcome: _Outcome) -> str:
         threshold = f"{threshold[0]}-{threshold[1]}"
     label = METRICS[rule.param("metric")].label if rule.type == "metric" else rule.type
     value = round(outcome.value, 3) if isinstance(outcome.value, float) else outcome.value
-    return template.format(value=value, threshold=threshold, count=outcome.count, label=label)
+    return template.format(value=value, threshold=threshold, count=outcome.count, label=label,
+                           trigger=outcome.trigger or f"{value} (limit {threshold})")
 
 
 def evaluate(rules: RuleSet, call: dict) -> dict:

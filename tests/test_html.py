@@ -238,3 +238,12 @@ def test_index_shows_durations_as_mm_ss_and_rules_in_words(tmp_path):
     text = write_index(calls, tmp_path / "i.html", page_hrefs={}).read_text()
     assert f">{calls[0]['metrics']['duration_s'] // 60:.0f}:" in text
     assert ">dead air over 10 s<" in text and 'data-rules="dead_air_over_10s"' in text
+
+
+def test_turn_tooltip_says_when_a_neutral_label_is_the_uncertain_rule():
+    from analyzer.outputs.html import _turn_tooltip
+
+    turn = {"speaker": "agent", "index": 1, "start_s": 1.0, "end_s": 2.0, "emotion_label": "neutral", "p_neutral": 0.3,
+            "p_happy": 0.2, "p_angry": 0.4, "p_sad": 0.1, "emotion_uncertain": True}
+    assert "neutral (uncertain" in _turn_tooltip(turn) and "angry 40%" in _turn_tooltip(turn)
+    assert "uncertain" not in _turn_tooltip(turn | {"emotion_uncertain": False})

@@ -120,6 +120,8 @@ def _turn_tooltip(turn: dict) -> str:
     rate = f", {turn['speech_rate_sps']:.1f} syll/s" if turn.get("speech_rate_sps") is not None else ""
     pitch = turn.get("pitch_median_st")
     pitch_text = f", pitch {pitch:.1f} st ({semitones_to_hz(pitch):.0f} Hz)" if pitch is not None else ""
+    if turn.get("emotion_uncertain"):
+        label += " (uncertain: no class reached the decision threshold)"
     return f"{head}\n{label}: {parts}{extra}{rate}{pitch_text}"
 
 
