@@ -167,8 +167,8 @@ class EmotionConfig:
 
     Call-level emotion (docs/emotion.md, "Per-call metrics"):
     trajectory_share: start / end = the first / last this share of the customer's scored speech time.
-    min_trajectory_speech_s: below this much scored customer speech (s), or with fewer than
-        min_trajectory_turns scored customer turns, start/end/turnaround are null with a reason.
+    min_trajectory_speech_s: below this much scored customer speech (s), start/end/turnaround are null with a reason.
+    min_trajectory_turns: with fewer scored customer turns than this, start/end/turnaround are null with a reason.
     min_party_speech_s: a party's angry share and mean valence need this much scored speech (s).
     """
 
