@@ -46,6 +46,7 @@ MIN_CONTEXT_S = 0.3  # audio to pass on each side of a block for block-invariant
 # (docs/prosody.md); ProsodyConfig's defaults (2 dB / 2 dB) undercount by ~20%.
 RECOMMENDED_NUCLEUS_THRESHOLD_DB = -4.0
 RECOMMENDED_NUCLEUS_DIP_DB = 1.0
+_CHUNK_FRAMES = 2048  # frames per matrix product in the intensity computation (bounds memory)
 _PEAK_CHUNK = 4096  # peaks per vectorised prominence computation (bounds memory on multi-hour calls)
 
 
@@ -133,37 +134,29 @@ def intensity_db(
     signal the window sees zeros. Returns float64, one value per whole frame.
     """
     hop = _hop_samples(hop_s, sample_rate_hz)
-    n_frames = len(signal) // hop
-    if n_frames == 0:
-        return np.zeros(0)
+    x = np.asarray(signal, dtype=np.float64)
+    n_frames = len(x) // hop
     half = max(1, int(round(3.2 / pitch_floor_hz * sample_rate_hz)))
-    length = 2 * half
-    window = np.kaiser(length, KAISER_BETA)  # symmetric, as scipy.signal.windows.kaiser(sym=True)
-    weight = float(window.sum())
-    # frame i's window covers padded[i*hop + hop//2 : i*hop + hop//2 + length], where padded is the
-    # signal with `half` zeros in front. The window is cut into n_taps pieces of one hop; with the
-    # padded signal as rows of one hop, piece j of frame i meets row i + j, so the windowed sums of
-    # every frame are one small matrix product (rows x pieces) and n_taps shifted diagonal sums.
-    n_taps = -(-length // hop)
-    first = hop // 2
-    n_rows = n_frames + n_taps
-    padded = np.zeros(first + n_rows * hop, np.float32)
-    padded[half : half + n_frames * hop] = signal[: n_frames * hop]
-    rows = padded[first:].reshape(n_rows, hop)
-    pieces = np.zeros(n_taps * hop, np.float32)
-    pieces[:length] = window
-    pieces = pieces.reshape(n_taps, hop).T  # (hop, n_taps)
-    by_piece = (rows @ pieces).astype(np.float64)  # [row, j] = sum_k rows[row, k] * window[j*hop + k]
-    by_piece_sq = (np.square(rows) @ pieces).astype(np.float64)
-    wx = by_piece[:n_frames, 0].copy()
-    wxx = by_piece_sq[:n_frames, 0].copy()
-    for j in range(1, n_taps):
-        wx += by_piece[j : j + n_frames, j]
-        wxx += by_piece_sq[j : j + n_frames, j]
-    cumulative = np.concatenate([[0.0], np.cumsum(padded, dtype=np.float64)])
-    starts = np.arange(n_frames) * hop + first
-    mean = (cumulative[starts + length] - cumulative[starts]) / length  # unweighted, as Praat
-    out = (wxx - 2 * mean * wx + mean * mean * weight) / weight
+    window = np.kaiser(2 * half, KAISER_BETA).astype(np.float32)  # symmetric, as scipy's kaiser(sym=True)
+    weight = float(window.astype(np.float64).sum())
+    # frame i's window covers samples [i*hop + hop//2 - half, i*hop + hop//2 + half)
+    padded = np.concatenate([np.zeros(half), x[: n_frames * hop], np.zeros(half + hop)])
+    cumulative = np.concatenate([[0.0], np.cumsum(padded)])
+    starts = np.arange(n_frames) * hop + hop // 2
+    means = (cumulative[starts + 2 * half] - cumulative[starts]) / (2 * half)  # unweighted, as Praat
+    padded = padded.astype(np.float32)
+    squared = np.square(padded)
+    out = np.empty(n_frames)
+    for first in range(0, n_frames, _CHUNK_FRAMES):
+        last = min(first + _CHUNK_FRAMES, n_frames)
+        start = first * hop + hop // 2
+        stop = last * hop + hop // 2 + 2 * half
+        frames = np.lib.stride_tricks.sliding_window_view(padded[start:stop], 2 * half)[::hop][: last - first]
+        frames_sq = np.lib.stride_tricks.sliding_window_view(squared[start:stop], 2 * half)[::hop][: last - first]
+        mean = means[first:last]
+        wx = (frames @ window).astype(np.float64)
+        wxx = (frames_sq @ window).astype(np.float64)
+        out[first:last] = (wxx - 2 * mean * wx + mean * mean * weight) / weight
     power = np.maximum(out, PRAAT_REFERENCE_PA2 * 10 ** (INTENSITY_FLOOR_DB / 10))
     return 10.0 * np.log10(power / PRAAT_REFERENCE_PA2)
 
