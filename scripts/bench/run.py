@@ -10,6 +10,7 @@ Each benchmark writes one markdown table and one JSON file into ``--out`` (defau
     python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
     python scripts/bench/run.py throughput   # hours of audio per hour, 200 simulated calls, --jobs 2
     python scripts/bench/run.py vs-peers     # whole-process CPU of ours vs call-ai-metrics on one folder, alternating
+    python scripts/bench/run.py startup      # CPU and peak RSS of `analyze` on a 30 s call, with and without emotion
     python scripts/bench/run.py all
     python scripts/bench/run.py all --quick --out /tmp/bench   # tiny inputs: a smoke test, not a measurement
 
@@ -307,9 +308,50 @@ def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None) -> None
     print("\n".join(lines))
 
 
+def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
+    """Start-up cost: whole ``analyze`` processes on one 30-second stereo 8 kHz call (the sample call's
+    first 30 s), HTML pages included, alternating the variants; median CPU, largest peak RSS."""
+    import statistics
+    import tempfile
+
+    from bench_speed import make_long_call
+
+    rounds = rounds or (1 if quick else 5)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    variants = {
+        "--no-emotion --no-prosody": ["--no-emotion", "--no-prosody"],
+        "--no-emotion": ["--no-emotion"],
+        "everything (emotion too)": [],
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as workdir:
+        call = make_long_call(0.5, Path(workdir))
+        for r in range(rounds):
+            names = list(variants)
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                with tempfile.TemporaryDirectory() as results:
+                    runs[name].append(_measured_process(
+                        [sys.executable, "-m", "analyzer", "analyze", str(call), "--out", results, "--force", "--quiet",
+                         *variants[name]], env=env))
+    lines = [f"| `call-analyzer analyze` on a 30 s call | CPU (median of {rounds}) | wall (median) | peak RSS (max) |",
+             "|---|---|---|---|"]
+    rows = {}
+    for name, measured in runs.items():
+        rows[name] = {"cpu_s_median": statistics.median(x["cpu_s"] for x in measured),
+                      "wall_s_median": statistics.median(x["wall_s"] for x in measured),
+                      "peak_rss_mb_max": max(x["peak_rss_mb"] for x in measured), "runs": measured}
+        lines.append(f"| {name} | {rows[name]['cpu_s_median']:.2f} s | {rows[name]['wall_s_median']:.2f} s | "
+                     f"{rows[name]['peak_rss_mb_max']:.0f} MB |")
+    title = ("Start-up: whole `call-analyzer analyze` processes on a 30-second stereo 8 kHz call (tests/data/sample_call.flac, "
+             "first 30 s), outputs and HTML pages written, variants alternating")
+    write(out, "startup", title, "\n".join(lines), {"rounds": rounds, "variants": rows})
+    print("\n".join(lines))
+
+
 BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed,
-           "throughput": bench_throughput, "pacing-mono": bench_pacing_mono, "vs-peers": bench_vs_peers}
-ALL = ("pacing", "ami", "emotion", "speed", "throughput", "vs-peers")  # pacing includes pacing-mono
+           "throughput": bench_throughput, "pacing-mono": bench_pacing_mono, "vs-peers": bench_vs_peers,
+           "startup": bench_startup}
+ALL = ("pacing", "ami", "emotion", "speed", "throughput", "vs-peers", "startup")  # pacing includes pacing-mono
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,14 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
-    parser.add_argument("--rounds", type=int, default=None, help="vs-peers: rounds of alternating runs (default 5)")
+    parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup: rounds of alternating runs (default 5)")
     args = parser.parse_args(argv)
     for name in (ALL if args.bench == "all" else [args.bench]):
-        if name != "vs-peers":  # vs-peers measures child processes only: a child's peak RSS starts at ours
+        if name not in ("vs-peers", "startup"):  # these measure child processes: a child's peak RSS starts at ours
             import torch
 
             torch.set_num_threads(1)
-        extra = {"rounds": args.rounds} if name == "vs-peers" else {}
+        extra = {"rounds": args.rounds} if name in ("vs-peers", "startup") else {}
         BENCHES[name](Path(args.out), quick=args.quick, **extra)
     return 0
 
