@@ -219,12 +219,12 @@ for path in sorted(Path(sys.argv[1]).glob("*.wav")):
 """
 
 
-def _measured_process(args: list[str], *, env: dict | None = None) -> dict:
+def _measured_process(args: list[str], *, env: dict | None = None, cwd: Path = REPO) -> dict:
     """Run one command to its end: its own wall time, CPU time (user + system) and peak RSS (``os.wait4``)."""
     import subprocess
 
     start = time.perf_counter()
-    child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -246,7 +246,7 @@ def _simulated_folder(n: int, seed: int) -> Path:
     return calls
 
 
-def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None) -> None:
+def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None, baseline: str | None = None) -> None:
     """Whole processes on one folder of simulated calls, alternating: ours (pacing + prosody, pacing
     only, optionally everything) and call-ai-metrics' ``analyze()`` over the same files in one process.
 
@@ -256,7 +256,10 @@ def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None) -> None
     children; start-up (imports, model loading) and writing the outputs are included. Peak RSS is
     the process's own (``os.wait4``); Linux carries the parent's high-water mark into a forked
     child, so this runner imports nothing heavy (its ~30 MB are the floor of every figure).
+    ``baseline``: another checkout of call-analyzer (e.g. the main branch) to run beside this one,
+    pacing + prosody and pacing only (through a config with ``[prosody] enabled = false``).
     """
+    import shutil
     import statistics
     import tempfile
 
@@ -275,6 +278,16 @@ def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None) -> None
         "call-ai-metrics analyze(), one process": [sys.executable, "-c", PEER_SCRIPT, str(calls)],
     }
     peer = "call-ai-metrics analyze(), one process"
+    envs = {name: env for name in systems}
+    workdir = Path(tempfile.mkdtemp())
+    if baseline:
+        pacing_only = workdir / "pacing_only.toml"
+        pacing_only.write_text("[prosody]\nenabled = false\n")
+        other = {**os.environ, "PYTHONPATH": str(Path(baseline).resolve())}
+        for name, extra in ((f"baseline {baseline} --no-emotion", []),
+                            (f"baseline {baseline} --no-emotion, [prosody] enabled = false", ["--config", str(pacing_only)])):
+            systems[name] = ours + ["--no-emotion", *extra]
+            envs[name] = other
     names = list(systems)
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for r in range(rounds):
@@ -282,8 +295,9 @@ def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None) -> None
         for name in order:
             with tempfile.TemporaryDirectory() as results:
                 args = systems[name] + (["--out", results] if name != peer else [])
-                runs[name].append(_measured_process(args, env=env))
+                runs[name].append(_measured_process(args, env=envs[name], cwd=workdir))  # PYTHONPATH picks the checkout
             print(f"round {r + 1}/{rounds}: {name}: {runs[name][-1]['cpu_s']:.2f} s CPU", file=sys.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)
     rows = {}
     for name in names:
         cpu = [x["cpu_s"] for x in runs[name]]
@@ -359,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
+    parser.add_argument("--baseline", help="vs-peers: another call-analyzer checkout to measure beside this one")
     parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup: rounds of alternating runs (default 5)")
     args = parser.parse_args(argv)
     for name in (ALL if args.bench == "all" else [args.bench]):
@@ -367,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(1)
         extra = {"rounds": args.rounds} if name in ("vs-peers", "startup") else {}
+        if name == "vs-peers":
+            extra["baseline"] = args.baseline
         BENCHES[name](Path(args.out), quick=args.quick, **extra)
     return 0
 
