@@ -47,6 +47,8 @@ def register_commands(subparsers) -> None:
                    "monologue; 'channel' = stereo channel mapping (--channels), the stereo default")
     p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
     p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
+    p.add_argument("--no-prosody", action="store_true",
+                   help="skip pitch, intensity and syllable rates (pacing only; same as [prosody] enabled = false)")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
     p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
@@ -68,6 +70,8 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("diarization", {})["agent"] = args.agent
     if args.no_emotion:
         changes.setdefault("emotion", {})["enabled"] = False
+    if args.no_prosody:
+        changes.setdefault("prosody", {})["enabled"] = False
     if args.emotion_model:
         changes.setdefault("emotion", {})["model"] = args.emotion_model
     if args.rules:
