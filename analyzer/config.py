@@ -88,9 +88,20 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class TurnConfig:
-    """Turn-taking thresholds (SPEC: time model), all in seconds."""
+    """Turn-taking thresholds (SPEC: time model), all in seconds.
+
+    backchannel_max_s: a listener utterance this long or longer always takes the floor.
+    backchannel_pause_max_s: the longest silence of the floor holder (from its last speech before a
+        short listener utterance ends to its next speech) that can hold a backchannel; in a longer
+        silence the holder has yielded and the short utterance is an answer (a turn).
+    floor_min_s: speech the holder must have produced in its current turn before a short utterance of
+        the listener can be a backchannel of it; below this, short utterances alternate as turns
+        (a quick exchange: "Hello?" "Hi." "Is that John?" "Yes.").
+    """
 
     backchannel_max_s: float = 1.0
+    backchannel_pause_max_s: float = 1.0
+    floor_min_s: float = 1.0
     interruption_min_overlap_s: float = 0.2
     interruption_yield_s: float = 2.0
     dead_air_s: float = 5.0

@@ -3,9 +3,14 @@
 Implements SPEC's time model. Segments are walked in order of start time while
 tracking who holds the floor. A segment of the listener is one of:
 
-* ``backchannel``: shorter than ``backchannel_max_s``, and the floor holder
-  goes on speaking (or resumes) before the listener's speech from this
-  segment on (its segments up to the holder's next speech) lasts that long;
+* ``backchannel``: shorter than ``backchannel_max_s``; the holder had the floor
+  (``floor_min_s`` of speech in its turn) and had not yielded (the segment
+  overlaps the holder's speech, or lies in a silence of the holder of at most
+  ``backchannel_pause_max_s``); and the floor holder goes on speaking (or
+  resumes) before the listener's speech from this segment on (its segments up
+  to the holder's next speech) lasts ``backchannel_max_s``. A short segment
+  after dead air, a hold or any longer silence of the holder, or answering a
+  short turn, is a turn (a short answer);
 * ``overlap``: lies entirely inside one segment of the holder (the listener
   spoke over the holder, who never stopped: at most an interruption attempt);
 * ``floor``: anything else; the listener takes the floor and a new turn starts.
@@ -139,20 +144,49 @@ def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
     tracks = _tracks(segments)
     roles: list[str] = []
     holder: str | None = None
+    turn_speech: list[Segment] = []  # the holder's floor segments in its current turn
     for seg in segments:
         if holder is None or seg.speaker == holder:
+            if holder != seg.speaker:
+                turn_speech = []
             holder = seg.speaker
             roles.append(FLOOR)
+            turn_speech.append(seg)
             continue
         held, own = tracks[holder], tracks[seg.speaker]
-        if seg.duration_s < config.backchannel_max_s and _holder_keeps_floor(seg, held, own, config.backchannel_max_s):
+        if seg.duration_s < config.backchannel_max_s and _is_backchannel(seg, held, own, turn_speech, config):
             roles.append(BACKCHANNEL)
         elif (covering := held.active_at(seg.start_s)) is not None and covering.end_s >= seg.end_s:
             roles.append(OVERLAP)
         else:
             roles.append(FLOOR)
             holder = seg.speaker
+            turn_speech = [seg]
     return roles
+
+
+def _is_backchannel(seg: Segment, holder: _Track, listener: _Track, turn_speech: list[Segment], config: TurnConfig) -> bool:
+    """Is the short listener segment ``seg`` a backchannel of the floor holder?
+
+    All of: the holder had the floor (its turn so far, counting whole segments that start before ``seg``
+    ends, has ``floor_min_s`` of speech); the holder had not yielded: ``seg`` ends while the holder speaks,
+    or the holder's silence in which ``seg`` ends (from the holder's last speech before ``seg`` ends to
+    its next speech) is at most ``backchannel_pause_max_s``; and the holder speaks again before the
+    listener has said ``backchannel_max_s`` (see :func:`_holder_keeps_floor`)::
+
+        agent     ======  ======      agent   =====            ======
+        customer        ~~            customer        ~~~~
+                   (backchannel:                 (answer: the agent's silence
+                    0.8 s pause)                  of 2.3 s is a yield)
+    """
+    if sum(s.duration_s for s in turn_speech if s.start_s < seg.end_s) < config.floor_min_s:
+        return False
+    last_end = holder.end_of_run(seg.end_s)  # the holder's last speech before the utterance ends
+    if last_end < seg.end_s:  # the utterance ends in a silence of the holder: how long is that silence?
+        holder_next = holder.next_speech_after(seg.end_s)
+        if holder_next is not None and holder_next - last_end > config.backchannel_pause_max_s:
+            return False
+    return _holder_keeps_floor(seg, holder, listener, config.backchannel_max_s)
 
 
 def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track, backchannel_max_s: float) -> bool:
