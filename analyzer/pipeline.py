@@ -20,6 +20,7 @@ from .frames import extract_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
+from .metrics.reliability import unreliable_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
 from .vad import channel_segments
@@ -67,6 +68,7 @@ def analyze_file(
         raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
     timings["vad_segments"], clock = time.perf_counter() - clock, time.perf_counter()
     diarization = None
+    mixed_speech = segments if mono else None
     if mono:
         from .diarize import diarize
 
@@ -75,7 +77,7 @@ def analyze_file(
         speakers = [AGENT, CUSTOMER]
         timings["diarization"], clock = time.perf_counter() - clock, time.perf_counter()
     channel_of = {AGENT: 0, CUSTOMER: 0} if mono else {name: i for i, name in enumerate(config.audio.channels)}
-    conv = analyse_conversation(segments, config.turns)
+    conv = analyse_conversation(segments, config.turns, mixed_speech=mixed_speech)
     metrics = pacing_metrics(conv, info.duration_s)
     rows = turn_rows(conv)
     timings["turns_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -89,8 +91,13 @@ def analyze_file(
         emotion_info = add_emotion(info, conv, rows, metrics, channel_of, config, emotion_model)
     timings["emotion"], clock = time.perf_counter() - clock, time.perf_counter()
 
+    metrics, unreliable = unreliable_metrics(
+        metrics, conv, mono=mono, n_speakers_estimate=None if diarization is None else diarization.n_speakers_estimate)
     if diarization is not None:
         warnings.extend(diarization.warnings)
+        switches = sum(not t.fto_measured for t in conv.turns)
+        warnings.append("mono call: overlap and interruptions are not measured (null), backchannel counts are lower bounds"
+                        + (f"; {switches} speaker changes lie inside continuous speech and have no measured gap" if switches else ""))
     else:
         for party in PARTIES:
             if not any(s.speaker == party for s in segments):
@@ -112,6 +119,7 @@ def analyze_file(
         params_digest=config.digest(),
         versions=versions,
         metrics=metrics,
+        unreliable_metrics=unreliable,
         turns=rows,
         segments=[s.to_dict() for s in conv.segments],
         events=[e.to_dict() for e in conv.events],

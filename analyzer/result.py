@@ -34,6 +34,7 @@ class CallResult:
     file_mtime_ns: int | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
+    unreliable_metrics: dict[str, str] = field(default_factory=dict)  # metric key -> why it is null or unreliable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class CallResult:
             "params": self.params,
             "params_digest": self.params_digest,
             "metrics": self.metrics,
+            "unreliable_metrics": self.unreliable_metrics,
             "turns": self.turns,
             "segments": self.segments,
             "events": self.events,

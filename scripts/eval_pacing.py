@@ -24,6 +24,7 @@ onset within 0.5 s), dead-air precision/recall (matched by overlap) and
     python scripts/eval_pacing.py --n 40 --seed 1
     python scripts/eval_pacing.py --n 40 --seed 2 --snr-db 10 --crosstalk-db -25 --json out.json
     python scripts/eval_pacing.py --n 40 --seed 1 --truth strict
+    python scripts/eval_pacing.py --n 20 --seed 1 --condition hard-cases   # short answers, quick exchanges
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from callsim.evaluation import Transition, match_transitions, transitions_from_t
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.metrics.pacing import latencies, turn_rows  # noqa: E402
-from callsim.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
+from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
@@ -300,16 +301,20 @@ def main() -> int:
     parser.add_argument("--truth", choices=["audible", "strict"], default="audible",
                         help="audible: clean speech >= 3 dB above the line noise in the carried band (default); "
                         "strict: all clean sound down to 35 dB below each clip's peak, audible or not")
+    parser.add_argument("--condition", choices=["original", "hard-cases"], default="original",
+                        help="original: the simulator's original recipe; hard-cases: callsim.simulate.HARD_CASES "
+                        "(short answers, quick exchanges, similar voices)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--json")
     args = parser.parse_args()
     systems = tuple(s for s in args.systems.split(",") if s)
     truth_threshold_db = None if args.truth == "audible" else 35.0
+    extra = HARD_CASES if args.condition == "hard-cases" else {}
     results = evaluate(args.n, seed=args.seed, systems=systems, snr_db=args.snr_db, crosstalk_db=args.crosstalk_db,
-                       truth_threshold_db=truth_threshold_db)
+                       truth_threshold_db=truth_threshold_db, **extra)
     leak = f"{args.crosstalk_db:g} dB" if args.crosstalk_db is not None else "-40..-25 dB"
     print(f"{args.n} simulated stereo calls, seed {args.seed}, 8 kHz mu-law, SNR {args.snr_db:g} dB, crosstalk {leak}, "
-          f"{args.truth} truth\n")
+          f"{args.truth} truth, {args.condition} condition\n")
     print(markdown(results))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))

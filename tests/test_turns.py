@@ -225,3 +225,25 @@ def test_pause_and_floor_thresholds_are_parameters():
     assert analyse_conversation(segs, CFG).roles[1] == FLOOR
     assert analyse_conversation(segs, TurnConfig(backchannel_pause_max_s=1.5)).roles[1] == BACKCHANNEL
     assert analyse_conversation(segs, TurnConfig(floor_min_s=5.0)).roles[1] == FLOOR
+
+
+# --- mono: speaker changes inside continuous speech (issue 14) -----------------------------------
+
+
+def test_mono_change_inside_continuous_speech_has_no_measured_fto():
+    from analyzer.metrics.pacing import latencies, turn_rows
+
+    # the mixed channel spoke 0-5 s without a pause; diarization put the change at 3.0 s
+    mixed = [Segment(0, 5, "unknown"), Segment(5.6, 8, "unknown"), Segment(8.4, 10, "unknown")]
+    conv = analyse_conversation([A(0, 3), C(3, 5), A(5.6, 8), C(8.4, 10)], CFG, mixed_speech=mixed)
+    assert [t.fto_measured for t in conv.turns] == [True, False, True, True]
+    assert [(e.kind, e.start_s) for e in conv.events if e.kind in ("gap", "overlap", "switch")] == [
+        ("switch", 3), ("gap", 5), ("gap", 8)]
+    assert latencies(conv, "customer") == [pytest.approx(0.4)]  # the 0.00 s "latency" is left out
+    assert [r["fto_s"] for r in turn_rows(conv)] == [None, None, 0.6, 0.4]
+
+
+def test_mono_change_across_a_silence_keeps_its_measured_fto():
+    mixed = [Segment(0, 3, "unknown"), Segment(3.3, 5, "unknown")]
+    conv = analyse_conversation([A(0, 3), C(3.3, 5)], CFG, mixed_speech=mixed)
+    assert conv.turns[1].fto_measured and conv.turns[1].fto_s == pytest.approx(0.3)
