@@ -56,3 +56,25 @@ def test_a_real_call_read_as_mono_does_not_pass_the_interruption_rule_on_an_unme
     assert qa["checked"] < qa["rules"]
     assert all(t["fto_s"] is None or t["fto_s"] > 0 for t in result["turns"][1:])  # no 0.00 s "gap" from a boundary
     assert any("mono call: overlap and interruptions are not measured" in w for w in result["warnings"])
+
+
+def test_separation_confidences_are_columns_of_calls_csv_the_database_and_the_index(tmp_path):
+    import json
+    import sqlite3
+
+    from analyzer.outputs.html import index_context
+    from analyzer.outputs.writers import ResultsDatabase, call_row
+    from result_factory import make_result
+
+    result = make_result("m1")
+    result["mode"] = "mono"
+    result["diarization"] = {"agent_rule": "first", "agent_confidence": 0.44, "separation_confidence": 0.2,
+                             "n_speakers_estimate": 2, "voice_measures": {}}
+    row = call_row(result)
+    assert (row["agent_confidence"], row["separation_confidence"], row["n_speakers_estimate"]) == (0.44, 0.2, 2)
+    with ResultsDatabase(tmp_path / "r.sqlite") as db:
+        db.upsert_call(json.loads(json.dumps(result)))
+    with sqlite3.connect(tmp_path / "r.sqlite") as conn:
+        assert conn.execute("SELECT agent_confidence, separation_confidence, n_speakers_estimate FROM calls").fetchone() == (0.44, 0.2, 2)
+    (index_row,) = index_context([result], page_hrefs={})["rows"]
+    assert [c["text"] for c in index_row["separation"]] == ["0.44", "0.20", "2"]

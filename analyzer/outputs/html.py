@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..metrics.catalog import METRICS, format_value, metric_info
-from .writers import neutralise_csv_cell, neutralise_csv_frame  # noqa: F401 - re-exported for callers of this module
+from .writers import neutralise_csv_cell, neutralise_csv_frame, separation_fields  # noqa: F401 - re-exported for callers of this module
 
 EMOTION_LABELS = ("neutral", "happy", "angry", "sad")
 TIMELINE_EVENT_LANES = (
@@ -171,9 +171,19 @@ def call_page_context(call: dict, *, audio_href: str | None) -> dict[str, Any]:
         "duration_s": duration_s, "audio_href": audio_href, "turns": turns,
         "speakers": ["agent", "customer"] + sorted({t["speaker"] for t in turns} - {"agent", "customer"}), "lanes": lanes, "ticks": ticks,
         "metric_groups": groups, "qa": qa, "warnings": [str(w) for w in call.get("warnings") or []],
+        "separation": separation_fields(call) if call.get("mode") == "mono" else None,
+        "unreliable": _by_reason(call.get("unreliable_metrics") or {}),
         "emotion_enabled": bool((call.get("emotion") or {}).get("enabled")),
         "script_data": {"duration_s": duration_s, "call_id": str(call.get("call_id", "")), "n_turns": len(turns)},
     }
+
+
+def _by_reason(notes: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """{metric: reason} as [(reason, [metrics])], reasons in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for key, reason in notes.items():
+        grouped.setdefault(str(reason), []).append(str(key))
+    return list(grouped.items())
 
 
 def _nice_step(raw_s: float) -> float:
@@ -213,6 +223,8 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
             "call_id": call_id, "href": page_hrefs.get(call_id), "cells": cells,
             "qa_score": qa.get("score"), "qa_failed": ", ".join(str(f.get("rule")) for f in failed),
             "n_warnings": len(call.get("warnings") or []),
+            "separation": [{"sort": "" if v is None else v, "text": "" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))}
+                           for v in separation_fields(call).values()],
         })
     return {"columns": columns, "rows": rows, "n_calls": len(rows)}
 

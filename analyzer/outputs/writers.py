@@ -122,8 +122,19 @@ def neutralise_csv_frame(frame):
     return out
 
 
+SEPARATION_COLUMNS = ("agent_confidence", "separation_confidence", "n_speakers_estimate")
+
+
+def separation_fields(result: dict) -> dict:
+    """How sure the party split is (mono calls; None on stereo, where channels name the parties):
+    ``agent_confidence`` and ``separation_confidence`` (0..1) and diarization's speaker-count estimate."""
+    diarization = result.get("diarization") or {}
+    return {key: diarization.get(key) for key in SEPARATION_COLUMNS}
+
+
 def call_row(result: dict) -> dict:
-    """The one-row-per-call summary: identity, mode, QA score and every metric."""
+    """The one-row-per-call summary: identity, mode, QA score (and how many rules could be checked), how sure
+    the party split is, and every metric."""
     row = {
         "call_id": result["call_id"],
         "path": result["path"],
@@ -131,7 +142,9 @@ def call_row(result: dict) -> dict:
         "sample_rate_hz": result["sample_rate_hz"],
         "emotion_model": result.get("versions", {}).get("emotion_model"),
         "qa_score": (result.get("qa") or {}).get("score"),
+        "qa_rules_checked": (result.get("qa") or {}).get("checked"),
         "n_warnings": len(result.get("warnings", [])),
+        **separation_fields(result),
     }
     row.update(result["metrics"])
     return row
@@ -199,6 +212,10 @@ class ResultsDatabase:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(self.SCHEMA)
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(calls)")}
+        for column in SEPARATION_COLUMNS:  # added later: databases written before get the columns
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE calls ADD COLUMN {column} REAL")
 
     def upsert_call(self, result: dict) -> None:
         call_id = result["call_id"]
@@ -207,11 +224,15 @@ class ResultsDatabase:
             self._conn.execute("DELETE FROM turns WHERE call_id = ?", (call_id,))
             self._conn.execute("DELETE FROM errors WHERE path = ?", (result["path"],))
             self._conn.execute(
-                "INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO calls (call_id, path, content_sha256, params_digest, version, analysed_at, "
+                "duration_s, mode, qa_score, result_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (call_id, result["path"], result.get("content_sha256"), result.get("params_digest"),
                  result["versions"]["call_analyzer"], time.time(), result["duration_s"], result["mode"],
                  (result.get("qa") or {}).get("score"), json.dumps(result, ensure_ascii=False)),
             )
+            fields = separation_fields(result)
+            self._conn.execute(f"UPDATE calls SET {', '.join(f'{k} = ?' for k in fields)} WHERE call_id = ?",
+                               (*fields.values(), call_id))
             self._conn.executemany(
                 "INSERT INTO metrics VALUES (?,?,?)",
                 [(call_id, k, float(v)) for k, v in result["metrics"].items() if isinstance(v, (int, float))],
