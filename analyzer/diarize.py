@@ -68,7 +68,10 @@ class DiarizationConfig:
     same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
         ``same_voice_similarity`` cosine-similar AND the windows sit at least ``one_voice_spread`` close
         (mean cosine) to the call's mean voice (one voice is tight; two similar voices are not).
-    unclear_voice_similarity: at least this similar: a warning that the voices are hard to tell apart.
+    unclear_voice_similarity: at least this similar: the voices are hard to tell apart.
+    min_agent_confidence / min_separation_confidence: below either, or with voices at least
+        ``unclear_voice_similarity`` alike, the call gets ONE warning naming every reason
+        ("diarization is unsure ..."); see docs/diarization.md, "Warnings".
     third_voice_fit / third_voice_similarity / third_voice_share: three or more speakers if the windows
         sit on average at most ``third_voice_fit`` close (cosine) to their own voice's centroid (two
         voices do not explain them) AND a 3-way split gives three groups of at least
@@ -94,6 +97,8 @@ class DiarizationConfig:
     same_voice_similarity: float = 0.80
     one_voice_spread: float = 0.885
     unclear_voice_similarity: float = 0.85
+    min_agent_confidence: float = 0.5
+    min_separation_confidence: float = 0.25
     third_voice_fit: float = 0.847
     third_voice_similarity: float = 0.88
     third_voice_share: float = 0.12
@@ -181,11 +186,27 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     names = {agent_voice: AGENT, 1 - agent_voice: CUSTOMER}
     segments = tuple(sorted(Segment(s.start_s, s.end_s, names[int(s.speaker)]) for s in raw))
     agent_conf *= voices.separation ** 0.5
-    if voices.n_speakers == 2 and voices.similarity >= config.unclear_voice_similarity:
-        warnings.append(f"diarization: the two voices are hard to tell apart (similarity {voices.similarity:.2f}); "
-                        "party metrics may mix the speakers")
+    if voices.n_speakers == 2:
+        warnings.extend(confidence_warnings(agent_conf, voices.separation, voices.similarity, config=config))
     return Diarization(segments, round(float(agent_conf), 3), round(float(voices.separation), 3),
                        voices.n_speakers, tuple(warnings), measures)
+
+
+def confidence_warnings(agent_confidence: float, separation: float, similarity: float, *,
+                        config: DiarizationConfig) -> list[str]:
+    """The one warning (or none) of a two-voice call whose split is unsure: agent confidence below
+    ``min_agent_confidence``, separation below ``min_separation_confidence``, or voices at least
+    ``unclear_voice_similarity`` alike; every reason that applies is named."""
+    reasons = []
+    if similarity >= config.unclear_voice_similarity:
+        reasons.append(f"the two voices are hard to tell apart (similarity {similarity:.2f})")
+    if agent_confidence < config.min_agent_confidence:
+        reasons.append(f"agent confidence {agent_confidence:.2f} < {config.min_agent_confidence:g}")
+    if separation < config.min_separation_confidence:
+        reasons.append(f"separation confidence {separation:.2f} < {config.min_separation_confidence:g}")
+    if not reasons:
+        return []
+    return [f"diarization is unsure who is who: {'; '.join(reasons)}; party metrics may mix the speakers"]
 
 
 def _frames(seconds: float) -> int:

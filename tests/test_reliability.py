@@ -78,3 +78,16 @@ def test_separation_confidences_are_columns_of_calls_csv_the_database_and_the_in
         assert conn.execute("SELECT agent_confidence, separation_confidence, n_speakers_estimate FROM calls").fetchone() == (0.44, 0.2, 2)
     (index_row,) = index_context([result], page_hrefs={})["rows"]
     assert [c["text"] for c in index_row["separation"]] == ["0.44", "0.20", "2"]
+
+
+def test_diarization_confidence_warnings_follow_one_rule():
+    from analyzer.diarize import DiarizationConfig, confidence_warnings
+
+    cfg = DiarizationConfig()
+    # the two real calls: 0.44 / 0.20 used to get no warning while 0.42 / 0.22 got one
+    for agent, separation in ((0.44, 0.20), (0.42, 0.22)):
+        (warning,) = confidence_warnings(agent, separation, 0.80, config=cfg)
+        assert f"agent confidence {agent:.2f} < 0.5" in warning and f"separation confidence {separation:.2f} < 0.25" in warning
+    assert confidence_warnings(0.61, 0.37, 0.80, config=cfg) == []
+    (similar,) = confidence_warnings(0.61, 0.37, 0.92, config=cfg)
+    assert similar.startswith("diarization is unsure who is who: the two voices are hard to tell apart (similarity 0.92)")
