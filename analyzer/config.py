@@ -59,6 +59,9 @@ class VadConfig:
         per side) through frames at least edge_gate_db above the noise floor (hysteresis).
     crosstalk_margin_db: a frame counts as a party's own speech only if its level above the
         channel's noise floor exceeds the leak predicted from the other channel by this margin.
+    leading_noise_max_s / min_voiced_share: before a party's first voice, its segments shorter than
+        leading_noise_max_s with less than min_voiced_share voiced frames are dropped as non-speech
+        (a thump or click is not the agent's first turn; analyzer.vad.drop_leading_noise).
     """
 
     backend: str = "webrtc"
@@ -74,6 +77,8 @@ class VadConfig:
     edge_extension_s: float = 0.3
     crosstalk_margin_db: float = 8.0
     crosstalk: bool = True
+    leading_noise_max_s: float = 1.0
+    min_voiced_share: float = 0.2
 
     def __post_init__(self):
         if self.backend not in ("webrtc", "silero"):

@@ -23,7 +23,7 @@ from .metrics.prosody import prosody_metrics
 from .metrics.reliability import unreliable_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
-from .vad import channel_segments
+from .vad import channel_segments, drop_leading_noise, voiced_frame_share
 
 
 def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -64,6 +64,8 @@ def analyze_file(
         warnings.append(length_warning)
 
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
+    segments = drop_leading_noise(segments, functools.partial(voiced_share, info, speakers),
+                                  max_s=config.vad.leading_noise_max_s, min_voiced_share=config.vad.min_voiced_share)
     if not segments:
         raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
     timings["vad_segments"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -140,6 +142,13 @@ def analyze_file(
     if config.qa.enabled:
         result = dataclasses.replace(result, qa=score_call(result.to_dict(), config))
     return result
+
+
+def voiced_share(info: AudioInfo, speakers: list[str], segment) -> float:
+    """Voiced share of ``segment`` in its own channel (``speakers`` names the channels; one name: the mix)."""
+    audio = read_span(info, segment.start_s, segment.end_s)
+    samples = audio[:, speakers.index(segment.speaker)] if len(speakers) > 1 else audio.mean(axis=1)
+    return voiced_frame_share(samples, info.analysis_rate_hz)
 
 
 LENGTH_MISMATCH_S = 1.0  # decoded audio this much shorter or longer than the header says -> warning

@@ -6,7 +6,8 @@ line noise, crosstalk and an 8 kHz mu-law channel, written as a WAV, and
 analysed by every system. Peers go through the SAME smoothing and turn logic
 as ours, so only speech detection differs:
 
-- ``call-analyzer``: webrtcvad + energy/noise gates + crosstalk model (the default pipeline)
+- ``call-analyzer``: webrtcvad + energy/noise gates + crosstalk model + the drop of non-speech before each
+  party's first voice (the default pipeline)
 - ``webrtcvad-2`` / ``webrtcvad-3``: raw webrtcvad decisions per channel (modes 2 and 3)
 - ``call-ai-metrics``: the PyPI package's own per-channel detector (energy + crosstalk modelling)
 - ``silero-vad``: ``silero_vad.get_speech_timestamps`` per channel, its defaults (threshold 0.5)
@@ -106,6 +107,17 @@ def _smoothed(segments: list[Segment], duration_s: float, config: AnalysisConfig
     return sorted(out)
 
 
+def _first_voice(info, segments: list[Segment], speakers: list[str], config: AnalysisConfig) -> list[Segment]:
+    """The pipeline's drop of non-speech before each party's first voice (analyzer.vad.drop_leading_noise)."""
+    from functools import partial
+
+    from analyzer.pipeline import voiced_share
+    from analyzer.vad import drop_leading_noise
+
+    return drop_leading_noise(segments, partial(voiced_share, info, speakers), max_s=config.vad.leading_noise_max_s,
+                              min_voiced_share=config.vad.min_voiced_share)
+
+
 def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Segment]:
     """Speech segments of both parties as found by ``system``."""
     if system == MONO:
@@ -113,12 +125,12 @@ def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Seg
 
         info = probe(path.with_name(path.stem + "_mono.wav"))
         frames = extract_frames(info, config, prosody=False)
-        speech = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+        speech = _first_voice(info, channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad), [UNKNOWN], config)
         return sorted(diarize(info, speech).segments)
     info = probe(path)
     if system == "call-analyzer":
         frames = extract_frames(info, config, prosody=False)
-        return channel_segments(frames.vad, frames.energy_db, list(PARTIES), config.vad)
+        return _first_voice(info, channel_segments(frames.vad, frames.energy_db, list(PARTIES), config.vad), list(PARTIES), config)
     if system.startswith("webrtcvad-"):
         raw = config.replace(vad={"webrtc_mode": int(system[-1])})
         frames = extract_frames(info, raw, prosody=False)
