@@ -362,7 +362,7 @@ def not_applicable(rule: Rule, call: dict) -> str | None:
     notes = call.get("unreliable_metrics") or {}
     inputs = (rule.param("metric"),) if rule.type == "metric" else _RULE_INPUTS.get(rule.type, ())
     for key in inputs:
-        if key in notes:
+        if key in notes and not notes[key].startswith("partly measured"):  # partly measured: still checkable
             return f"not applicable: {key} is {notes[key]}" if notes[key].startswith(("not measured", "lower bound")) \
                 else f"not applicable: {key} is unreliable ({notes[key]})"
     return None

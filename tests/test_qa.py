@@ -138,6 +138,7 @@ def test_rule_on_a_metric_with_a_reliability_note_is_not_applicable_not_passed()
     call["unreliable_metrics"] = {
         "interruptions_by_agent": "not measured on a mono call: overlapped speech is not detected",
         "talk_ratio_agent": "more than two voices: speech was forced into two parties",
+        "agent_latency_median_s": "partly measured: 2 of 9 changes to the agent have no measured gap; the others are used",
     }
     qa = evaluate(rules, call)
     assert qa["passed"] == ["dead"] and qa["failed"] == []

@@ -27,6 +27,7 @@ PARTY_INDEPENDENT = frozenset({"duration_s", "silence_ratio", "dead_air_count", 
 
 MONO_OVERLAP = ("not measured on a mono call: overlapped speech of the two parties is not detected on one mixed "
                 "channel")
+PARTLY = "partly measured"  # a note that leaves the metric usable (QA rules on it still apply)
 MONO_BACKCHANNELS = ("lower bound on a mono call: backchannels spoken over the other party are not detected on one "
                      "mixed channel")
 
@@ -52,9 +53,10 @@ def unreliable_metrics(metrics: dict, conv: Conversation, *, mono: bool, n_speak
             changes = [t for t in conv.turns if t.speaker == party and t.fto_s is not None]
             unmeasured = sum(not t.fto_measured for t in changes)
             if unmeasured:
-                reason = (f"{unmeasured} of {len(changes)} changes to the {party} were placed by diarization inside "
-                          "continuous speech and have no measured gap; "
-                          + ("none is left to measure" if unmeasured == len(changes) else "the others are used"))
+                where = (f"{unmeasured} of {len(changes)} changes to the {party} were placed by diarization inside "
+                         "continuous speech and have no measured gap")
+                reason = (f"not measured: {where}" if unmeasured == len(changes)
+                          else f"{PARTLY}: {where}; the others are used")
                 for key in (k for k in metrics if k.startswith(prefix)):
                     notes[key] = reason
     if n_speakers_estimate is not None and n_speakers_estimate != 2:
