@@ -66,6 +66,9 @@ class VadConfig:
         channel's noise floor exceeds the leak predicted from the other channel by this margin.
     silero_threshold: speech probability above which silero-vad calls a frame speech (0..1).
     crosstalk: suppress the other party's voice leaking into a channel (stereo; see crosstalk_margin_db).
+    leading_noise_max_s / min_voiced_share: before a party's first voice, its segments shorter than
+        leading_noise_max_s with less than min_voiced_share voiced frames are dropped as non-speech
+        (a thump or click is not the agent's first turn; analyzer.vad.drop_leading_noise).
     """
 
     backend: str = "webrtc"
@@ -81,6 +84,8 @@ class VadConfig:
     edge_extension_s: float = 0.3
     crosstalk_margin_db: float = 8.0
     crosstalk: bool = True
+    leading_noise_max_s: float = 1.0
+    min_voiced_share: float = 0.2
 
     def __post_init__(self):
         if self.backend not in ("webrtc", "silero"):
@@ -102,7 +107,13 @@ class VadConfig:
 class TurnConfig:
     """Turn-taking thresholds (SPEC: time model), all in seconds.
 
-    backchannel_max_s: a listener's segment shorter than this, inside the speaker's turn, is a backchannel.
+    backchannel_max_s: a listener utterance this long or longer always takes the floor.
+    backchannel_pause_max_s: the longest silence of the floor holder (from its last speech before a
+        short listener utterance ends to its next speech) that can hold a backchannel; in a longer
+        silence the holder has yielded and the short utterance is an answer (a turn).
+    floor_min_s: speech the holder must have produced in its current turn before a short utterance of
+        the listener can be a backchannel of it; below this, short utterances alternate as turns
+        (a quick exchange: "Hello?" "Hi." "Is that John?" "Yes.").
     interruption_min_overlap_s: overlap of a listener's (non-backchannel) segment that makes it an interruption.
     interruption_yield_s: an interruption is successful if the speaker stops within this time.
     dead_air_s: a silence of both parties at least this long is a dead-air event.
@@ -110,6 +121,8 @@ class TurnConfig:
     """
 
     backchannel_max_s: float = 1.0
+    backchannel_pause_max_s: float = 1.0
+    floor_min_s: float = 1.0
     interruption_min_overlap_s: float = 0.2
     interruption_yield_s: float = 2.0
     dead_air_s: float = 5.0
@@ -247,7 +260,10 @@ class DiarizationConfig:
     same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
         ``same_voice_similarity`` cosine-similar AND the windows sit at least ``one_voice_spread`` close
         (mean cosine) to the call's mean voice (one voice is tight; two similar voices are not).
-    unclear_voice_similarity: at least this similar: a warning that the voices are hard to tell apart.
+    unclear_voice_similarity: at least this similar: the voices are hard to tell apart.
+    min_agent_confidence / min_separation_confidence: below either, or with voices at least
+        ``unclear_voice_similarity`` alike, the call gets ONE warning naming every reason
+        ("diarization is unsure ..."); see docs/diarization.md, "Warnings".
     third_voice_fit / third_voice_similarity / third_voice_share: three or more speakers if the windows
         sit on average at most ``third_voice_fit`` close (cosine) to their own voice's centroid (two
         voices do not explain them) AND a 3-way split gives three groups of at least
@@ -273,6 +289,8 @@ class DiarizationConfig:
     same_voice_similarity: float = 0.80
     one_voice_spread: float = 0.885
     unclear_voice_similarity: float = 0.85
+    min_agent_confidence: float = 0.5
+    min_separation_confidence: float = 0.25
     third_voice_fit: float = 0.847
     third_voice_similarity: float = 0.88
     third_voice_share: float = 0.12
@@ -354,9 +372,11 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "silero_threshold": {"ge": 0, "le": 1}, "min_speech_s": {"ge": 0, "le": 10}, "min_silence_s": {"ge": 0, "le": 10},
         "energy_floor_db": {"ge": 0, "le": 120}, "noise_gate_db": {"ge": 0, "le": 60}, "edge_gate_db": {"ge": 0, "le": 60},
         "edge_extension_s": {"ge": 0, "le": 5}, "crosstalk_margin_db": {"ge": 0, "le": 60},
+        "leading_noise_max_s": {"ge": 0, "le": 60}, "min_voiced_share": {"ge": 0, "le": 1},
     },
     "turns": {
-        "backchannel_max_s": {"gt": 0, "le": 30}, "interruption_min_overlap_s": {"gt": 0, "le": 10},
+        "backchannel_max_s": {"gt": 0, "le": 30}, "backchannel_pause_max_s": {"ge": 0, "le": 60},
+        "floor_min_s": {"ge": 0, "le": 60}, "interruption_min_overlap_s": {"gt": 0, "le": 10},
         "interruption_yield_s": {"gt": 0, "le": 60}, "dead_air_s": {"gt": 0, "le": 3600}, "hold_s": {"gt": 0, "le": 86400},
     },
     "prosody": {
@@ -380,7 +400,8 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "max_sample_frames": {"ge": 100, "le": 10_000_000}, "embedding_weight": {"ge": 0, "le": 100},
         "min_segment_s": {"ge": 0, "le": 10}, "min_opener_s": {"ge": 0, "le": 60},
         "same_voice_similarity": {"ge": -1, "le": 1}, "one_voice_spread": {"ge": -1, "le": 1},
-        "unclear_voice_similarity": {"ge": -1, "le": 1}, "third_voice_fit": {"ge": -1, "le": 1},
+        "unclear_voice_similarity": {"ge": -1, "le": 1},
+        "min_agent_confidence": {"ge": 0, "le": 1}, "min_separation_confidence": {"ge": 0, "le": 1}, "third_voice_fit": {"ge": -1, "le": 1},
         "third_voice_similarity": {"ge": -1, "le": 1}, "third_voice_share": {"ge": 0, "le": 1},
         "max_cluster_windows": {"ge": 10, "le": 100_000},
     },

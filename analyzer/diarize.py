@@ -116,11 +116,27 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     names = {agent_voice: AGENT, 1 - agent_voice: CUSTOMER}
     segments = tuple(sorted(Segment(s.start_s, s.end_s, names[int(s.speaker)]) for s in raw))
     agent_conf *= voices.separation ** 0.5
-    if voices.n_speakers == 2 and voices.similarity >= config.unclear_voice_similarity:
-        warnings.append(f"diarization: the two voices are hard to tell apart (similarity {voices.similarity:.2f}); "
-                        "party metrics may mix the speakers")
+    if voices.n_speakers == 2:
+        warnings.extend(confidence_warnings(agent_conf, voices.separation, voices.similarity, config=config))
     return Diarization(segments, round(float(agent_conf), 3), round(float(voices.separation), 3),
                        voices.n_speakers, tuple(warnings), measures)
+
+
+def confidence_warnings(agent_confidence: float, separation: float, similarity: float, *,
+                        config: DiarizationConfig) -> list[str]:
+    """The one warning (or none) of a two-voice call whose split is unsure: agent confidence below
+    ``min_agent_confidence``, separation below ``min_separation_confidence``, or voices at least
+    ``unclear_voice_similarity`` alike; every reason that applies is named."""
+    reasons = []
+    if similarity >= config.unclear_voice_similarity:
+        reasons.append(f"the two voices are hard to tell apart (similarity {similarity:.2f})")
+    if agent_confidence < config.min_agent_confidence:
+        reasons.append(f"agent confidence {agent_confidence:.2f} < {config.min_agent_confidence:g}")
+    if separation < config.min_separation_confidence:
+        reasons.append(f"separation confidence {separation:.2f} < {config.min_separation_confidence:g}")
+    if not reasons:
+        return []
+    return [f"diarization is unsure who is who: {'; '.join(reasons)}; party metrics may mix the speakers"]
 
 
 def _frames(seconds: float) -> int:

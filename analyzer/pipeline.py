@@ -22,9 +22,10 @@ from .intervals import AGENT, CUSTOMER, UNKNOWN
 from .metrics.emotion import call_emotion_summary
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
+from .metrics.reliability import unreliable_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
-from .vad import channel_segments
+from .vad import channel_segments, drop_leading_noise, voiced_frame_share
 
 
 def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -62,10 +63,13 @@ def analyze_file(
     info, length_warning = decoded_length(info, frames.decoded_s, tolerance_s=config.audio.length_mismatch_s)
 
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
+    segments = drop_leading_noise(segments, functools.partial(voiced_share, info, speakers),
+                                  max_s=config.vad.leading_noise_max_s, min_voiced_share=config.vad.min_voiced_share)
     if not segments:
         raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
     clock.lap("vad_segments")
     diarization = None
+    mixed_speech = segments if mono else None
     if mono:
         from .diarize import diarize
 
@@ -73,7 +77,7 @@ def analyze_file(
         segments = list(diarization.segments)
         clock.lap("diarization")
     channel_of = {AGENT: 0, CUSTOMER: 0} if mono else {name: i for i, name in enumerate(config.audio.channels)}
-    conv = analyse_conversation(segments, config.turns)
+    conv = analyse_conversation(segments, config.turns, mixed_speech=mixed_speech)
     pacing = pacing_metrics(conv, info.duration_s)
     timing_rows = turn_rows(conv)
     clock.lap("turns_metrics")
@@ -95,9 +99,14 @@ def analyze_file(
     metrics = {**pacing, **prosody_call, **emotion_call}
     events = [e.to_dict() for e in conv.events]
 
+    metrics, unreliable = unreliable_metrics(
+        metrics, conv, mono=mono, n_speakers_estimate=None if diarization is None else diarization.n_speakers_estimate)
     warnings = [length_warning] if length_warning else []
     if diarization is not None:
         warnings.extend(diarization.warnings)
+        switches = sum(not t.fto_measured for t in conv.turns)
+        warnings.append("mono call: overlap and interruptions are not measured (null), backchannel counts are lower bounds"
+                        + (f"; {switches} speaker changes lie inside continuous speech and have no measured gap" if switches else ""))
     else:
         warnings.extend(f"no speech found on the {party} channel (one-sided recording or wrong channel mapping)"
                         for party in PARTIES if not any(s.speaker == party for s in segments))
@@ -107,7 +116,8 @@ def analyze_file(
                                         ("emotion_licence", emotion_info.get("licence")),
                                         ("emotion_weights_sha256", emotion_info.get("weights_sha256")),
                                         ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
-    qa = score_call({"metrics": metrics, "turns": rows, "events": events}, config.qa) if config.qa.enabled else None
+    qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable}, config.qa)
+          if config.qa.enabled else None)
     return CallResult(
         call_id=call_id or path.stem,
         path=str(path.resolve()),
@@ -120,6 +130,7 @@ def analyze_file(
         params_digest=config.digest(),
         versions=versions,
         metrics=metrics,
+        unreliable_metrics=unreliable,
         turns=rows,
         segments=[s.to_dict() for s in conv.segments],
         events=events,
@@ -155,6 +166,14 @@ class _StageClock:
 
     def timings_s(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in self._laps.items()}
+
+
+def voiced_share(info: AudioInfo, speakers: list[str], segment) -> float:
+    """Voiced share of ``segment`` in its own channel (``speakers`` names the channels; one name: the mix)."""
+    audio = read_span(info, segment.start_s, segment.end_s)
+    samples = audio[:, speakers.index(segment.speaker)] if len(speakers) > 1 else audio.mean(axis=1)
+    return voiced_frame_share(samples, info.analysis_rate_hz)
+
 
 
 def decoded_length(info: AudioInfo, decoded_s: float, *,

@@ -374,7 +374,7 @@ def _check_metric(rule: Rule, call: dict) -> _Outcome:
     key = rule.param("metric")
     value = (call.get("metrics") or {}).get(key)
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return _Outcome(skipped=f"{key} is null in this call")
+        return _Outcome(skipped=f"not applicable: {key} is null in this call")
     low, high = rule.param("min"), rule.param("max")
     threshold = [low, high] if low is not None and high is not None else (high if high is not None else low)
     failed = (low is not None and value < low) or (high is not None and value > high)
@@ -475,6 +475,27 @@ _CHECKS: dict[str, Callable[[Rule, dict], _Outcome]] = {
 }
 
 
+# the metrics each rule type's check depends on (``metric`` rules: their own metric)
+_RULE_INPUTS: dict[str, tuple[str, ...]] = {
+    "agent_interruptions": ("interruptions_by_agent",),
+    "agent_latency": ("agent_latency_median_s",),
+    "customer_ending_angry": ("customer_valence_end",),
+    "agent_angry": ("agent_angry_share",),
+}
+
+
+def not_applicable(rule: Rule, call: dict) -> str | None:
+    """Why ``rule`` cannot be checked on ``call``: one of its input metrics carries a reliability note
+    (``call["unreliable_metrics"]``: mono overlap, more than two voices, ...), or None."""
+    notes = call.get("unreliable_metrics") or {}
+    inputs = (rule.param("metric"),) if rule.type == "metric" else _RULE_INPUTS.get(rule.type, ())
+    for key in inputs:
+        if key in notes and not notes[key].startswith("partly measured"):  # partly measured: still checkable
+            return f"not applicable: {key} is {notes[key]}" if notes[key].startswith(("not measured", "lower bound")) \
+                else f"not applicable: {key} is unreliable ({notes[key]})"
+    return None
+
+
 def _message(rule: Rule, outcome: _Outcome) -> str:
     template = rule.message or _DEFAULT_MESSAGES[rule.type]
     threshold = outcome.threshold
@@ -491,14 +512,17 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
 
     Returns ``{"score": 0-100, "rules_version", "failed": [{"rule", "severity", "weight",
     "message", "value", "threshold", "times": [[start_s, end_s], ...]}], "passed": [rule ids],
-    "skipped": [{"rule", "reason"}], "auto_failed": bool}``; the score is the weighted share of
-    passed rules among the evaluated (not skipped) ones, 100 when nothing could be evaluated.
+    "skipped": [{"rule", "reason"}], "checked": n, "rules": n, "auto_failed": bool}``; the score is the
+    weighted share of passed rules among the checked ones, 100 when nothing could be checked. A rule is
+    *not applicable* (listed in ``skipped`` with the reason, never passed) when its metric is null or
+    carries a reliability note (:func:`not_applicable`); ``checked`` says how many rules were checked.
     """
     failed, passed, skipped = [], [], []
     total_w = failed_w = 0.0
     auto_failed = False
     for rule in rules.rules:
-        outcome = _CHECKS[rule.type](rule, call)
+        reason = not_applicable(rule, call)
+        outcome = _Outcome(skipped=reason) if reason else _CHECKS[rule.type](rule, call)
         if outcome.skipped:
             skipped.append({"rule": rule.id, "reason": outcome.skipped})
             continue
@@ -516,7 +540,7 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
     if auto_failed:
         score = 0.0
     return {"score": round(score, 1), "rules_version": rules.version, "failed": failed, "passed": passed,
-            "skipped": skipped, "auto_failed": auto_failed}
+            "skipped": skipped, "checked": len(passed) + len(failed), "rules": len(rules.rules), "auto_failed": auto_failed}
 
 
 def rescore_results(results_dir: str | Path, rules, *, rebuild_outputs: Callable[[Path, bool], None] | None = None) -> "pd.DataFrame":

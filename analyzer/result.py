@@ -36,6 +36,7 @@ class CallResult:
     diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
     analysed_at: str | None = None  # ISO-8601 UTC time the analysis finished (re-scoring keeps it)
     envelope: dict[str, Any] | None = None  # coarse loudness per channel for the call page (frames.energy_envelope)
+    unreliable_metrics: dict[str, str] = field(default_factory=dict)  # metric key -> why it is null or unreliable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class CallResult:
             "params": self.params,
             "params_digest": self.params_digest,
             "metrics": self.metrics,
+            "unreliable_metrics": self.unreliable_metrics,
             "turns": self.turns,
             "segments": self.segments,
             "events": self.events,

@@ -3,9 +3,14 @@
 Implements SPEC's time model. Segments are walked in order of start time while
 tracking who holds the floor. A segment of the listener is one of:
 
-* ``backchannel``: shorter than ``backchannel_max_s``, and the floor holder
-  goes on speaking (or resumes) before the listener's speech from this
-  segment on (its segments up to the holder's next speech) lasts that long;
+* ``backchannel``: shorter than ``backchannel_max_s``; the holder had the floor
+  (``floor_min_s`` of speech in its turn) and had not yielded (the segment
+  overlaps the holder's speech, or lies in a silence of the holder of at most
+  ``backchannel_pause_max_s``); and the floor holder goes on speaking (or
+  resumes) before the listener's speech from this segment on (its segments up
+  to the holder's next speech) lasts ``backchannel_max_s``. A short segment
+  after dead air, a hold or any longer silence of the holder, or answering a
+  short turn, is a turn (a short answer);
 * ``overlap``: lies entirely inside one segment of the holder (the listener
   spoke over the holder, who never stopped: at most an interruption attempt);
 * ``floor``: anything else; the listener takes the floor and a new turn starts.
@@ -38,6 +43,7 @@ class Turn:
     speaker: str
     segments: tuple[Segment, ...]
     fto_s: float | None = None  # floor transfer offset into this turn; None for the first turn
+    fto_measured: bool = True  # False: the change was placed inside continuous speech (mono diarization boundary)
 
     @property
     def start_s(self) -> float:
@@ -139,20 +145,57 @@ def classify_segments(segments: list[Segment], config: TurnConfig) -> list[str]:
     tracks = _tracks(segments)
     roles: list[str] = []
     holder: str | None = None
+    turn_speech: list[Segment] = []  # the holder's floor segments in its current turn
     for seg in segments:
         if holder is None or seg.speaker == holder:
+            if holder != seg.speaker:
+                turn_speech = []
             holder = seg.speaker
             roles.append(FLOOR)
+            turn_speech.append(seg)
             continue
         held, own = tracks[holder], tracks[seg.speaker]
-        if seg.duration_s < config.backchannel_max_s and _holder_keeps_floor(seg, held, own, config.backchannel_max_s):
+        if seg.duration_s < config.backchannel_max_s and _is_backchannel(seg, held, own, turn_speech, config):
             roles.append(BACKCHANNEL)
         elif (covering := held.active_at(seg.start_s)) is not None and covering.end_s >= seg.end_s:
             roles.append(OVERLAP)
         else:
             roles.append(FLOOR)
             holder = seg.speaker
+            turn_speech = [seg]
     return roles
+
+
+def _is_backchannel(seg: Segment, holder: _Track, listener: _Track, turn_speech: list[Segment], config: TurnConfig) -> bool:
+    """Is the short listener segment ``seg`` a backchannel of the floor holder?
+
+    All of: the holder had the floor (its turn so far, counting whole segments that start before ``seg``
+    ends, has ``floor_min_s`` of speech); the holder had not yielded: every silence of the holder that
+    ``seg`` starts or ends in (from the holder's last speech to its next) is at most
+    ``backchannel_pause_max_s`` (none: ``seg`` lies inside the holder's speech); and the holder speaks again before the
+    listener has said ``backchannel_max_s`` (see :func:`_holder_keeps_floor`)::
+
+        agent     ======  ======      agent   =====            ======
+        customer        ~~            customer        ~~~~
+                   (backchannel:                 (answer: the agent's silence
+                    0.8 s pause)                  of 2.3 s is a yield)
+    """
+    if sum(s.duration_s for s in turn_speech if s.start_s < seg.end_s) < config.floor_min_s:
+        return False
+    if any(b - a > config.backchannel_pause_max_s for a, b in _holder_silences(seg, holder)):
+        return False
+    return _holder_keeps_floor(seg, holder, listener, config.backchannel_max_s)
+
+
+def _holder_silences(seg: Segment, holder: _Track) -> list[tuple[float, float]]:
+    """The holder's silences (start_s, end_s) that ``seg`` starts or ends in (from the holder's last speech to its
+    next; the end is +inf if the holder never speaks again)."""
+    out = []
+    for time_s in (seg.start_s, seg.end_s):
+        if holder.active_at(time_s) is None and holder.spoke_before(time_s):
+            after = holder.next_speech_after(time_s)
+            out.append((holder.end_of_run(time_s), float("inf") if after is None else after))
+    return out
 
 
 def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track, backchannel_max_s: float) -> bool:
@@ -176,8 +219,14 @@ def _holder_keeps_floor(seg: Segment, holder: _Track, listener: _Track, backchan
     return listener.end_of_run(holder_next) - seg.start_s < backchannel_max_s
 
 
-def build_turns(segments: list[Segment], roles: list[str]) -> list[Turn]:
-    """Group consecutive floor segments of one speaker into turns and attach each turn's FTO."""
+def build_turns(segments: list[Segment], roles: list[str], mixed_speech: list[Segment] | None = None) -> list[Turn]:
+    """Group consecutive floor segments of one speaker into turns and attach each turn's FTO.
+
+    ``mixed_speech``: on a mono call, the speech segments of the one mixed channel before diarization.
+    A speaker change that lies inside one of them with no silence between the two turns (FTO under one
+    10 ms frame) was placed by diarization inside continuous speech: its FTO is not a measured gap and
+    the turn gets ``fto_measured=False``.
+    """
     groups: list[tuple[str, list[Segment]]] = []
     for seg, role in zip(segments, roles):
         if role != FLOOR:
@@ -188,17 +237,31 @@ def build_turns(segments: list[Segment], roles: list[str]) -> list[Turn]:
             groups.append((seg.speaker, [seg]))
     turns: list[Turn] = []
     for index, (speaker, segs) in enumerate(groups):
-        fto = None
+        fto, measured = None, True
         if turns:
             fto = segs[0].start_s - turns[-1].end_s
-        turns.append(Turn(index, speaker, tuple(segs), fto))
+            measured = not (mixed_speech and fto < SWITCH_GAP_S and _same_span(mixed_speech, turns[-1].end_s, segs[0].start_s))
+        turns.append(Turn(index, speaker, tuple(segs), fto, measured))
     return turns
 
 
+SWITCH_GAP_S = 0.01  # one frame: a mono speaker change with less silence than this is a diarization boundary
+
+
+def _same_span(spans: list[Segment], a_s: float, b_s: float) -> bool:
+    """Do times ``a_s`` <= ``b_s`` lie in one of the (sorted, disjoint) ``spans``?"""
+    i = bisect_right([s.start_s for s in spans], a_s) - 1
+    return i >= 0 and spans[i].start_s <= a_s and b_s <= spans[i].end_s
+
+
 def transition_events(turns: list[Turn]) -> list[Event]:
-    """One ``gap`` (FTO > 0) or ``overlap`` (FTO <= 0) event per speaker change."""
+    """One ``gap`` (FTO > 0) or ``overlap`` (FTO <= 0) event per speaker change; ``switch`` (no FTO) where the
+    change is a diarization boundary inside continuous speech (not a measured gap)."""
     events = []
     for prev, turn in zip(turns, turns[1:]):
+        if not turn.fto_measured:
+            events.append(Event("switch", turn.start_s, turn.start_s, speaker=turn.speaker, other=prev.speaker))
+            continue
         kind = "gap" if turn.fto_s > 0 else "overlap"
         lo, hi = sorted((prev.end_s, turn.start_s))
         events.append(Event(kind, lo, hi, speaker=turn.speaker, other=prev.speaker, fto_s=turn.fto_s))
@@ -266,11 +329,14 @@ def pause_events(turns: list[Turn]) -> list[Event]:
     return [Event("pause", p.start_s, p.end_s, speaker=t.speaker) for t in turns for p in t.pauses]
 
 
-def analyse_conversation(segments: list[Segment], config: TurnConfig) -> Conversation:
-    """The whole time model: roles, turns and all events, sorted by time."""
+def analyse_conversation(segments: list[Segment], config: TurnConfig, *, mixed_speech: list[Segment] | None = None) -> Conversation:
+    """The whole time model: roles, turns and all events, sorted by time.
+
+    ``mixed_speech``: a mono call's speech before diarization (see :func:`build_turns`).
+    """
     segments = sorted(segments)
     roles = classify_segments(segments, config)
-    turns = build_turns(segments, roles)
+    turns = build_turns(segments, roles, sorted(mixed_speech) if mixed_speech else None)
     events = (
         transition_events(turns)
         + interruption_events(segments, roles, turns, config)

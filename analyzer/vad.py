@@ -310,3 +310,63 @@ def channel_segments(
         )
         segments.extend(frames_to_segments(smoothed, hop_s, speaker))
     return sorted(segments)
+
+
+# ----------------------------------------------------------------------------- leading non-speech (issue 14)
+
+
+def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.04, hop_s: float = 0.01,
+                       f0_range_hz: tuple[float, float] = (75.0, 400.0), min_periodicity: float = 0.5,
+                       min_band_share: float = 0.1) -> float:
+    """Share (0..1) of the ``frame_s`` frames of ``samples`` (1-D float, ``rate_hz``) that are voiced.
+
+    A frame is voiced when its 300-3400 Hz band (where telephone speech lives) repeats with a period in
+    ``f0_range_hz`` (normalised autocorrelation peak >= ``min_periodicity``) and carries at least
+    ``min_band_share`` of the frame's energy: a thump (no period) and low-frequency hum or rumble
+    (little energy in the band) are not voiced; vowels are.
+    """
+    from scipy import signal
+
+    frame, hop = int(frame_s * rate_hz), int(hop_s * rate_hz)
+    samples = np.asarray(samples, dtype=np.float64)
+    if len(samples) < frame:
+        return 0.0
+    high_hz = min(3400.0, 0.45 * rate_hz)
+    band = signal.sosfiltfilt(signal.butter(4, (300.0, high_hz), btype="bandpass", fs=rate_hz, output="sos"), samples)
+    lo, hi = int(rate_hz / f0_range_hz[1]), int(rate_hz / f0_range_hz[0])
+    starts = range(0, len(samples) - frame + 1, hop)
+    voiced = 0
+    lags = np.arange(lo, hi + 1)
+    for a in starts:
+        x = band[a : a + frame] - band[a : a + frame].mean()
+        energy = float(x @ x)
+        raw = samples[a : a + frame]
+        if energy <= 1e-12 or energy < min_band_share * float(raw @ raw):
+            continue
+        ac = np.correlate(x, x, mode="full")[frame - 1 + lo : frame + hi]
+        cum = np.concatenate([[0.0], np.cumsum(x * x)])
+        head, tail = cum[frame - lags], cum[frame] - cum[lags]  # energy of x[:-k] and of x[k:]
+        r = ac / np.sqrt(np.maximum(head * tail, 1e-24))
+        if r.max() >= min_periodicity:
+            voiced += 1
+    return voiced / len(starts)
+
+
+def drop_leading_noise(segments: list[Segment], voiced_share_of, *, max_s: float, min_voiced_share: float,
+                       max_checked: int = 10) -> list[Segment]:
+    """Each speaker's segments with the non-speech before its first voice removed.
+
+    Walking each speaker's segments in time order, a segment shorter than ``max_s`` whose
+    ``voiced_share_of(segment)`` is below ``min_voiced_share`` is dropped (a thump, a click, a burst
+    of line noise), until the first segment that is longer or voiced (at most ``max_checked``
+    segments are checked per speaker). So the agent's first turn, and in a mono call the choice of
+    the agent as the first voice, start at a voice, not at the first sound.
+    """
+    dropped: set[Segment] = set()
+    for speaker in {s.speaker for s in segments}:
+        own = sorted(s for s in segments if s.speaker == speaker)
+        for seg in own[:max_checked]:
+            if seg.duration_s >= max_s or voiced_share_of(seg) >= min_voiced_share:
+                break
+            dropped.add(seg)
+    return [s for s in segments if s not in dropped]

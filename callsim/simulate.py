@@ -53,11 +53,17 @@ _EDGE_MARGIN_FRAMES = 5  # silence kept around a clip's speech when it is trimme
 _FADE_S = 0.01
 _GUARD_FRAMES = 60  # min. distance between a listener's backchannel/attempt and its other speech
 _PEAK_MAX = 0.95
+_YIELD_FRAMES = 120  # min. silence of a party around the other's short answer to its turn (a yield, not a pause)
 
 _EMODB_LABELS = {"N": "neutral", "F": "happy", "W": "angry", "T": "sad"}
 _EMODB_MALE = {"03", "10", "11", "12", "15"}
 _RAVDESS_LABELS = {"01": "neutral", "03": "happy", "05": "angry", "04": "sad"}
 _NEMO_LABELS = {"neutral": "neutral", "happiness": "happy", "anger": "angry", "sadness": "sad"}
+
+
+# Issue 14's hard cases, as overrides of SimulationParams: short answers (a quarter of the turns after the
+# first), quick exchanges of short turns, and a customer who sounds like the agent (same corpus and gender).
+HARD_CASES = {"short_turn_prob": 0.25, "quick_exchange_prob": 0.5, "similar_voices": True}
 
 
 class SimulationError(AnalyzerError):
@@ -78,6 +84,12 @@ class SimulationParams:
     ``crosstalk_db=None`` draws each direction from ``crosstalk_range_db``.
     ``snr_db=None`` adds no line noise. ``*_speaker`` picks a corpus speaker
     as ``"emodb:03"``, ``"ravdess:17"``, ``"nemo:EB0"``.
+    ``short_turn_prob``: a turn after the first is a short answer (one 0.3-1.2 s
+    piece cut from the start of a clip) with this probability;
+    ``quick_exchange_prob``: a turn right after a short turn is short too with this
+    probability (quick exchanges of short turns). ``similar_voices``: the customer
+    prefers the agent's corpus (x3) and gender (x4) instead of another one.
+    The defaults (0, 0, False) are the original recipe.
     """
 
     seed: int = 0
@@ -105,6 +117,9 @@ class SimulationParams:
     customer_backchannel_prob: float = 0.25
     dead_air_prob: float = 0.03
     hold_prob: float = 0.01
+    short_turn_prob: float = 0.0
+    quick_exchange_prob: float = 0.0
+    similar_voices: bool = False
     agent_emotion: tuple[str, str] = ("neutral", "neutral")
     customer_emotion: tuple[str, str] = ("angry", "neutral")
     corpora: tuple[str, ...] = CORPORA
@@ -394,6 +409,26 @@ def _load_clip(root_str: str, rel_path: str, reference: str, threshold_db: float
     return _Clip(rel_path, trimmed, mask, ref_db, first * FRAME_S)
 
 
+def _cut_start_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_frames: int,
+                     params: SimulationParams) -> _Clip | None:
+    """The opening of ``clip``: its audio up to ``min_frames..max_frames`` frames into its first speech run
+    (faded), whose truth is one run of that length (a short answer: "yes", "Express, please"); None if the
+    first run is too short."""
+    a, b = clip.runs[0]
+    if b - a < min_frames:
+        return None
+    length = int(rng.integers(min_frames, min(max_frames, b - a) + 1))
+    audio = _fade(clip.audio[: (a + length) * FRAME_SAMPLES])
+    mask = detect_speech_frames(
+        audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db, band_hz=truth_band_hz(params),
+        min_speech_s=params.min_speech_s, min_silence_s=params.min_silence_s,
+    )
+    runs = _runs_true(mask)
+    if len(runs) != 1 or not min_frames <= runs[0][1] - runs[0][0] <= max_frames:
+        return None
+    return _Clip(clip.rel_path, audio, mask, clip.ref_db, clip.start_in_file_s)
+
+
 def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_frames: int, params: SimulationParams) -> _Clip | None:
     """A short stretch cut from inside one speech run of ``clip`` (faded), whose truth is one run of
     ``min_frames..max_frames`` frames; None if this clip has no run long enough."""
@@ -495,8 +530,13 @@ class _Designer:
         start, end = self.p.agent_emotion if party == AGENT else self.p.customer_emotion
         return end if self.rng.random() < progress else start
 
-    def plan_turn(self, party: str, index: int, progress: float) -> _Turn:
+    def plan_turn(self, party: str, index: int, progress: float, *, short: bool = False) -> _Turn:
         label = self.emotion(party, progress)
+        if short:
+            for _ in range(12):
+                piece = _cut_start_piece(self.pick_clip(party, label), self.rng, min_frames=30, max_frames=120, params=self.p)
+                if piece is not None:
+                    return _Turn(party, label, [_Item(party, piece, 0, "turn", index, label)])
         n_clips = int(self.rng.choice([1, 2, 3], p=[0.45, 0.35, 0.2]))
         turn = _Turn(party, label)
         clips = [self.pick_clip(party, label, min_long_frames=120)]
@@ -661,11 +701,17 @@ def _choose_speakers(index: tuple[CorpusSpeaker, ...], params: SimulationParams,
         weights = np.array([1.0 / corpus_sizes[s.corpus] for s in pool])  # each corpus equally likely
         if AGENT in chosen:
             agent = chosen[AGENT]
-            weights *= [(3.0 if s.corpus != agent.corpus else 1.0) * (4.0 if s.gender != agent.gender else 1.0) for s in pool]
+            same = params.similar_voices  # prefer the agent's corpus and gender instead of another one
+            weights *= [(3.0 if (s.corpus == agent.corpus) == same else 1.0) * (4.0 if (s.gender == agent.gender) == same else 1.0)
+                        for s in pool]
         chosen[party] = pool[int(rng.choice(len(pool), p=weights / weights.sum()))]
     if chosen[AGENT].key == chosen[CUSTOMER].key:
         raise SimulationError(f"agent and customer must be different speakers, both are {chosen[AGENT].key}")
     return chosen
+
+
+def _is_short(turn: _Turn) -> bool:
+    return turn.end - turn.start < 100
 
 
 def _design(params: SimulationParams, root_str: str, speakers, rng) -> tuple[list[_Turn], list[_Item]]:
@@ -679,10 +725,14 @@ def _design(params: SimulationParams, root_str: str, speakers, rng) -> tuple[lis
     while True:
         k = len(turns)
         progress = (k / (params.n_turns - 1)) if target is None else min(start / target, 1.0)
-        turn = d.plan_turn(speaker, k, progress)
+        short_prob = params.quick_exchange_prob if turns and _is_short(turns[-1]) else params.short_turn_prob
+        turn = d.plan_turn(speaker, k, progress, short=bool(turns) and short_prob > 0 and rng.random() < short_prob)
         if turns:
             own_last = turns[-2].end if len(turns) >= 2 else -_GUARD_FRAMES
-            turn.kind_in, start = d.transition(turns[-1], turn, earliest=own_last + _GUARD_FRAMES)
+            # after a short answer to a long turn, the answered party resumes >= 1.2 s after its own last
+            # speech, so the answer is never inside a pause short enough to hold a backchannel (<= 1.0 s)
+            answered = len(turns) >= 2 and _is_short(turns[-1]) and not _is_short(turns[-2])
+            turn.kind_in, start = d.transition(turns[-1], turn, earliest=own_last + (_YIELD_FRAMES if answered else _GUARD_FRAMES))
         d.place_turn(turn, start)
         turns.append(turn)
         if (target is None and len(turns) >= params.n_turns) or (target is not None and turn.end >= target) or len(turns) > 5000:

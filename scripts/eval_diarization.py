@@ -49,7 +49,7 @@ from analyzer.diarize import DiarizationConfig, diarize  # noqa: E402
 from callsim.evaluation import Transition, match_transitions, read_rttm, transitions_from_turns  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment  # noqa: E402
-from callsim.simulate import SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
+from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call, write_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
@@ -116,12 +116,13 @@ def agent_correct(truth: list[Segment], hyp: list[Segment]) -> bool:
     return cover(agent_h, t_agent) > cover(agent_h, t_cust)
 
 
-def simulated(n: int, seed: int, dconfig: DiarizationConfig, *, snr_db: float | None = 20.0, verbose: bool = True) -> list[dict]:
+def simulated(n: int, seed: int, dconfig: DiarizationConfig, *, snr_db: float | None = 20.0, verbose: bool = True,
+              sim_overrides: dict | None = None) -> list[dict]:
     config = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
-            params = SimulationParams(seed=call_seed(seed, i), truth_threshold_db=None, snr_db=snr_db)
+            params = SimulationParams(seed=call_seed(seed, i), truth_threshold_db=None, snr_db=snr_db, **(sim_overrides or {}))
             call = simulate_call(params, corpora_root=CORPORA)
             wav = write_call(call, Path(tmp), f"m{i}", mono=True)
             rows.append(evaluate_file(wav, call.truth, config, dconfig))
@@ -293,6 +294,8 @@ def main(argv=None) -> int:
     ap.add_argument("--voice-count", action="store_true", help="also built one- and three-speaker recordings")
     ap.add_argument("--agent", default="first", help="agent rule: first|most|longest-monologue")
     ap.add_argument("--params-json", default="{}", help="DiarizationConfig overrides as JSON")
+    ap.add_argument("--condition", choices=["original", "hard-cases"], default="original",
+                    help="hard-cases: callsim.simulate.HARD_CASES (short answers, quick exchanges, same-gender similar voices)")
     ap.add_argument("--json", type=Path, help="write all figures here")
     args = ap.parse_args(argv)
     if not CORPORA.exists():
@@ -302,7 +305,8 @@ def main(argv=None) -> int:
     out: dict = {"config": dconfig.__dict__}
     if args.n:
         print(f"simulated mono calls: n={args.n} seed={args.seed} snr={args.snr_db} dB (audible truth)")
-        rows = simulated(args.n, args.seed, dconfig, snr_db=args.snr_db)
+        rows = simulated(args.n, args.seed, dconfig, snr_db=args.snr_db,
+                         sim_overrides=HARD_CASES if args.condition == "hard-cases" else None)
         out["simulated"] = {"summary": summarise(rows), "calls": rows}
         for k, v in out["simulated"]["summary"].items():
             print(f"    {k}: {v:.3f}" if isinstance(v, float) else f"    {k}: {v}")

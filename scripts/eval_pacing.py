@@ -6,7 +6,8 @@ line noise, crosstalk and an 8 kHz mu-law channel, written as a WAV, and
 analysed by every system. Peers go through the SAME smoothing and turn logic
 as ours, so only speech detection differs:
 
-- ``call-analyzer``: webrtcvad + energy/noise gates + crosstalk model (the default pipeline)
+- ``call-analyzer``: webrtcvad + energy/noise gates + crosstalk model + the drop of non-speech before each
+  party's first voice (the default pipeline)
 - ``webrtcvad-2`` / ``webrtcvad-3``: raw webrtcvad decisions per channel (modes 2 and 3)
 - ``call-ai-metrics``: the PyPI package's own per-channel detector (energy + crosstalk modelling)
 - ``silero-vad``: ``silero_vad.get_speech_timestamps`` per channel, its defaults (threshold 0.5)
@@ -24,6 +25,7 @@ onset within 0.5 s), dead-air precision/recall (matched by overlap) and
     python scripts/eval_pacing.py --n 40 --seed 1
     python scripts/eval_pacing.py --n 40 --seed 2 --snr-db 10 --crosstalk-db -25 --json out.json
     python scripts/eval_pacing.py --n 40 --seed 1 --truth strict
+    python scripts/eval_pacing.py --n 20 --seed 1 --condition hard-cases   # short answers, quick exchanges
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from callsim.evaluation import Transition, match_transitions, transitions_from_t
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
 from analyzer.metrics.pacing import latencies, turn_rows  # noqa: E402
-from callsim.simulate import SimulationParams, call_seed, simulate_call  # noqa: E402
+from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call  # noqa: E402
 from analyzer.turns import analyse_conversation  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 
@@ -105,6 +107,17 @@ def _smoothed(segments: list[Segment], duration_s: float, config: AnalysisConfig
     return sorted(out)
 
 
+def _first_voice(info, segments: list[Segment], speakers: list[str], config: AnalysisConfig) -> list[Segment]:
+    """The pipeline's drop of non-speech before each party's first voice (analyzer.vad.drop_leading_noise)."""
+    from functools import partial
+
+    from analyzer.pipeline import voiced_share
+    from analyzer.vad import drop_leading_noise
+
+    return drop_leading_noise(segments, partial(voiced_share, info, speakers), max_s=config.vad.leading_noise_max_s,
+                              min_voiced_share=config.vad.min_voiced_share)
+
+
 def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Segment]:
     """Speech segments of both parties as found by ``system``."""
     if system == MONO:
@@ -112,12 +125,12 @@ def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Seg
 
         info = probe(path.with_name(path.stem + "_mono.wav"))
         frames = extract_frames(info, config, prosody=False)
-        speech = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+        speech = _first_voice(info, channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad), [UNKNOWN], config)
         return sorted(diarize(info, speech).segments)
     info = probe(path)
     if system == "call-analyzer":
         frames = extract_frames(info, config, prosody=False)
-        return channel_segments(frames.vad, frames.energy_db, list(PARTIES), config.vad)
+        return _first_voice(info, channel_segments(frames.vad, frames.energy_db, list(PARTIES), config.vad), list(PARTIES), config)
     if system.startswith("webrtcvad-"):
         raw = config.replace(vad={"webrtc_mode": int(system[-1])})
         frames = extract_frames(info, raw, prosody=False)
@@ -300,16 +313,20 @@ def main() -> int:
     parser.add_argument("--truth", choices=["audible", "strict"], default="audible",
                         help="audible: clean speech >= 3 dB above the line noise in the carried band (default); "
                         "strict: all clean sound down to 35 dB below each clip's peak, audible or not")
+    parser.add_argument("--condition", choices=["original", "hard-cases"], default="original",
+                        help="original: the simulator's original recipe; hard-cases: callsim.simulate.HARD_CASES "
+                        "(short answers, quick exchanges, similar voices)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--json")
     args = parser.parse_args()
     systems = tuple(s for s in args.systems.split(",") if s)
     truth_threshold_db = None if args.truth == "audible" else 35.0
+    extra = HARD_CASES if args.condition == "hard-cases" else {}
     results = evaluate(args.n, seed=args.seed, systems=systems, snr_db=args.snr_db, crosstalk_db=args.crosstalk_db,
-                       truth_threshold_db=truth_threshold_db)
+                       truth_threshold_db=truth_threshold_db, **extra)
     leak = f"{args.crosstalk_db:g} dB" if args.crosstalk_db is not None else "-40..-25 dB"
     print(f"{args.n} simulated stereo calls, seed {args.seed}, 8 kHz mu-law, SNR {args.snr_db:g} dB, crosstalk {leak}, "
-          f"{args.truth} truth\n")
+          f"{args.truth} truth, {args.condition} condition\n")
     print(markdown(results))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))

@@ -109,3 +109,21 @@ def test_leak_below_a_loud_line_noise_is_not_mistaken_for_a_loud_leak(corpora, t
     ])
     leaks = crosstalk_leaks_db(frames.energy_db, active)
     assert all(leak is not None and leak <= -10.0 for leak in leaks), leaks
+
+
+@pytest.fixture(scope="module")
+def hard_scores(corpora):
+    """Issue 14's hard cases (short answers, quick exchanges, similar voices): 4 calls, seed 1."""
+    from eval_pacing import evaluate
+
+    from callsim.simulate import HARD_CASES
+
+    return evaluate(4, seed=1, systems=("call-analyzer",), corpora=corpora, truth_threshold_db=None, **HARD_CASES)["call-analyzer"]
+
+
+def test_short_answers_and_quick_exchanges_are_turns_not_backchannels(hard_scores):
+    assert hard_scores["missed_changes_share"] <= 0.01
+    assert hard_scores["turn_count_error_max"] <= 0.03
+    assert hard_scores["backchannel_precision"] >= 0.95 and hard_scores["backchannel_recall"] >= 0.95
+    assert hard_scores["agent_latency_error_mean_s"] <= 0.04
+    assert min(hard_scores["speech_f1_agent"], hard_scores["speech_f1_customer"]) >= 0.98

@@ -124,8 +124,28 @@ def test_emotion_rules_are_skipped_not_failed_when_emotion_is_off():
 def test_metric_rule_on_null_metric_is_skipped():
     rules = ruleset({"id": "cl", "type": "metric", "metric": "customer_latency_median_s", "max": 2.0})
     qa = evaluate(rules, call_with(metrics={"customer_latency_median_s": None}))
-    assert qa["skipped"] == [{"rule": "cl", "reason": "customer_latency_median_s is null in this call"}]
+    assert qa["skipped"] == [{"rule": "cl", "reason": "not applicable: customer_latency_median_s is null in this call"}]
     assert qa["score"] == 100.0
+    assert (qa["checked"], qa["rules"]) == (0, 1)
+
+
+def test_rule_on_a_metric_with_a_reliability_note_is_not_applicable_not_passed():
+    # a mono call has no interruption events (overlap is not detected): the rule must not pass on that 0
+    rules = ruleset({"id": "int", "type": "agent_interruptions", "max_count": 3},
+                    {"id": "talk", "type": "metric", "metric": "talk_ratio_agent", "min": 0.3, "max": 0.7},
+                    {"id": "dead", "type": "dead_air", "max_s": 10.0})
+    call = call_with(metrics={"talk_ratio_agent": 0.5, "interruptions_by_agent": None})
+    call["unreliable_metrics"] = {
+        "interruptions_by_agent": "not measured on a mono call: overlapped speech is not detected",
+        "talk_ratio_agent": "more than two voices: speech was forced into two parties",
+        "agent_latency_median_s": "partly measured: 2 of 9 changes to the agent have no measured gap; the others are used",
+    }
+    qa = evaluate(rules, call)
+    assert qa["passed"] == ["dead"] and qa["failed"] == []
+    assert [s["rule"] for s in qa["skipped"]] == ["int", "talk"]
+    assert qa["skipped"][0]["reason"] == "not applicable: interruptions_by_agent is not measured on a mono call: overlapped speech is not detected"
+    assert qa["skipped"][1]["reason"].startswith("not applicable: talk_ratio_agent is unreliable (more than two voices")
+    assert (qa["checked"], qa["rules"]) == (1, 3)
 
 
 def test_score_is_weighted_share_of_passed_rules_and_auto_fail_zeroes_it():

@@ -320,3 +320,36 @@ def test_truth_agrees_with_the_analyzers_time_model(busy_call):
     assert [(round(e.start_s, 2), round(e.end_s, 2)) for e in conv.events_of("dead_air")] == [
         (d["start_s"], d["end_s"]) for d in truth["dead_air"]
     ]
+
+
+def test_hard_cases_make_short_answers_quick_exchanges_and_similar_voices_with_consistent_truth():
+    """Issue 14: short turns (one 0.3-1.2 s segment), some in runs of short turns, each short answer to a long turn
+    in a >= 1.2 s silence of the answered party; the analyzer's time model agrees with the truth."""
+    from analyzer.config import TurnConfig
+    from analyzer.intervals import Segment
+    from analyzer.turns import analyse_conversation
+    from callsim.simulate import HARD_CASES
+
+    call = simulate_call(SimulationParams(seed=3, **HARD_CASES), corpora_root=CORPORA)
+    truth = call.truth
+    turns = truth["turns"]
+    short = [t for t in turns[1:] if t["end_s"] - t["start_s"] < 1.0]
+    assert len(short) >= 4 and all(t["n_segments"] == 1 and 0.3 <= t["end_s"] - t["start_s"] <= 1.2 for t in short)
+    assert any(a in short and b in short for a, b in zip(turns, turns[1:]))  # a quick exchange
+    for prev, ans, nxt in zip(turns, turns[1:], turns[2:]):
+        if ans in short and prev not in short:
+            assert nxt["start_s"] - prev["end_s"] >= 1.2 - 1e-6
+    conv = analyse_conversation([Segment(s["start_s"], s["end_s"], s["speaker"]) for s in truth["segments"]], TurnConfig())
+    assert [(t.speaker, round(t.start_s, 2)) for t in conv.turns] == [(t["speaker"], t["start_s"]) for t in turns]
+    assert len(conv.events_of("backchannel")) == len(truth["backchannels"])
+
+
+def test_similar_voices_pairs_mostly_share_gender_and_corpus():
+    from callsim.simulate import _choose_speakers, corpus_index
+
+    index = corpus_index(CORPORA)
+    for similar, low, high in ((False, 0.0, 0.35), (True, 0.7, 1.0)):  # 400 seeds: 0.205 and 0.80 same gender
+        pairs = [_choose_speakers(index, SimulationParams(seed=s, similar_voices=similar), np.random.default_rng(s))
+                 for s in range(200)]
+        same_gender = np.mean([p["agent"].gender == p["customer"].gender for p in pairs])
+        assert low <= same_gender <= high, (similar, same_gender)

@@ -39,8 +39,9 @@ def _speaker_segments(conv: Conversation, speaker: str) -> list[Segment]:
 
 
 def latencies(conv: Conversation, speaker: str) -> list[float]:
-    """FTOs (s) of the turns in which ``speaker`` takes the floor from the other party."""
-    return [t.fto_s for t in conv.turns if t.speaker == speaker and t.fto_s is not None]
+    """Measured FTOs (s) of the turns in which ``speaker`` takes the floor from the other party (changes that
+    diarization placed inside continuous speech have no measured FTO and are left out)."""
+    return [t.fto_s for t in conv.turns if t.speaker == speaker and t.fto_s is not None and t.fto_measured]
 
 
 def pacing_metrics(conv: Conversation, duration_s: float) -> dict[str, float | int | None]:
@@ -106,6 +107,7 @@ def turn_rows(conv: Conversation) -> list[dict]:
             "n_segments": len(turn.segments),
             "n_pauses": len(pauses),
             "pause_s": rounded(sum(p.duration_s for p in pauses)),
-            "fto_s": rounded(turn.fto_s),
+            "fto_s": rounded(turn.fto_s) if turn.fto_measured else None,
+            "fto_measured": turn.fto_measured,
         })
     return rows

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from ..emotion.model import LABELS as EMOTION_LABELS
 from ..metrics.catalog import METRICS, format_value, metric_info
-from .writers import neutralise_csv_cell, neutralise_csv_frame  # noqa: F401 - re-exported for callers of this module
+from .writers import neutralise_csv_cell, neutralise_csv_frame, separation_fields  # noqa: F401 - re-exported for callers of this module
 from .writers import output_relpath
 
 TIMELINE_EVENT_LANES = (
@@ -276,10 +276,20 @@ def call_page_context(call: dict, *, audio_href: str | None, nav: dict | None = 
         "speakers": ["agent", "customer"] + sorted({t["speaker"] for t in turns} - {"agent", "customer"}), "lanes": lanes, "ticks": ticks,
         "envelope": envelope_paths(call.get("envelope"), duration_s), "envelope_height": ENVELOPE_HEIGHT,
         "metric_groups": groups, "qa": qa, "warnings": [str(w) for w in call.get("warnings") or []],
+        "separation": separation_fields(call) if call.get("mode") == "mono" else None,
+        "unreliable": _by_reason(call.get("unreliable_metrics") or {}),
         "emotion_enabled": bool((call.get("emotion") or {}).get("enabled")),
         "script_data": {"duration_s": duration_s, "call_id": str(call.get("call_id", "")), "n_turns": len(turns),
                         "turn_starts": sorted(t["start"] for t in turns), "event_starts": event_starts},
     }
+
+
+def _by_reason(notes: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """{metric: reason} as [(reason, [metrics])], reasons in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for key, reason in notes.items():
+        grouped.setdefault(str(reason), []).append(str(key))
+    return list(grouped.items())
 
 
 def _nice_step(raw_s: float) -> float:
@@ -347,6 +357,8 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
             "qa_score": qa.get("score"), "qa_failed": ", ".join(failed),
             "qa_failed_text": ", ".join(rule_title(r) for r in failed),
             "n_warnings": len(call.get("warnings") or []), "hidden": number >= INDEX_PAGE_SIZE,
+            "separation": [{"sort": "" if v is None else v, "text": "" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))}
+                           for v in separation_fields(call).values()],
         })
     units = {c["key"]: c["unit"] for c in columns}
     return {"columns": columns, "rows": rows, "n_calls": len(rows), "page_size": INDEX_PAGE_SIZE,

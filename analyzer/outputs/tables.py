@@ -59,6 +59,7 @@ def call_row(result: dict, status: str | None = None) -> dict:
         "qa_score": qa.get("score"),
         "qa_rules_version": qa.get("rules_version"),
         "qa_failed": len(qa.get("failed") or []) if qa else None,
+        "qa_rules_checked": qa.get("checked") if qa else None,
         "n_warnings": len(result.get("warnings", [])),
     }
     row.update(result["metrics"])
