@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -501,7 +502,10 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
                 # database first, JSON last: the JSON is what resume trusts, so a kill between the two
                 # leaves a call that is analysed again (and upserted again), never one missing from the database
                 text = writers.result_json_text(result)
-                database.upsert_call(result, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                try:
+                    database.upsert_call(result, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                except sqlite3.DatabaseError as exc:  # damaged under our feet: rebuilt from the JSON files at the end
+                    database.recover(exc)
                 writers.write_call_json(out, result, text)
                 writers.remove_failure(out, task.call_id)
             else:
@@ -522,7 +526,10 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
             writers.write_failure(out, {"call_id": task.call_id, "path": task.path, "reason": reason,
                                         "worker_deaths": deaths, "file_size": size, "file_mtime_ns": mtime_ns,
                                         "params_digest": digest, "at": time.time()})
-            database.record_error(task.path, task.call_id, reason)
+            try:
+                database.record_error(task.path, task.call_id, reason)
+            except sqlite3.DatabaseError as exc:
+                database.recover(exc)
         error = {"path": task.path, "call_id": task.call_id, "reason": reason}
         if on_error:
             on_error(error)
@@ -599,7 +606,11 @@ def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True, dat
     own = database is None
     database = database or writers.ResultsDatabase(out / writers.DB_NAME, on_warning=on_warning)
     try:
-        database.sync(results, statuses, errors)
+        try:
+            database.sync(results, statuses, errors)
+        except sqlite3.DatabaseError as exc:  # damage quick_check did not see: start afresh from the JSON files
+            database.recover(exc)
+            database.sync(results, statuses, errors)
     finally:
         if own:
             database.close()
