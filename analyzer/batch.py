@@ -18,12 +18,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ._version import __version__
 from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
 from .pool import available_cpus, run_pool
+from .result import CallResult
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".amr", ".gsm",
@@ -47,7 +48,7 @@ class BatchSummary:
     analysed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
-    results: list[dict] = field(default_factory=list)  # only when no out_dir is given
+    results: list[CallResult] = field(default_factory=list)  # only when no out_dir is given
     found: int = 0  # files the inputs held
     worker_deaths: int = 0
     stale: list[str] = field(default_factory=list)  # stored results whose status is not 'current'
@@ -252,35 +253,40 @@ def _task_config(config: AnalysisConfig, task: CallTask) -> AnalysisConfig:
 _WORKER: dict = {}
 
 
-def _init_worker(config_dict: dict, threads: int) -> None:
-    """Set up a worker process: thread counts and the config. Imports only what every call needs:
-    torch comes in with the stage that uses it (emotion, silero VAD, mono diarization)."""
+def _init_worker(threads: int) -> None:
+    """Process-pool and Dask workers: one single-threaded analysis per process. Imports nothing:
+    torch comes in with the stage that uses it (emotion, silero VAD, mono diarization) and then
+    finds the thread count in the environment."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     if "torch" in sys.modules:  # inherited from a parent that had imported it
         sys.modules["torch"].set_num_threads(threads)
-    _WORKER["config"] = from_dict(config_dict)
-    _WORKER["model"] = None
 
 
-def _worker_model(config: AnalysisConfig):
+def _worker_state(config_dict: dict) -> tuple[AnalysisConfig, dict]:
+    """This process's config and model cache, rebuilt when the config changes (set up once per worker)."""
+    if _WORKER.get("config_dict") != config_dict:
+        _WORKER.update(config_dict=config_dict, config=from_dict(config_dict), models={})
+    return _WORKER["config"], _WORKER["models"]
+
+
+def _worker_model(config: AnalysisConfig, models: dict):
     if not config.emotion.enabled:
         return None
-    if _WORKER.get("model") is None:
+    if config.emotion.model not in models:
         from .emotion import load_model
 
-        _WORKER["model"] = load_model(config.emotion.model)
-    return _WORKER["model"]
+        models[config.emotion.model] = load_model(config.emotion.model)
+    return models[config.emotion.model]
 
 
 def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, model=None) -> dict:
-    """Analyse one task; never raises. Returns {'ok': result_dict} or {'error': reason}."""
+    """Analyse one task; never raises. Returns {'task', 'ok': CallResult} or {'task', 'error': reason, 'trace'}."""
     from .pipeline import analyze_file
 
     try:
         cfg = _task_config(config, task)
-        result = analyze_file(task.path, cfg, call_id=task.call_id, emotion_model=model)
-        return {"task": task, "ok": result.to_dict()}
+        return {"task": task, "ok": analyze_file(task.path, cfg, call_id=task.call_id, emotion_model=model)}
     except AnalyzerError as exc:
         return {"task": task, "error": exc.one_line(), "trace": traceback.format_exc() if debug else None}
     except MemoryError:
@@ -290,28 +296,47 @@ def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, mod
         return {"task": task, "error": reason, "trace": traceback.format_exc()}
 
 
-def _pool_task(task: CallTask, debug: bool) -> dict:
-    config = _WORKER["config"]
-    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task)))
+def _engine_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
+    """The one task function every engine runs (in this process, a pool worker or a Dask worker)."""
+    config, models = _worker_state(config_dict)
+    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task), models))
 
 
-def _pool_call(item: tuple[CallTask, bool]) -> dict:
-    """One call in a :mod:`analyzer.pool` worker (``item`` = task, debug)."""
-    return _pool_task(*item)
+def _pool_call(item: tuple[CallTask, dict, bool]) -> dict:
+    """One call in a :mod:`analyzer.pool` worker (``item`` = task, config dict, debug)."""
+    return _engine_task(*item)
 
 
-def _worker_death(item: tuple[CallTask, bool], reason: str) -> dict:
+def _worker_death(item: tuple[CallTask, dict, bool], reason: str) -> dict:
     task = item[0]
     return {"task": task, "trace": None, "worker_died": True,
             "error": f"{task.path}: {reason} while analysing this call; the next run tries it once more"}
 
 
 def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
-    """One call on a Dask worker: the config and model are set up once per worker process."""
-    if _WORKER.get("config_dict") != config_dict:
-        _init_worker(config_dict, 1)
-        _WORKER["config_dict"] = config_dict
-    return _pool_task(task, debug)
+    if not _WORKER.get("threads_set"):
+        _init_worker(1)
+        _WORKER["threads_set"] = True
+    return _engine_task(task, config_dict, debug)
+
+
+def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
+              debug: bool = False) -> Iterator[dict]:
+    """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
+    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
+    (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
+    per process."""
+    config_dict = config.to_dict()
+    if not pending:
+        return
+    if scheduler:
+        yield from _dask_outcomes(pending, config_dict, scheduler, debug)
+    elif jobs <= 1 or len(pending) <= 1:
+        for task in pending:
+            yield _engine_task(task, config_dict, debug)
+    else:  # a pool that survives its workers: a dead one costs only the call it held
+        yield from run_pool([(task, config_dict, debug) for task in pending], _pool_call, n_workers=jobs,
+                            on_death=_worker_death, init=_init_worker, init_args=(1,))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -351,13 +376,12 @@ def open_dask_client(scheduler: str):
         raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {' '.join(str(exc).split())}") from None
 
 
-def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str, debug: bool, record) -> None:
+def _dask_outcomes(pending: list[CallTask], config_dict: dict, scheduler: str, debug: bool) -> Iterator[dict]:
     """Send one task per call to the cluster; results come back to this process, which writes them."""
     from dask.distributed import as_completed as dask_completed
 
     client, cluster = open_dask_client(scheduler)
     try:
-        config_dict = config.to_dict()
         futures = {client.submit(_dask_task, task, config_dict, debug, pure=False, key=f"call-{i}-{task.call_id}"): task
                    for i, task in enumerate(pending)}
         for future in dask_completed(futures):
@@ -368,8 +392,8 @@ def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str
                 outcome = {"task": task, "trace": None,
                            "error": f"{task.path}: the Dask worker failed while analysing: {type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())}"}
-            record(outcome)
             future.release()
+            yield outcome
     finally:
         client.close()
         if cluster is not None:
@@ -429,12 +453,16 @@ def analyze_files(
     debug: bool = False,
     channel_map: dict[str, tuple[str, str]] | None = None,
     html: bool = True,
-    on_result: Callable[[dict], None] | None = None,
+    on_result: Callable[[CallResult], None] | None = None,
     on_error: Callable[[dict], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     scheduler: str | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
+
+    Returns a :class:`BatchSummary`; without ``out_dir`` its ``results`` are the
+    :class:`~analyzer.result.CallResult` of every analysed call (as :func:`analyze_file` gives);
+    ``on_result`` gets each CallResult as it arrives.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
     ``jobs``: worker processes (each single-threaded, with its own model copy), capped at the
@@ -501,18 +529,20 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
             if out is not None:
                 # database first, JSON last: the JSON is what resume trusts, so a kill between the two
                 # leaves a call that is analysed again (and upserted again), never one missing from the database
-                text = writers.result_json_text(result)
+                stored = result.to_dict()
+                text = writers.result_json_text(stored)
                 try:
-                    database.upsert_call(result, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                    database.upsert_call(stored, hashlib.sha256(text.encode("utf-8")).hexdigest())
                 except sqlite3.DatabaseError as exc:  # damaged under our feet: rebuilt from the JSON files at the end
                     database.recover(exc)
-                writers.write_call_json(out, result, text)
+                writers.write_call_json(out, stored, text)
                 writers.remove_failure(out, task.call_id)
             else:
                 summary.results.append(result)
             summary.analysed.append(task.call_id)
             return
         reason = outcome["error"]
+        summary.worker_deaths += int(bool(outcome.get("worker_died")))
         if out is not None:
             size, mtime_ns = _file_stat(task.path)
             digest = _task_config(config, task).digest()
@@ -550,20 +580,12 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
         note(f"--jobs {jobs} capped to {workers} worker process(es): {len(pending)} call(s) to analyse, "
              f"{available_cpus()} CPU(s)")
     try:
-        if scheduler and pending:
-            _run_on_dask(pending, config, scheduler, debug, record)
-        elif workers <= 1:
-            model = None
-            if pending and config.emotion.enabled:
-                from .emotion import load_model
-
-                model = load_model(config.emotion.model)
-            for task in pending:
-                record(run_task(task, config, debug=debug, model=model))
-        else:
-            summary.worker_deaths = run_pool([(task, debug) for task in pending], _pool_call, record,
-                                             n_workers=workers, on_death=_worker_death,
-                                             init=_init_worker, init_args=(config.to_dict(), 1))
+        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug)
+        try:
+            for outcome in outcomes:
+                record(outcome)
+        finally:
+            outcomes.close()  # an interrupt in record() still stops the workers now, not at garbage collection
     except BaseException:  # interrupted: what is written stays; the next run resumes
         if database is not None:
             database.close()
@@ -580,47 +602,12 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
 
 def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True, database=None,
                      on_warning: Callable[[str], None] | None = None) -> None:
-    """Make every table mirror the per-call JSON files and the failure records.
+    """Make every table, errors.csv, the database and the pages mirror the per-call JSON files and the
+    failure records (:func:`analyzer.outputs.rebuild.rebuild_outputs`); sets ``summary.stale``."""
+    from .outputs.rebuild import rebuild_outputs
 
-    Rebuilds calls/turns tables (with each result's ``status``), errors.csv (every file of the
-    folder whose last analysis failed, not only this run's), the database (:meth:`sync`) and the
-    pages. Failure records of files that are gone and were not part of this run are dropped.
-    """
-    from .outputs import writers
-
-    writers.remove_stale_temporaries(out)
-    results = list(writers.iter_call_results(out, on_warning=on_warning, with_text_sha=True))
-    this_run = {e["call_id"] for e in summary.errors}
-    errors = []
-    for path, record in writers.iter_failures(out):
-        if record["call_id"] in this_run or os.path.exists(str(record.get("path") or "")):
-            errors.append({k: record.get(k) for k in ("path", "call_id", "reason", "at")})
-        else:
-            path.unlink(missing_ok=True)
-    failing = {e["call_id"] for e in errors}
-    statuses = {r["call_id"]: writers.result_status(r, failing) for r in results}
-    plain = [{k: v for k, v in r.items() if k != "_text_sha256"} for r in results]
-    writers.write_tables(out, plain, statuses)
-    writers.write_errors(out, errors)
-    summary.stale = sorted(cid for cid, status in statuses.items() if status != writers.STATUS_CURRENT)
-    own = database is None
-    database = database or writers.ResultsDatabase(out / writers.DB_NAME, on_warning=on_warning)
-    try:
-        try:
-            database.sync(results, statuses, errors)
-        except sqlite3.DatabaseError as exc:  # damage quick_check did not see: start afresh from the JSON files
-            database.recover(exc)
-            database.sync(results, statuses, errors)
-    finally:
-        if own:
-            database.close()
-    if not html:
-        return
-    try:
-        from .outputs.html import write_pages
-    except ImportError:  # the HTML writer is optional until it lands
-        return
-    write_pages(out, plain)
+    summary.stale = rebuild_outputs(out, this_run_failed={e["call_id"] for e in summary.errors}, html=html,
+                                    database=database, on_warning=on_warning)
 
 
 def analyze_folder(folder: str | Path, config: AnalysisConfig | None = None, **kwargs) -> BatchSummary:

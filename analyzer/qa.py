@@ -518,8 +518,7 @@ def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
                          "skipped": ";".join(s["rule"] for s in qa["skipped"])})
         if managed:
             # the same rebuild as at the end of an analyze run: tables (with status), errors.csv, database, pages
-            from .batch import BatchSummary, finalize_outputs
+            from .outputs.rebuild import rebuild_outputs
 
-            html = (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir()
-            finalize_outputs(root, BatchSummary(), html=html)
+            rebuild_outputs(root, html=(root / "index.html").exists() or (root / writers.HTML_DIR).is_dir())
     return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])

@@ -324,19 +324,16 @@ def test_jobs_1000_on_3_files_never_starts_more_than_3_workers(ten_calls, tmp_pa
 
 
 def test_workers_do_not_import_torch_when_no_stage_needs_it(tmp_path, short_call):
-    from analyzer.batch import _init_worker, _pool_task, discover as find
-    from analyzer.config import AnalysisConfig
-
     folder = tmp_path / "in"
     folder.mkdir()
     sf.write(folder / "c.wav", short_call, 16000)
     code = (
         "import sys\n"
-        "from analyzer.batch import _init_worker, _pool_task, discover\n"
+        "from analyzer.batch import _init_worker, _pool_call, discover\n"
         "from analyzer.config import AnalysisConfig\n"
         "cfg = AnalysisConfig().replace(emotion={'enabled': False})\n"
-        "_init_worker(cfg.to_dict(), 1)\n"
-        f"out = _pool_task(discover([{str(folder)!r}])[0], False)\n"
+        "_init_worker(1)\n"
+        f"out = _pool_call((discover([{str(folder)!r}])[0], cfg.to_dict(), False))\n"
         "assert 'ok' in out, out\n"
         "print('torch' in sys.modules)\n"
     )
