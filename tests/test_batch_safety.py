@@ -316,7 +316,7 @@ def test_jobs_1000_on_3_files_never_starts_more_than_3_workers(ten_calls, tmp_pa
     most = 0
     while proc.poll() is None:
         most = max(most, len(_workers_of(proc.pid)))
-        time.sleep(0.01)
+        time.sleep(0.05)
     stderr = proc.stderr.read()
     assert proc.returncode == 0, stderr
     assert 1 <= most <= 3
