@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -22,8 +23,8 @@ from typing import Callable, Iterable, Iterator
 from ._version import __version__
 from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
-from .result import CallResult
 from .pool import available_cpus, run_pool
+from .result import CallResult
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".amr", ".gsm",
@@ -253,8 +254,9 @@ _WORKER: dict = {}
 
 
 def _init_worker(threads: int) -> None:
-    """Set up a pool or Dask worker process: its thread counts. Imports only what every call needs:
-    torch comes in with the stage that uses it (emotion, silero VAD, mono diarization)."""
+    """Process-pool and Dask workers: one single-threaded analysis per process. Imports nothing:
+    torch comes in with the stage that uses it (emotion, silero VAD, mono diarization) and then
+    finds the thread count in the environment."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     if "torch" in sys.modules:  # inherited from a parent that had imported it
@@ -318,26 +320,23 @@ def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
     return _engine_task(task, config_dict, debug)
 
 
-def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, workers: int = 1, scheduler: str | None = None,
-              debug: bool = False, on_outcome: Callable[[dict], None]) -> int:
-    """Run every task on one of three engines and give each outcome of :func:`run_task` to
-    ``on_outcome`` as calls finish: this process (``workers`` <= 1), a pool of ``workers``
-    single-threaded processes that survives its workers (:mod:`analyzer.pool`), or a Dask cluster
+def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
+              debug: bool = False) -> Iterator[dict]:
+    """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
+    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
     (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
-    per process. Returns how many pool workers died."""
+    per process."""
     config_dict = config.to_dict()
     if not pending:
-        return 0
+        return
     if scheduler:
-        for outcome in _dask_outcomes(pending, config_dict, scheduler, debug):
-            on_outcome(outcome)
-        return 0
-    if workers <= 1:
+        yield from _dask_outcomes(pending, config_dict, scheduler, debug)
+    elif jobs <= 1 or len(pending) <= 1:
         for task in pending:
-            on_outcome(_engine_task(task, config_dict, debug))
-        return 0
-    return run_pool([(task, config_dict, debug) for task in pending], _pool_call, on_outcome,
-                    n_workers=workers, on_death=_worker_death, init=_init_worker, init_args=(1,))
+            yield _engine_task(task, config_dict, debug)
+    else:  # a pool that survives its workers: a dead one costs only the call it held
+        yield from run_pool([(task, config_dict, debug) for task in pending], _pool_call, n_workers=jobs,
+                            on_death=_worker_death, init=_init_worker, init_args=(1,))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -532,7 +531,10 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
                 # leaves a call that is analysed again (and upserted again), never one missing from the database
                 stored = result.to_dict()
                 text = writers.result_json_text(stored)
-                database.upsert_call(stored, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                try:
+                    database.upsert_call(stored, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                except sqlite3.DatabaseError as exc:  # damaged under our feet: rebuilt from the JSON files at the end
+                    database.recover(exc)
                 writers.write_call_json(out, stored, text)
                 writers.remove_failure(out, task.call_id)
             else:
@@ -540,6 +542,7 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
             summary.analysed.append(task.call_id)
             return
         reason = outcome["error"]
+        summary.worker_deaths += int(bool(outcome.get("worker_died")))
         if out is not None:
             size, mtime_ns = _file_stat(task.path)
             digest = _task_config(config, task).digest()
@@ -553,7 +556,10 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
             writers.write_failure(out, {"call_id": task.call_id, "path": task.path, "reason": reason,
                                         "worker_deaths": deaths, "file_size": size, "file_mtime_ns": mtime_ns,
                                         "params_digest": digest, "at": time.time()})
-            database.record_error(task.path, task.call_id, reason)
+            try:
+                database.record_error(task.path, task.call_id, reason)
+            except sqlite3.DatabaseError as exc:
+                database.recover(exc)
         error = {"path": task.path, "call_id": task.call_id, "reason": reason}
         if on_error:
             on_error(error)
@@ -573,8 +579,12 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
         note(f"--jobs {jobs} capped to {workers} worker process(es): {len(pending)} call(s) to analyse, "
              f"{available_cpus()} CPU(s)")
     try:
-        summary.worker_deaths = run_tasks(pending, config, workers=workers, scheduler=scheduler, debug=debug,
-                                          on_outcome=record)
+        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug)
+        try:
+            for outcome in outcomes:
+                record(outcome)
+        finally:
+            outcomes.close()  # an interrupt in record() still stops the workers now, not at garbage collection
     except BaseException:  # interrupted: what is written stays; the next run resumes
         if database is not None:
             database.close()
@@ -634,50 +644,14 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-def rebuild_outputs(out: Path, html: bool) -> None:
-    """Rebuild a results folder's tables, errors.csv, database and pages from its JSON files (``score``)."""
-    finalize_outputs(out, BatchSummary(), html=html)
-
-
 def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True, database=None,
                      on_warning: Callable[[str], None] | None = None) -> None:
-    """Make every table mirror the per-call JSON files and the failure records.
+    """Make every table, errors.csv, the database and the pages mirror the per-call JSON files and the
+    failure records (:func:`analyzer.outputs.rebuild.rebuild_outputs`); sets ``summary.stale``."""
+    from .outputs.rebuild import rebuild_outputs
 
-    Rebuilds calls/turns tables (with each result's ``status``), errors.csv (every file of the
-    folder whose last analysis failed, not only this run's), the database (:meth:`sync`) and the
-    pages. Failure records of files that are gone and were not part of this run are dropped.
-    """
-    from .outputs import writers
-
-    writers.remove_stale_temporaries(out)
-    results = list(writers.iter_call_results(out, on_warning=on_warning, with_text_sha=True))
-    this_run = {e["call_id"] for e in summary.errors}
-    errors = []
-    for path, record in writers.iter_failures(out):
-        if record["call_id"] in this_run or os.path.exists(str(record.get("path") or "")):
-            errors.append({k: record.get(k) for k in ("path", "call_id", "reason", "at")})
-        else:
-            path.unlink(missing_ok=True)
-    failing = {e["call_id"] for e in errors}
-    statuses = {r["call_id"]: writers.result_status(r, failing) for r in results}
-    plain = [{k: v for k, v in r.items() if k != "_text_sha256"} for r in results]
-    writers.write_tables(out, plain, statuses)
-    writers.write_errors(out, errors)
-    summary.stale = sorted(cid for cid, status in statuses.items() if status != writers.STATUS_CURRENT)
-    own = database is None
-    database = database or writers.ResultsDatabase(out / writers.DB_NAME, on_warning=on_warning)
-    try:
-        database.sync(results, statuses, errors)
-    finally:
-        if own:
-            database.close()
-    if not html:
-        return
-    try:
-        from .outputs.html import write_pages
-    except ImportError:  # the HTML writer is optional until it lands
-        return
-    write_pages(out, plain)
+    summary.stale = rebuild_outputs(out, this_run_failed={e["call_id"] for e in summary.errors}, html=html,
+                                    database=database, on_warning=on_warning)
 
 
 def analyze_folder(folder: str | Path, config: AnalysisConfig | None = None, **kwargs) -> BatchSummary:

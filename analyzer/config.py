@@ -366,7 +366,7 @@ def _deep_merge(base: dict, update: dict) -> dict:
 # built from the dataclass fields), so the checks are the library's, the ranges are ours.
 LIMITS: dict[str, dict[str, dict[str, float]]] = {
     "audio": {"block_s": {"ge": 1, "le": 3600}, "min_duration_s": {"ge": 0, "le": 3600},
-              "length_mismatch_s": {"ge": 0, "le": 86400}},
+              "length_mismatch_s": {"ge": 0, "le": 3600}},
     "vad": {
         "frame_ms": {"ge": 10, "le": 30}, "webrtc_mode": {"ge": 0, "le": 3}, "webrtc_decision_ms": {"ge": 10, "le": 30},
         "silero_threshold": {"ge": 0, "le": 1}, "min_speech_s": {"ge": 0, "le": 10}, "min_silence_s": {"ge": 0, "le": 10},
@@ -383,10 +383,10 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "pitch_floor_hz": {"ge": 30, "le": 600}, "pitch_ceiling_hz": {"ge": 60, "le": 2000},
         "nucleus_dip_db": {"ge": 0, "le": 30}, "nucleus_threshold_db": {"ge": -40, "le": 40},
         "semitone_reference_hz": {"ge": 10, "le": 1000}, "pitch_step_s": {"ge": 0.005, "le": 0.1},
-        "pitch_rate_hz": {"ge": 1000, "le": 48000},
+        "pitch_rate_hz": {"ge": 500, "le": 48000},
     },
     "emotion": {"min_turn_s": {"ge": 0, "le": 60}, "window_s": {"ge": 0.5, "le": 30}, "hop_s": {"ge": 0.1, "le": 30},
-                "chunk_s": {"ge": 10, "le": 86400}, "relative_weight": {"ge": 0, "le": 1}, "temperature": {"gt": 0, "le": 100},
+                "chunk_s": {"ge": 30, "le": 7200}, "relative_weight": {"ge": 0, "le": 1}, "temperature": {"gt": 0, "le": 100},
                 "uncertain_below": {"ge": 0, "le": 1}, "trajectory_share": {"gt": 0, "le": 0.5},
                 "min_trajectory_speech_s": {"ge": 0, "le": 86400}, "min_trajectory_turns": {"ge": 1, "le": 100000},
                 "min_party_speech_s": {"ge": 0, "le": 86400},
@@ -406,9 +406,11 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "max_cluster_windows": {"ge": 10, "le": 100_000},
     },
 }
-_ORDERED = (("turns", "dead_air_s", "hold_s"), ("prosody", "pitch_floor_hz", "pitch_ceiling_hz"),
-            ("emotion", "hop_s", "window_s"))
-"""(section, a, b): a must be <= b (a dead air is shorter than a hold, the pitch floor below the ceiling ...)."""
+_ORDERED = (("turns", "dead_air_s", "hold_s", 1), ("prosody", "pitch_floor_hz", "pitch_ceiling_hz", 1),
+            ("prosody", "pitch_ceiling_hz", "pitch_rate_hz", 2), ("emotion", "hop_s", "window_s", 1),
+            ("emotion", "window_s", "chunk_s", 1))
+"""(section, a, b, k): k x a must be <= b (a dead air is shorter than a hold, the pitch floor below the
+ceiling, the pitch tracker's rate at least twice the ceiling ...)."""
 
 
 def allowed_range(section: str, key: str, kind: Any) -> str:
@@ -464,14 +466,15 @@ def validate_section(name: str, values: dict[str, Any]) -> list[str]:
             value = values.get(key, error.get("input"))
             problems.append(f"[{name}] {key} = {_shown(value)}: {error['msg'].lower()}; "
                             f"allowed: {allowed_range(name, key, hints.get(key))}")
-    for section, low_key, high_key in _ORDERED:
+    for section, low_key, high_key, factor in _ORDERED:
         if section != name or problems:
             continue
         defaults = _SECTIONS[name]()
         low, high = values.get(low_key, getattr(defaults, low_key)), values.get(high_key, getattr(defaults, high_key))
-        if low > high:
-            problems.append(f"[{name}] {low_key} = {_shown(low)} is above {high_key} = {_shown(high)}; "
-                            f"allowed: {low_key} <= {high_key}")
+        if factor * low > high:
+            times = f"{factor} x " if factor != 1 else ""
+            problems.append(f"[{name}] {times}{low_key} = {times}{_shown(low)} is above {high_key} = {_shown(high)}; "
+                            f"allowed: {times}{low_key} <= {high_key}")
     return problems
 
 

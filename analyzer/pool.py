@@ -20,7 +20,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 WORKER_NAME = "ca-worker"
 """Process name (``/proc/PID/comm``) of every pool worker, so they can be counted and found."""
@@ -95,25 +95,23 @@ class _Worker:
 def run_pool(
     tasks: Iterable[Any],
     work: Callable[[Any], dict],
-    on_outcome: Callable[[dict], None],
     *,
     n_workers: int,
     on_death: Callable[[Any, str], dict],
     init: Callable | None = None,
     init_args: tuple = (),
-) -> int:
-    """Run ``work(task)`` for every task in at most ``n_workers`` processes; returns how many workers died.
+) -> Iterator[dict]:
+    """Yield ``work(task)`` for every task as calls finish, run in at most ``n_workers`` processes.
 
-    ``on_outcome(result)`` gets each result as it arrives (in this process). A task whose
-    worker dies is not retried here: ``on_outcome(on_death(task, reason))`` reports it and a
-    fresh worker takes the next task. ``work``, ``init`` and the tasks must be picklable
-    module-level objects (fork is used where available, else spawn).
+    A task whose worker dies is not retried here: ``on_death(task, reason)`` is yielded in its
+    place and a fresh worker takes the next task. Closing the generator (or an exception in it)
+    stops every worker. ``work``, ``init`` and the tasks must be picklable module-level objects
+    (fork is used where available, else spawn).
     """
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     queue = deque(tasks)
     workers: list[_Worker] = []
-    deaths = 0
 
     def start() -> None:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
@@ -151,7 +149,7 @@ def run_pool(
                         outcome, ended = None, True
                     if outcome is not None and worker.task is not None:
                         worker.task = None
-                        on_outcome(outcome)
+                        yield outcome
                         continue
                 if not ended and handle is worker.conn:
                     continue  # spurious wake-up
@@ -161,12 +159,10 @@ def run_pool(
                     worker.process.join(timeout=SHUTDOWN_GRACE_S)
                 workers.remove(worker)
                 worker.conn.close()
-                deaths += 1
                 if worker.task is not None:
-                    on_outcome(on_death(worker.task, death_reason(worker.process.exitcode)))
+                    yield on_death(worker.task, death_reason(worker.process.exitcode))
     finally:
         _stop(workers)
-    return deaths
 
 
 def _stop(workers: list[_Worker]) -> None:

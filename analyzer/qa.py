@@ -543,11 +543,11 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
             "skipped": skipped, "checked": len(passed) + len(failed), "rules": len(rules.rules), "auto_failed": auto_failed}
 
 
-def rescore_results(results_dir: str | Path, rules, *, rebuild_outputs: Callable[[Path, bool], None] | None = None) -> "pd.DataFrame":
+def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
     """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir`` and
     rewrite what depends on the score: each JSON's ``qa``, then, in a results folder written by
-    ``analyze``, ``rebuild_outputs(folder, html)`` (the batch's end-of-run rebuild of tables,
-    errors.csv, database and pages; the CLI passes :func:`analyzer.batch.rebuild_outputs`).
+    ``analyze``, the tables, errors.csv, database and pages (:func:`analyzer.outputs.rebuild.rebuild_outputs`,
+    the same rebuild as at the end of a run).
     Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
     import contextlib
 
@@ -570,8 +570,9 @@ def rescore_results(results_dir: str | Path, rules, *, rebuild_outputs: Callable
             rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
                          "failed": ";".join(f["rule"] for f in qa["failed"]),
                          "skipped": ";".join(s["rule"] for s in qa["skipped"])})
-        if managed and rebuild_outputs is not None:
+        if managed:
             # the same rebuild as at the end of an analyze run: tables (with status), errors.csv, database, pages
-            html = (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir()
-            rebuild_outputs(root, html)
+            from .outputs.rebuild import rebuild_outputs
+
+            rebuild_outputs(root, html=(root / "index.html").exists() or (root / writers.HTML_DIR).is_dir())
     return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])

@@ -316,7 +316,7 @@ def test_jobs_1000_on_3_files_never_starts_more_than_3_workers(ten_calls, tmp_pa
     most = 0
     while proc.poll() is None:
         most = max(most, len(_workers_of(proc.pid)))
-        time.sleep(0.01)
+        time.sleep(0.05)
     stderr = proc.stderr.read()
     assert proc.returncode == 0, stderr
     assert 1 <= most <= 3
@@ -329,11 +329,11 @@ def test_workers_do_not_import_torch_when_no_stage_needs_it(tmp_path, short_call
     sf.write(folder / "c.wav", short_call, 16000)
     code = (
         "import sys\n"
-        "from analyzer.batch import _engine_task, _init_worker, discover\n"
+        "from analyzer.batch import _init_worker, _pool_call, discover\n"
         "from analyzer.config import AnalysisConfig\n"
         "cfg = AnalysisConfig().replace(emotion={'enabled': False})\n"
         "_init_worker(1)\n"
-        f"out = _engine_task(discover([{str(folder)!r}])[0], cfg.to_dict(), False)\n"
+        f"out = _pool_call((discover([{str(folder)!r}])[0], cfg.to_dict(), False))\n"
         "assert 'ok' in out, out\n"
         "print('torch' in sys.modules)\n"
     )

@@ -139,14 +139,26 @@ class ResultsDatabase:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.migrated_from = None
+        self.on_warning = on_warning
+        self._conn = None
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:
-            moved = self._set_aside(self.path)
-            if on_warning:
-                on_warning(f"{self.path}: damaged database ({' '.join(str(exc).split())}); moved to {moved.name} and "
-                           "rebuilt from the per-call JSON files")
-            self._conn = self._open()
+            self.recover(exc)
+
+    def recover(self, exc: Exception) -> None:
+        """Set a damaged database aside (``results.sqlite.damaged``) and start an empty one, with a
+        warning; :meth:`sync` at the end of the run fills it from the per-call JSON files."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+        moved = self._set_aside(self.path)
+        if self.on_warning:
+            self.on_warning(f"{self.path}: damaged database ({' '.join(str(exc).split())}); moved to {moved.name} and "
+                            "rebuilt from the per-call JSON files")
+        self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
         from ..errors import AnalyzerError

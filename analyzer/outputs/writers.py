@@ -183,9 +183,44 @@ def iter_call_results(out_dir: Path, *, on_warning: Callable[[str], None] | None
         yield data
 
 
+_HEADER_KEY = {key: re.compile(rb'\n "' + key.encode() + rb'": ("(?:[^"\\]|\\.)*")') for key in ("schema", "call_id", "path")}
+
+
+def _result_header(path: Path) -> tuple[str, str] | None:
+    """(call_id, source path) of a stored result from the first 64 KiB of its file (the writer puts them
+    first); falls back to parsing the whole file. None for anything that is not a call result."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return None
+    found = {}
+    for key, pattern in _HEADER_KEY.items():
+        match = pattern.search(head)
+        if match is None:
+            break
+        try:
+            found[key] = json.loads(match.group(1).decode("utf-8"))
+        except ValueError:
+            break
+    if len(found) == 3 and str(found["schema"]).startswith(RESULT_SCHEMA_PREFIX):
+        return found["call_id"], found["path"]
+    data = read_call_json(path)
+    return (data["call_id"], str(data.get("path") or "")) if data else None
+
+
 def stored_call_paths(out_dir: Path) -> dict[str, str]:
-    """call_id -> recorded source path of every stored result (read at the start of a run to keep ids stable)."""
-    return {r["call_id"]: str(r.get("path") or "") for r in iter_call_results(out_dir)}
+    """call_id -> recorded source path of every stored result (read at the start of a run to keep ids
+    stable); only the head of each file is read."""
+    root = out_dir / CALLS_DIR
+    stored: dict[str, str] = {}
+    if not root.exists():
+        return stored
+    for path in root.rglob("*.json"):
+        header = _result_header(path) if path.is_file() else None
+        if header and call_json_path(out_dir, header[0]) == path:
+            stored[header[0]] = header[1]
+    return stored
 
 
 # ---- failure records: one small JSON per file whose last analysis failed ------------------------
