@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .config import AudioConfig
 from .errors import AudioError
 
 MIN_RATE_HZ = 8000
@@ -60,7 +61,7 @@ def analysis_rate_for(sample_rate_hz: int) -> int:
     return TELEPHONE_RATE_HZ if sample_rate_hz <= TELEPHONE_RATE_HZ else WIDEBAND_RATE_HZ
 
 
-def probe(path: str | Path, *, min_duration_s: float = 0.5) -> AudioInfo:
+def probe(path: str | Path, *, min_duration_s: float = AudioConfig.min_duration_s) -> AudioInfo:
     """Read a file's header and check it is a call we can analyse.
 
     Raises :class:`AudioError` with a one-line reason for empty, truncated,
@@ -154,7 +155,7 @@ def _probe_ffmpeg(path: Path, *, soundfile_reason: str) -> AudioInfo:
     )
 
 
-def iter_blocks(info: AudioInfo, *, block_s: float = 60.0, align_samples: int = 1) -> Iterator[np.ndarray]:
+def iter_blocks(info: AudioInfo, *, block_s: float = AudioConfig.block_s, align_samples: int = 1) -> Iterator[np.ndarray]:
     """Yield float32 blocks ``(n, channels)`` at ``info.analysis_rate_hz``.
 
     Every block but the last has exactly ``round(block_s * analysis_rate)`` samples,

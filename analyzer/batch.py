@@ -14,11 +14,12 @@ import unicodedata
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ._version import __version__
 from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
+from .result import CallResult
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".amr", ".gsm",
@@ -42,7 +43,7 @@ class BatchSummary:
     analysed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
-    results: list[dict] = field(default_factory=list)  # only when no out_dir is given
+    results: list[CallResult] = field(default_factory=list)  # only when no out_dir is given
 
     @property
     def exit_code(self) -> int:
@@ -148,32 +149,37 @@ def _task_config(config: AnalysisConfig, task: CallTask) -> AnalysisConfig:
 _WORKER: dict = {}
 
 
-def _init_worker(config_dict: dict, threads: int) -> None:
+def _init_worker(threads: int) -> None:
+    """Process-pool and Dask workers: one single-threaded analysis per process."""
     import torch
 
     torch.set_num_threads(threads)
-    _WORKER["config"] = from_dict(config_dict)
-    _WORKER["model"] = None
 
 
-def _worker_model(config: AnalysisConfig):
+def _worker_state(config_dict: dict) -> tuple[AnalysisConfig, dict]:
+    """This process's config and model cache, rebuilt when the config changes (set up once per worker)."""
+    if _WORKER.get("config_dict") != config_dict:
+        _WORKER.update(config_dict=config_dict, config=from_dict(config_dict), models={})
+    return _WORKER["config"], _WORKER["models"]
+
+
+def _worker_model(config: AnalysisConfig, models: dict):
     if not config.emotion.enabled:
         return None
-    if _WORKER.get("model") is None:
+    if config.emotion.model not in models:
         from .emotion import load_model
 
-        _WORKER["model"] = load_model(config.emotion.model)
-    return _WORKER["model"]
+        models[config.emotion.model] = load_model(config.emotion.model)
+    return models[config.emotion.model]
 
 
 def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, model=None) -> dict:
-    """Analyse one task; never raises. Returns {'ok': result_dict} or {'error': reason}."""
+    """Analyse one task; never raises. Returns {'task', 'ok': CallResult} or {'task', 'error': reason, 'trace'}."""
     from .pipeline import analyze_file
 
     try:
         cfg = _task_config(config, task)
-        result = analyze_file(task.path, cfg, call_id=task.call_id, emotion_model=model)
-        return {"task": task, "ok": result.to_dict()}
+        return {"task": task, "ok": analyze_file(task.path, cfg, call_id=task.call_id, emotion_model=model)}
     except AnalyzerError as exc:
         return {"task": task, "error": exc.one_line(), "trace": traceback.format_exc() if debug else None}
     except MemoryError:
@@ -183,17 +189,38 @@ def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, mod
         return {"task": task, "error": reason, "trace": traceback.format_exc()}
 
 
-def _pool_task(task: CallTask, debug: bool) -> dict:
-    config = _WORKER["config"]
-    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task)))
+def _engine_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
+    """The one task function every engine runs (in this process, a pool worker or a Dask worker)."""
+    config, models = _worker_state(config_dict)
+    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task), models))
 
 
 def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
-    """One call on a Dask worker: the config and model are set up once per worker process."""
-    if _WORKER.get("config_dict") != config_dict:
-        _init_worker(config_dict, 1)
-        _WORKER["config_dict"] = config_dict
-    return _pool_task(task, debug)
+    if not _WORKER.get("threads_set"):
+        _init_worker(1)
+        _WORKER["threads_set"] = True
+    return _engine_task(task, config_dict, debug)
+
+
+def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
+              debug: bool = False) -> Iterator[dict]:
+    """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
+    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
+    (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
+    per process."""
+    config_dict = config.to_dict()
+    if not pending:
+        return
+    if scheduler:
+        yield from _dask_outcomes(pending, config_dict, scheduler, debug)
+    elif jobs <= 1 or len(pending) <= 1:
+        for task in pending:
+            yield _engine_task(task, config_dict, debug)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(1,)) as pool:
+            futures = [pool.submit(_engine_task, task, config_dict, debug) for task in pending]
+            for future in as_completed(futures):
+                yield future.result()
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -230,13 +257,12 @@ def open_dask_client(scheduler: str):
         raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {' '.join(str(exc).split())}") from None
 
 
-def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str, debug: bool, record) -> None:
+def _dask_outcomes(pending: list[CallTask], config_dict: dict, scheduler: str, debug: bool) -> Iterator[dict]:
     """Send one task per call to the cluster; results come back to this process, which writes them."""
     from dask.distributed import as_completed as dask_completed
 
     client, cluster = open_dask_client(scheduler)
     try:
-        config_dict = config.to_dict()
         futures = {client.submit(_dask_task, task, config_dict, debug, pure=False, key=f"call-{i}-{task.call_id}"): task
                    for i, task in enumerate(pending)}
         for future in dask_completed(futures):
@@ -247,8 +273,8 @@ def _run_on_dask(pending: list[CallTask], config: AnalysisConfig, scheduler: str
                 outcome = {"task": task, "trace": None,
                            "error": f"{task.path}: the Dask worker failed while analysing: {type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())}"}
-            record(outcome)
             future.release()
+            yield outcome
     finally:
         client.close()
         if cluster is not None:
@@ -269,11 +295,15 @@ def analyze_files(
     debug: bool = False,
     channel_map: dict[str, tuple[str, str]] | None = None,
     html: bool = True,
-    on_result: Callable[[dict], None] | None = None,
+    on_result: Callable[[CallResult], None] | None = None,
     on_error: Callable[[dict], None] | None = None,
     scheduler: str | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
+
+    Returns a :class:`BatchSummary`; without ``out_dir`` its ``results`` are the
+    :class:`~analyzer.result.CallResult` of every analysed call (as :func:`analyze_file` gives);
+    ``on_result`` gets each CallResult as it arrives.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
     ``jobs``: worker processes (each single-threaded, with its own model copy).
@@ -307,8 +337,9 @@ def analyze_files(
             if out is not None:
                 # database first, JSON last: the JSON is what resume trusts, so a kill between the two
                 # leaves a call that is analysed again (and upserted again), never one missing from the database
-                database.upsert_call(result)
-                writers.write_call_json(out, result)
+                stored = result.to_dict()
+                database.upsert_call(stored)
+                writers.write_call_json(out, stored)
             else:
                 summary.results.append(result)
             summary.analysed.append(task.call_id)
@@ -331,21 +362,8 @@ def analyze_files(
         bar.set_postfix(failed=len(summary.errors), refresh=False)
 
     try:
-        if scheduler and pending:
-            _run_on_dask(pending, config, scheduler, debug, record)
-        elif jobs <= 1 or len(pending) <= 1:
-            model = None
-            if pending and config.emotion.enabled:
-                from .emotion import load_model
-
-                model = load_model(config.emotion.model)
-            for task in pending:
-                record(run_task(task, config, debug=debug, model=model))
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(config.to_dict(), 1)) as pool:
-                futures = [pool.submit(_pool_task, task, debug) for task in pending]
-                for future in as_completed(futures):
-                    record(future.result())
+        for outcome in run_tasks(pending, config, jobs=jobs, scheduler=scheduler, debug=debug):
+            record(outcome)
     finally:
         bar.close()
         if database is not None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diarize import DiarizationConfig
 from .errors import ConfigError
+from .intervals import FRAME_HOP_MS
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,16 @@ class AudioConfig:
     channels: role of each channel of a stereo file, left first.
     block_s: seconds of audio decoded at once (bounds memory on long calls).
     mono_mix: treat a stereo file as one mixed channel.
+    min_duration_s: shorter files are an error (not a call).
+    length_mismatch_s: decoded audio at least this much (or 1% of the call) shorter or longer
+        than the header says gives a warning; the decoded length is analysed.
     """
 
     channels: tuple[str, str] = ("agent", "customer")
     block_s: float = 60.0
     mono_mix: bool = False
     min_duration_s: float = 0.5
+    length_mismatch_s: float = 1.0
 
     def __post_init__(self):
         if tuple(sorted(self.channels)) != ("agent", "customer"):
@@ -48,7 +52,7 @@ class VadConfig:
     """Voice activity detection and smoothing (SPEC: time model).
 
     backend: 'webrtc' (default) or 'silero'.
-    frame_ms: analysis frame hop in milliseconds (10, 20 or 30 for webrtc).
+    frame_ms: analysis frame hop in milliseconds (10, 20 or 30 for webrtc; default: the time base, intervals.FRAME_HOP_MS).
     webrtc_mode: webrtcvad aggressiveness 0..3.
     webrtc_decision_ms: frame length webrtcvad decides on (10, 20, 30); edges are refined on frame_ms frames.
     min_speech_s: speech runs shorter than this are dropped.
@@ -65,7 +69,7 @@ class VadConfig:
     """
 
     backend: str = "webrtc"
-    frame_ms: int = 10
+    frame_ms: int = FRAME_HOP_MS
     webrtc_mode: int = 2
     webrtc_decision_ms: int = 30
     silero_threshold: float = 0.5
@@ -89,6 +93,11 @@ class VadConfig:
             raise ConfigError(f"webrtc_decision_ms must be 10, 20 or 30 and a multiple of frame_ms, got {self.webrtc_decision_ms}")
         if self.webrtc_mode not in (0, 1, 2, 3):
             raise ConfigError(f"webrtc_mode must be 0..3, got {self.webrtc_mode}")
+
+    @property
+    def hop_s(self) -> float:
+        """The frame hop in seconds (``frame_ms`` / 1000)."""
+        return self.frame_ms / 1000
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,8 @@ class ProsodyConfig:
         over the speaker's speech in the call) by this many dB; negative lets slightly
         quieter peaks count. Defaults tuned on telephone EmoDB, checked on nEMO (docs/prosody.md).
     enabled: compute pitch, intensity and syllable rates (off: pacing only).
-    pitch_step_s: Praat's pitch time step; 0.02 halves the pitch cost (F0 interpolated to 10 ms frames).
+    pitch_step_s: Praat's pitch time step; 0.02 halves the pitch cost (F0 interpolated onto the frame grid).
+    pitch_rate_hz: sample rate the pitch tracker runs at (the signal is resampled down to it; >= 2 x ceiling).
     """
 
     enabled: bool = True
@@ -134,6 +144,7 @@ class ProsodyConfig:
     nucleus_threshold_db: float = -4.0
     semitone_reference_hz: float = 100.0
     pitch_step_s: float = 0.02
+    pitch_rate_hz: int = 2000
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,10 @@ class EmotionConfig:
     model: 'open', 'multi' or a path to a model folder.
     min_turn_s: turns shorter than this get no score.
     window_s / hop_s: long turns are scored in windows and pooled.
+    chunk_s: turns are read and scored in chunks of at most this much audio (bounds memory on
+        long calls; each chunk is the per-speaker baseline's scope).
+    valence_window_s: ``customer_valence_start`` / ``_end`` average the customer's first / last
+        this many seconds of scored speech.
     """
 
     enabled: bool = True
@@ -150,7 +165,8 @@ class EmotionConfig:
     min_turn_s: float = 0.5
     window_s: float = 4.0
     hop_s: float = 2.0
-    speaker_normalisation: bool = True
+    chunk_s: float = 600.0
+    valence_window_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,78 @@ class QaConfig:
 
     enabled: bool = True
     rules: str = "default"
+
+
+AGENT_RULES = ("first", "most", "longest-monologue")
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    """Tuning of :func:`analyzer.diarize.diarize`. Times in seconds.
+
+    agent: which of the two voices is the agent: ``first`` (the first to speak, who
+        answers an inbound call), ``most`` (most speech) or ``longest-monologue``.
+    window_s / hop_s: speaker-embedding windows inside speech.
+    min_window_s: speech stretches shorter than this get no embedding of their own.
+    block_s: audio decoded at once (whole seconds).
+    switch_penalty: Viterbi cost (log-likelihood units per switch) of a speaker change inside loud speech.
+    quiet_switch_penalty: the cost at a quiet frame inside a speech segment.
+    pause_switch_penalty: the cost across a pause (between two speech segments).
+    quiet_db: a frame at least this far below the segment's speech level is quiet.
+    gmm_components: Gaussians per voice in the frame model.
+    max_sample_frames: cap on MFCC frames kept for training the frame model.
+    embedding_weight: weight of the window embedding score beside the frame model's score.
+    min_segment_s: pieces of a speaker shorter than this are given to the neighbour.
+    min_opener_s: with ``agent='first'``, the first segment at least this long names the agent.
+    same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
+        ``same_voice_similarity`` cosine-similar AND the windows sit at least ``one_voice_spread`` close
+        (mean cosine) to the call's mean voice (one voice is tight; two similar voices are not).
+    unclear_voice_similarity: at least this similar: the voices are hard to tell apart.
+    min_agent_confidence / min_separation_confidence: below either, or with voices at least
+        ``unclear_voice_similarity`` alike, the call gets ONE warning naming every reason
+        ("diarization is unsure ..."); see docs/diarization.md, "Warnings".
+    third_voice_fit / third_voice_similarity / third_voice_share: three or more speakers if the windows
+        sit on average at most ``third_voice_fit`` close (cosine) to their own voice's centroid (two
+        voices do not explain them) AND a 3-way split gives three groups of at least
+        ``third_voice_share`` of the windows whose centroids are pairwise at most
+        ``third_voice_similarity`` alike (a distinct third voice).
+    max_cluster_windows: windows clustered directly (the rest are assigned to the centroids).
+    """
+
+    agent: str = "first"
+    window_s: float = 1.2
+    hop_s: float = 0.6
+    min_window_s: float = 0.4
+    block_s: float = 60.0
+    switch_penalty: float = 30.0
+    quiet_switch_penalty: float = 8.0
+    pause_switch_penalty: float = 2.0
+    quiet_db: float = 15.0
+    gmm_components: int = 16
+    max_sample_frames: int = 40000
+    embedding_weight: float = 1.0
+    min_segment_s: float = 0.15
+    min_opener_s: float = 0.3
+    same_voice_similarity: float = 0.80
+    one_voice_spread: float = 0.885
+    unclear_voice_similarity: float = 0.85
+    min_agent_confidence: float = 0.5
+    min_separation_confidence: float = 0.25
+    third_voice_fit: float = 0.847
+    third_voice_similarity: float = 0.88
+    third_voice_share: float = 0.12
+    max_cluster_windows: int = 1500
+
+    def __post_init__(self):
+        if self.agent not in AGENT_RULES:
+            raise ConfigError(f"diarization agent rule must be one of {', '.join(AGENT_RULES)}, got {self.agent!r}")
+        if not 0.2 <= self.min_window_s <= self.window_s or not 0 < self.hop_s <= self.window_s:
+            raise ConfigError(
+                f"diarization windows need 0.2 <= min_window_s <= window_s and 0 < hop_s <= window_s, got "
+                f"{self.min_window_s}, {self.window_s}, {self.hop_s}"
+            )
+        if self.block_s < 2 * self.window_s or self.block_s != int(self.block_s):
+            raise ConfigError(f"diarization block_s must be whole seconds >= 2 x window_s, got {self.block_s}")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ the file. Output: the same speech, split between ``agent`` and ``customer``.
 Stages (audio is read twice, block by block; nothing holds the whole call)::
 
     pass 1   blocks -> 16 kHz -> mel frames (10 ms) -> speaker embeddings of short
-             windows inside speech (resemblyzer's pretrained encoder)
+             windows inside speech (resemblyzer's pretrained encoder, vendored)
              + a bounded sample of MFCC frames
     cluster  windows -> 2 groups (k-means on call-centred unit embeddings) -> two voice centroids
              -> how many voices (1, 2, 3+) and how clearly they separate
@@ -34,86 +34,16 @@ import numpy as np
 import soxr
 
 from .audio import AudioInfo, iter_blocks
-from .errors import ConfigError
-from .intervals import AGENT, CUSTOMER, Segment
+from .config import AGENT_RULES, DiarizationConfig  # noqa: F401 - AGENT_RULES re-exported
+from .intervals import AGENT, CUSTOMER, FRAME_HOP_S, Segment, hop_samples
 
-FRAME_S = 0.01  # diarization frame hop (the encoder's mel hop)
+FRAME_S = FRAME_HOP_S  # diarization frame hop: the encoder's mel hop is the analysis grid's
 ENCODER_RATE_HZ = 16000
-_HOP = 160  # samples per frame at 16 kHz
+_HOP = hop_samples(ENCODER_RATE_HZ)  # samples per frame at 16 kHz
 _N_FFT = 400  # 25 ms mel window, as resemblyzer
 _N_MELS = 40
 _N_MFCC = 20  # c1..c19 used (c0, the level, left out)
 _ENCODER_DBFS = -30.0  # resemblyzer normalises utterances to this level
-AGENT_RULES = ("first", "most", "longest-monologue")
-
-
-@dataclass(frozen=True)
-class DiarizationConfig:
-    """Tuning of :func:`diarize`. Times in seconds.
-
-    agent: which of the two voices is the agent: ``first`` (the first to speak, who
-        answers an inbound call), ``most`` (most speech) or ``longest-monologue``.
-    window_s / hop_s: speaker-embedding windows inside speech.
-    min_window_s: speech stretches shorter than this get no embedding of their own.
-    block_s: audio decoded at once (whole seconds).
-    switch_penalty: Viterbi cost (log-likelihood units per switch) of a speaker change inside loud speech.
-    quiet_switch_penalty: the cost at a quiet frame inside a speech segment.
-    pause_switch_penalty: the cost across a pause (between two speech segments).
-    quiet_db: a frame at least this far below the segment's speech level is quiet.
-    gmm_components: Gaussians per voice in the frame model.
-    max_sample_frames: cap on MFCC frames kept for training the frame model.
-    embedding_weight: weight of the window embedding score beside the frame model's score.
-    min_segment_s: pieces of a speaker shorter than this are given to the neighbour.
-    min_opener_s: with ``agent='first'``, the first segment at least this long names the agent.
-    same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
-        ``same_voice_similarity`` cosine-similar AND the windows sit at least ``one_voice_spread`` close
-        (mean cosine) to the call's mean voice (one voice is tight; two similar voices are not).
-    unclear_voice_similarity: at least this similar: the voices are hard to tell apart.
-    min_agent_confidence / min_separation_confidence: below either, or with voices at least
-        ``unclear_voice_similarity`` alike, the call gets ONE warning naming every reason
-        ("diarization is unsure ..."); see docs/diarization.md, "Warnings".
-    third_voice_fit / third_voice_similarity / third_voice_share: three or more speakers if the windows
-        sit on average at most ``third_voice_fit`` close (cosine) to their own voice's centroid (two
-        voices do not explain them) AND a 3-way split gives three groups of at least
-        ``third_voice_share`` of the windows whose centroids are pairwise at most
-        ``third_voice_similarity`` alike (a distinct third voice).
-    max_cluster_windows: windows clustered directly (the rest are assigned to the centroids).
-    """
-
-    agent: str = "first"
-    window_s: float = 1.2
-    hop_s: float = 0.6
-    min_window_s: float = 0.4
-    block_s: float = 60.0
-    switch_penalty: float = 30.0
-    quiet_switch_penalty: float = 8.0
-    pause_switch_penalty: float = 2.0
-    quiet_db: float = 15.0
-    gmm_components: int = 16
-    max_sample_frames: int = 40000
-    embedding_weight: float = 1.0
-    min_segment_s: float = 0.15
-    min_opener_s: float = 0.3
-    same_voice_similarity: float = 0.80
-    one_voice_spread: float = 0.885
-    unclear_voice_similarity: float = 0.85
-    min_agent_confidence: float = 0.5
-    min_separation_confidence: float = 0.25
-    third_voice_fit: float = 0.847
-    third_voice_similarity: float = 0.88
-    third_voice_share: float = 0.12
-    max_cluster_windows: int = 1500
-
-    def __post_init__(self):
-        if self.agent not in AGENT_RULES:
-            raise ConfigError(f"diarization agent rule must be one of {', '.join(AGENT_RULES)}, got {self.agent!r}")
-        if not 0.2 <= self.min_window_s <= self.window_s or not 0 < self.hop_s <= self.window_s:
-            raise ConfigError(
-                f"diarization windows need 0.2 <= min_window_s <= window_s and 0 < hop_s <= window_s, got "
-                f"{self.min_window_s}, {self.window_s}, {self.hop_s}"
-            )
-        if self.block_s < 2 * self.window_s or self.block_s != int(self.block_s):
-            raise ConfigError(f"diarization block_s must be whole seconds >= 2 x window_s, got {self.block_s}")
 
 
 @dataclass(frozen=True)
@@ -281,14 +211,11 @@ def window_scores_to_frames(windows: np.ndarray, scores: np.ndarray, n_frames: i
 
 @functools.lru_cache(maxsize=1)
 def load_encoder():
-    """resemblyzer's pretrained speaker encoder (weights inside its wheel), on CPU, loaded once per process."""
-    try:
-        from resemblyzer import VoiceEncoder
-    except ImportError:
-        raise ConfigError("mono diarization needs resemblyzer: pip install --no-deps resemblyzer") from None
-    encoder = VoiceEncoder("cpu", verbose=False)
-    encoder.eval()
-    return encoder
+    """Resemblyzer's pretrained speaker encoder (vendored with its weights, :mod:`analyzer.speaker_encoder`),
+    on CPU, loaded once per process."""
+    from .speaker_encoder import load_voice_encoder
+
+    return load_voice_encoder()
 
 
 @functools.lru_cache(maxsize=1)
@@ -333,7 +260,7 @@ def mfcc_from_mel(mel: np.ndarray) -> np.ndarray:
 def _mono_blocks_16k(info: AudioInfo, block_s: float) -> Iterator[np.ndarray]:
     """The file's channels averaged, at 16 kHz, in blocks of ``block_s`` (whole 10 ms frames)."""
     rate = info.analysis_rate_hz
-    for block in iter_blocks(info, block_s=block_s, align_samples=rate // 100):
+    for block in iter_blocks(info, block_s=block_s, align_samples=hop_samples(rate)):
         mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
         if rate != ENCODER_RATE_HZ:
             n_out = len(mono) * ENCODER_RATE_HZ // rate

@@ -13,7 +13,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .audio import AudioInfo, iter_blocks
-from .config import AnalysisConfig
+from .config import AnalysisConfig, AudioConfig, ProsodyConfig, VadConfig
+from .intervals import hop_samples
 from .vad import frame_energy_db, make_vad
 
 CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
@@ -57,21 +58,27 @@ def with_context(blocks: Iterable[np.ndarray], context: int) -> Iterator[tuple[n
 
 
 def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = True) -> CallFrames:
+    """:func:`measure_frames` with the sections of a whole config (prosody frames only if ``prosody``)."""
+    return measure_frames(info, config.audio, config.vad, config.prosody if prosody else None)
+
+
+def measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody: ProsodyConfig | None) -> CallFrames:
     """Decode ``info`` once and measure every frame of every analysed channel.
 
-    With ``config.audio.mono_mix`` a stereo file is mixed to one channel first.
+    With ``audio.mono_mix`` a stereo file is mixed to one channel first. ``prosody`` None:
+    no pitch or intensity frames (pacing only).
     """
     rate = info.analysis_rate_hz
-    hop = rate * config.vad.frame_ms // 1000
-    hop_s = config.vad.frame_ms / 1000.0
-    n_channels = 1 if (config.audio.mono_mix or info.n_channels == 1) else 2
-    vads = [make_vad(config.vad, rate) for _ in range(n_channels)]
+    hop_s = vad.hop_s
+    hop = hop_samples(rate, hop_s)
+    n_channels = 1 if (audio.mono_mix or info.n_channels == 1) else 2
+    vads = [make_vad(vad, rate) for _ in range(n_channels)]
     energy, decisions, intensity, pitch = [], [], [], []
     context = int(CONTEXT_S * rate) // hop * hop
-    if prosody:
+    if prosody is not None:
         from . import prosody as prosody_mod
     decoded_samples = 0
-    for padded, left, right in with_context(_channel_blocks(info, config, n_channels), context):
+    for padded, left, right in with_context(_channel_blocks(info, audio.block_s, n_channels), context):
         core = padded[left : len(padded) - right]
         decoded_samples += len(core)
         n = len(core) // hop
@@ -81,7 +88,7 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
         energy.append(np.column_stack([frame_energy_db(core[:, c], hop) for c in range(n_channels)]))
         decided = np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)])
         decisions.append(decided)
-        if prosody:
+        if prosody is not None:
             first = left // hop
             n_padded = len(padded) // hop
             # pitch only near detected speech (the costly part); context frames are always analysed
@@ -94,8 +101,8 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
                     block_pitch.append(np.full(n, np.nan, np.float32))
                     continue
                 measured = prosody_mod.frame_prosody(
-                    padded[:, c], rate, hop_s=hop_s, config=config.prosody, speech_mask=masks[:, c],
-                    pitch_step_s=config.prosody.pitch_step_s,
+                    padded[:, c], rate, hop_s=hop_s, config=prosody, speech_mask=masks[:, c],
+                    pitch_step_s=prosody.pitch_step_s,
                 )
                 block_intensity.append(_take(measured.intensity_db, first, n))
                 block_pitch.append(_take(measured.f0_hz, first, n))
@@ -103,11 +110,11 @@ def extract_frames(info: AudioInfo, config: AnalysisConfig, *, prosody: bool = T
             pitch.append(np.column_stack(block_pitch))
     if not energy:
         empty = np.zeros((0, n_channels), np.float32)
-        return CallFrames(hop_s, rate, empty, empty.astype(bool), empty if prosody else None, empty if prosody else None,
-                          decoded_samples / rate)
+        with_prosody = empty if prosody is not None else None
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate)
     return CallFrames(
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
-        np.concatenate(intensity) if prosody else None, np.concatenate(pitch) if prosody else None,
+        np.concatenate(intensity) if prosody is not None else None, np.concatenate(pitch) if prosody is not None else None,
         decoded_samples / rate,
     )
 
@@ -123,9 +130,9 @@ def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:
 BLOCK_GRID_S = 0.06  # blocks are whole multiples of this: the 20 ms pitch step and the 30 ms VAD window
 
 
-def _channel_blocks(info: AudioInfo, config: AnalysisConfig, n_channels: int) -> Iterator[np.ndarray]:
+def _channel_blocks(info: AudioInfo, block_s: float, n_channels: int) -> Iterator[np.ndarray]:
     align = int(round(BLOCK_GRID_S * info.analysis_rate_hz))
-    for block in iter_blocks(info, block_s=config.audio.block_s, align_samples=align):
+    for block in iter_blocks(info, block_s=block_s, align_samples=align):
         if n_channels == 1 and block.shape[1] > 1:
             block = block.mean(axis=1, keepdims=True)
         yield block

@@ -1,8 +1,9 @@
-"""Time intervals: frozen segments and pure operations on them.
+"""Time intervals and the one time base: the frame grid, frozen segments, pure operations on them.
 
 Times are seconds from the start of the file. A segment is half-open,
-``[start_s, end_s)``. Frame-level booleans (one value per hop of
-``hop_s`` seconds) convert to segments and back here, in one place.
+``[start_s, end_s)``. Every frame-based stage sits on one grid of
+``FRAME_HOP_S`` (10 ms): frame i covers ``[i*hop_s, (i+1)*hop_s)``.
+Frames convert to seconds, samples and segments and back here, in one place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,30 @@ import numpy as np
 AGENT = "agent"
 CUSTOMER = "customer"
 UNKNOWN = "unknown"
+
+# ---- the time base ------------------------------------------------------------------------------
+
+FRAME_HOP_MS = 10
+FRAME_HOP_S = FRAME_HOP_MS / 1000
+"""Hop of the analysis frame grid in seconds: the VAD, pitch and intensity frames
+(``VadConfig.frame_ms`` defaults to it), the diarizer's mel frames, the emotion features
+and the simulator's truth all use it."""
+
+
+def hop_samples(sample_rate_hz: int, hop_s: float = FRAME_HOP_S) -> int:
+    """Whole samples per frame at ``sample_rate_hz`` (floor of rate x hop, computed in integer ms)."""
+    return int(sample_rate_hz) * int(round(hop_s * 1000)) // 1000
+
+
+def frames_to_seconds(frames, hop_s: float = FRAME_HOP_S):
+    """Start time in seconds of frame index (or array of indices) ``frames``."""
+    return frames * hop_s
+
+
+def seconds_to_frames(seconds: float, hop_s: float = FRAME_HOP_S) -> int:
+    """The frame index nearest to ``seconds`` (rounded): a duration or time point on the grid."""
+    return int(round(seconds / hop_s))
+
 
 
 @dataclass(frozen=True, order=True)

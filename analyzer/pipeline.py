@@ -14,10 +14,11 @@ from pathlib import Path
 
 from ._version import __version__
 from .audio import AudioInfo, probe, read_span
-from .config import AnalysisConfig
+from .config import AnalysisConfig, AudioConfig, EmotionConfig, QaConfig
 from .errors import AudioError
-from .frames import extract_frames
+from .frames import measure_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
+from .metrics.emotion import call_emotion_metrics
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
 from .metrics.reliability import unreliable_metrics
@@ -43,32 +44,29 @@ def analyze_file(
     ``emotion_model``: an already loaded model (batch workers load it once); if
     None and emotion is enabled, the configured model is loaded (and cached).
     Raises :class:`~analyzer.errors.AnalyzerError` with a one-line reason on bad input.
+    Each stage gets its own config section and returns new values; nothing is changed in place.
     """
     config = config or AnalysisConfig()
     path = Path(path)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = _StageClock()
 
     info = probe(path, min_duration_s=config.audio.min_duration_s)
     stat = path.stat()
     digest = file_digest(path)
     mono = info.n_channels == 1 or config.audio.mono_mix
     speakers = [UNKNOWN] if mono else list(config.audio.channels)
-    timings["probe"], clock = time.perf_counter() - clock, time.perf_counter()
+    clock.lap("probe")
 
-    frames = extract_frames(info, config, prosody=config.prosody.enabled)
-    timings["decode_vad_prosody"], clock = time.perf_counter() - clock, time.perf_counter()
-    warnings: list[str] = []
-    info, length_warning = decoded_length(info, frames.decoded_s)
-    if length_warning:
-        warnings.append(length_warning)
+    frames = measure_frames(info, config.audio, config.vad, config.prosody if config.prosody.enabled else None)
+    clock.lap("decode_vad_prosody")
+    info, length_warning = decoded_length(info, frames.decoded_s, tolerance_s=config.audio.length_mismatch_s)
 
     segments = channel_segments(frames.vad, frames.energy_db, speakers, config.vad)
     segments = drop_leading_noise(segments, functools.partial(voiced_share, info, speakers),
                                   max_s=config.vad.leading_noise_max_s, min_voiced_share=config.vad.min_voiced_share)
     if not segments:
         raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
-    timings["vad_segments"], clock = time.perf_counter() - clock, time.perf_counter()
+    clock.lap("vad_segments")
     diarization = None
     mixed_speech = segments if mono else None
     if mono:
@@ -76,40 +74,46 @@ def analyze_file(
 
         diarization = diarize(info, segments, config=config.diarization)
         segments = list(diarization.segments)
-        speakers = [AGENT, CUSTOMER]
-        timings["diarization"], clock = time.perf_counter() - clock, time.perf_counter()
+        clock.lap("diarization")
     channel_of = {AGENT: 0, CUSTOMER: 0} if mono else {name: i for i, name in enumerate(config.audio.channels)}
     conv = analyse_conversation(segments, config.turns, mixed_speech=mixed_speech)
-    metrics = pacing_metrics(conv, info.duration_s)
-    rows = turn_rows(conv)
-    timings["turns_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
+    pacing = pacing_metrics(conv, info.duration_s)
+    timing_rows = turn_rows(conv)
+    clock.lap("turns_metrics")
 
+    turn_prosody, prosody_call = [{} for _ in conv.turns], {}
     if frames.f0_hz is not None:
-        metrics.update(prosody_metrics(conv, rows, frames, channel_of, config))
-    timings["prosody_metrics"], clock = time.perf_counter() - clock, time.perf_counter()
+        turn_prosody, prosody_call = prosody_metrics(conv, frames, channel_of, config.prosody)
+    clock.lap("prosody_metrics")
 
-    emotion_info: dict = {"enabled": False, "model": None, "licence": None}
+    turn_emotion, emotion_info = [{} for _ in conv.turns], {"enabled": False, "model": None, "licence": None}
     if config.emotion.enabled:
-        emotion_info = add_emotion(info, conv, rows, metrics, channel_of, config, emotion_model)
-    timings["emotion"], clock = time.perf_counter() - clock, time.perf_counter()
+        turn_emotion, emotion_info = score_emotion(info, conv, channel_of, config.emotion, emotion_model)
+    rows = [{**timing, **pros, **emo} for timing, pros, emo in zip(timing_rows, turn_prosody, turn_emotion)]
+    emotion_call = call_emotion_metrics(rows, window_s=config.emotion.valence_window_s) if config.emotion.enabled else {}
+    clock.lap("emotion")
+    metrics = {**pacing, **prosody_call, **emotion_call}
+    events = [e.to_dict() for e in conv.events]
 
     metrics, unreliable = unreliable_metrics(
         metrics, conv, mono=mono, n_speakers_estimate=None if diarization is None else diarization.n_speakers_estimate)
+    warnings = [length_warning] if length_warning else []
     if diarization is not None:
         warnings.extend(diarization.warnings)
         switches = sum(not t.fto_measured for t in conv.turns)
         warnings.append("mono call: overlap and interruptions are not measured (null), backchannel counts are lower bounds"
                         + (f"; {switches} speaker changes lie inside continuous speech and have no measured gap" if switches else ""))
     else:
-        for party in PARTIES:
-            if not any(s.speaker == party for s in segments):
-                warnings.append(f"no speech found on the {party} channel (one-sided recording or wrong channel mapping)")
+        warnings.extend(f"no speech found on the {party} channel (one-sided recording or wrong channel mapping)"
+                        for party in PARTIES if not any(s.speaker == party for s in segments))
 
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
                                         ("emotion_licence", emotion_info.get("licence")),
                                         ("emotion_weights_sha256", emotion_info.get("weights_sha256"))) if v})
-    result = CallResult(
+    qa = score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable},
+                    config.qa) if config.qa.enabled else None
+    return CallResult(
         call_id=call_id or path.stem,
         path=str(path.resolve()),
         duration_s=info.duration_s,
@@ -124,13 +128,14 @@ def analyze_file(
         unreliable_metrics=unreliable,
         turns=rows,
         segments=[s.to_dict() for s in conv.segments],
-        events=[e.to_dict() for e in conv.events],
+        events=events,
         emotion=emotion_info,
+        qa=qa,
         warnings=warnings,
         content_sha256=digest,
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
-        timings_s={k: round(v, 4) for k, v in timings.items()},
+        timings_s=clock.timings_s(),
         diarization=None if diarization is None else {
             "agent_rule": config.diarization.agent,
             "agent_confidence": diarization.agent_confidence,
@@ -139,9 +144,6 @@ def analyze_file(
             "voice_measures": diarization.voice_measures,
         },
     )
-    if config.qa.enabled:
-        result = dataclasses.replace(result, qa=score_call(result.to_dict(), config))
-    return result
 
 
 def voiced_share(info: AudioInfo, speakers: list[str], segment) -> float:
@@ -151,28 +153,42 @@ def voiced_share(info: AudioInfo, speakers: list[str], segment) -> float:
     return voiced_frame_share(samples, info.analysis_rate_hz)
 
 
-LENGTH_MISMATCH_S = 1.0  # decoded audio this much shorter or longer than the header says -> warning
+class _StageClock:
+    """Wall time per stage: ``lap(name)`` records the seconds since the previous lap."""
+
+    def __init__(self) -> None:
+        self._laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self._laps[name], self._last = now - self._last, now
+
+    def timings_s(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self._laps.items()}
 
 
-def decoded_length(info: AudioInfo, decoded_s: float) -> tuple[AudioInfo, str | None]:
+def decoded_length(info: AudioInfo, decoded_s: float, *,
+                   tolerance_s: float = AudioConfig.length_mismatch_s) -> tuple[AudioInfo, str | None]:
     """The file's info with its length set to what was really decoded, and a warning when the header lied.
 
     Truncated files (a recorder killed mid-call, a copy cut short) decode less audio than their
-    header promises; every duration-based metric must use the decoded length, in seconds.
+    header promises; every duration-based metric must use the decoded length, in seconds. A
+    difference up to ``tolerance_s`` (or 1% of the call) is no warning.
     """
     decoded_samples = int(round(decoded_s * info.sample_rate_hz))
-    if abs(decoded_s - info.duration_s) <= max(LENGTH_MISMATCH_S, 0.01 * info.duration_s):
+    if abs(decoded_s - info.duration_s) <= max(tolerance_s, 0.01 * info.duration_s):
         return info, None
     warning = (f"the header promises {info.duration_s:.1f} s of audio but {decoded_s:.1f} s could be decoded "
                "(truncated or damaged file); analysed the decoded audio")
     return dataclasses.replace(info, n_samples=decoded_samples), warning
 
 
-def score_call(call: dict, config: AnalysisConfig) -> dict:
-    """The QA scorecard of one call result (rules file parsed once per process)."""
+def score_call(call: dict, config: QaConfig) -> dict:
+    """The QA scorecard of one call (``metrics``, ``turns``, ``events``); the rules file is parsed once per process."""
     from . import qa
 
-    return qa.evaluate(_rules(config.qa.rules), call)
+    return qa.evaluate(_rules(config.rules), call)
 
 
 @functools.lru_cache(maxsize=8)
@@ -182,36 +198,33 @@ def _rules(rules: str):
     return qa.load_default_rules() if rules == "default" else qa.load_rules(rules)
 
 
-EMOTION_CHUNK_S = 600.0  # turns are read and scored in chunks of at most this much audio (bounds memory)
+def score_emotion(
+    info: AudioInfo, conv: Conversation, channel_of: dict[str, int], config: EmotionConfig, model,
+) -> tuple[list[dict], dict]:
+    """Score every turn's audio (from its own channel): one new dict per turn of ``conv.turns``
+    (the emotion keys, None for unscored turns) and the model's identity for the result.
 
-
-def add_emotion(
-    info: AudioInfo, conv: Conversation, rows: list[dict], metrics: dict, channel_of: dict[str, int],
-    config: AnalysisConfig, model,
-) -> dict:
-    """Score every turn's audio (from its own channel) and add the call-level emotion keys.
-
-    Turns are read from the file and scored in chunks of at most ``EMOTION_CHUNK_S`` (10 min) of
+    Turns are read from the file and scored in chunks of at most ``config.chunk_s`` seconds of
     audio, so a multi-hour call is never held in memory; the per-speaker baseline is taken
     over each chunk (the whole call for calls shorter than that).
     """
     from . import emotion
-    from .metrics.emotion import call_emotion_metrics
 
-    model = model or emotion.load_model(config.emotion.model)
-    for chunk in _turn_chunks(list(conv.turns), EMOTION_CHUNK_S):
+    model = model or emotion.load_model(config.model)
+    scored: dict[int, dict] = {}
+    for chunk in _turn_chunks(list(conv.turns), config.chunk_s):
         clips = []
         for turn in chunk:
             audio = read_span(info, turn.start_s, turn.end_s)
             clips.append(audio[:, channel_of[turn.speaker]] if audio.shape[1] > 1 else audio[:, 0])
         scores = emotion.score_turns(
             model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
-            min_turn_s=config.emotion.min_turn_s, window_s=config.emotion.window_s, hop_s=config.emotion.hop_s,
+            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s,
         )
-        for turn, score in zip(chunk, scores):
-            rows[turn.index].update(score or dict.fromkeys(EMOTION_TURN_KEYS))
-    metrics.update(call_emotion_metrics(rows))
-    return {"enabled": True, "model": model.name, "licence": model.licence, "weights_sha256": model.config.get("weights_sha256")}
+        scored.update((turn.index, score or dict.fromkeys(EMOTION_TURN_KEYS)) for turn, score in zip(chunk, scores))
+    identity = {"enabled": True, "model": model.name, "licence": model.licence,
+                "weights_sha256": model.config.get("weights_sha256")}
+    return [scored[turn.index] for turn in conv.turns], identity
 
 
 def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:

@@ -40,15 +40,14 @@ import soxr
 
 from .config import ProsodyConfig
 from .errors import AnalyzerError
+from .intervals import FRAME_HOP_S
+
+_DEFAULTS = ProsodyConfig()  # every default below comes from config.py
 
 PRAAT_REFERENCE_PA2 = 4e-10  # (2e-5 Pa)^2: Praat's 0 dB
 INTENSITY_FLOOR_DB = 0.0  # below the 16-bit noise floor; what digital silence reads
 KAISER_BETA = 2 * np.pi**2 + 0.5  # Praat's intensity window (Kaiser-20)
 MIN_CONTEXT_S = 0.3  # audio to pass on each side of a block for block-invariant frames
-# Syllable-nucleus settings tuned on telephone-channel EmoDB and checked on nEMO
-# (docs/prosody.md); ProsodyConfig's defaults (2 dB / 2 dB) undercount by ~20%.
-RECOMMENDED_NUCLEUS_THRESHOLD_DB = -4.0
-RECOMMENDED_NUCLEUS_DIP_DB = 1.0
 _CHUNK_FRAMES = 2048  # frames per matrix product in the intensity computation (bounds memory)
 
 
@@ -77,11 +76,11 @@ def frame_prosody(
     signal: np.ndarray,
     sample_rate_hz: int,
     *,
-    hop_s: float = 0.01,
-    config: ProsodyConfig = ProsodyConfig(),
+    hop_s: float = FRAME_HOP_S,
+    config: ProsodyConfig = _DEFAULTS,
     speech_mask: np.ndarray | None = None,
     mask_margin_s: float = 0.1,
-    pitch_rate_hz: int = 2000,
+    pitch_rate_hz: int | None = None,
     pitch_step_s: float | None = None,
 ) -> FrameProsody:
     """Intensity (dB) and F0 (Hz) for every whole frame of ``signal``.
@@ -92,8 +91,8 @@ def frame_prosody(
     speech_mask: optional bool per frame; pitch is then computed only within
         ``mask_margin_s`` seconds of a True frame (F0 is NaN elsewhere), which
         saves the pitch cost of silence. Intensity is always computed everywhere.
-    pitch_rate_hz: sample rate the pitch analysis runs at (>= 2 x pitch ceiling);
-        higher is slightly more accurate and slower (see docs/prosody.md).
+    pitch_rate_hz: sample rate the pitch analysis runs at (>= 2 x pitch ceiling); None takes
+        ``config.pitch_rate_hz``; higher is slightly more accurate and slower (see docs/prosody.md).
     pitch_step_s: Praat's pitch time step; None takes ``config.pitch_step_s``
         (0.02 s by default, half the pitch cost of 0.01 s; F0 is then
         interpolated onto the frame centres), or ``hop_s`` if the config has
@@ -121,13 +120,14 @@ def frame_prosody(
         pitch_step_s = getattr(config, "pitch_step_s", None) or hop_s
     f0 = pitch_hz(
         x, sample_rate_hz, wanted, hop_s=hop_s, pitch_floor_hz=config.pitch_floor_hz,
-        pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz, pitch_step_s=pitch_step_s,
+        pitch_ceiling_hz=config.pitch_ceiling_hz, pitch_rate_hz=pitch_rate_hz or config.pitch_rate_hz,
+        pitch_step_s=pitch_step_s,
     )
     return FrameProsody(intensity.astype(np.float32), f0.astype(np.float32), hop_s)
 
 
 def intensity_db(
-    signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = 0.01, pitch_floor_hz: float = 75.0
+    signal: np.ndarray, sample_rate_hz: int, *, hop_s: float = FRAME_HOP_S, pitch_floor_hz: float = _DEFAULTS.pitch_floor_hz
 ) -> np.ndarray:
     """Praat-style intensity (dB re 2e-5) at each frame centre ``(i + 0.5) * hop_s``.
 
@@ -168,10 +168,10 @@ def pitch_hz(
     sample_rate_hz: int,
     wanted: np.ndarray | None = None,
     *,
-    hop_s: float = 0.01,
-    pitch_floor_hz: float = 75.0,
-    pitch_ceiling_hz: float = 500.0,
-    pitch_rate_hz: int = 2000,
+    hop_s: float = FRAME_HOP_S,
+    pitch_floor_hz: float = _DEFAULTS.pitch_floor_hz,
+    pitch_ceiling_hz: float = _DEFAULTS.pitch_ceiling_hz,
+    pitch_rate_hz: int = _DEFAULTS.pitch_rate_hz,
     pitch_step_s: float | None = None,
 ) -> np.ndarray:
     """Praat autocorrelation F0 (Hz) at each frame centre; NaN where unvoiced or not ``wanted``.
@@ -289,8 +289,8 @@ def syllable_nuclei(
     f0_hz: np.ndarray,
     speech_mask: np.ndarray,
     *,
-    hop_s: float = 0.01,
-    config: ProsodyConfig = ProsodyConfig(),
+    hop_s: float = FRAME_HOP_S,
+    config: ProsodyConfig = _DEFAULTS,
     reference_db: float | None = None,
     max_spacing_s: float = 0.5,
     voicing_tolerance_s: float = 0.02,
@@ -337,7 +337,7 @@ def count_syllables(nuclei_frames: np.ndarray, start_frame: int, end_frame: int)
 # --- statistics over a frame mask ----------------------------------------------------------------
 
 
-def hz_to_semitones(f0_hz: np.ndarray | float, reference_hz: float = 100.0) -> np.ndarray:
+def hz_to_semitones(f0_hz: np.ndarray | float, reference_hz: float = _DEFAULTS.semitone_reference_hz) -> np.ndarray:
     """``12 * log2(f0 / reference)``; NaN where ``f0_hz`` is NaN or not positive."""
     f0 = np.asarray(f0_hz, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -348,7 +348,7 @@ def pitch_stats_st(
     f0_hz: np.ndarray,
     mask: np.ndarray,
     *,
-    reference_hz: float = 100.0,
+    reference_hz: float = _DEFAULTS.semitone_reference_hz,
     min_voiced_frames: int = 10,
     max_deviation_st: float | None = 9.0,
 ) -> tuple[float | None, float | None, float | None]:
@@ -396,7 +396,7 @@ def _hop_samples(hop_s: float, sample_rate_hz: int) -> int:
     hop = int(round(hop_s * sample_rate_hz))
     if hop < 1 or abs(hop - hop_s * sample_rate_hz) > 1e-6:
         raise ProsodyError(
-            f"hop_s={hop_s} is not a whole number of samples at {sample_rate_hz} Hz; use e.g. hop_s=0.01"
+            f"hop_s={hop_s} is not a whole number of samples at {sample_rate_hz} Hz; use e.g. hop_s={FRAME_HOP_S}"
         )
     return hop
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import VadConfig
-from .intervals import Segment, frames_to_segments, smooth_frames
+from .intervals import Segment, frames_to_segments, hop_samples, smooth_frames
 
 SILENT_DB = -120.0
 
@@ -44,7 +44,7 @@ class WebrtcVad:
             raise ValueError(f"webrtc decision_ms {decision_ms} must be a multiple of frame_ms {frame_ms}")
         self._vad = webrtcvad.Vad(mode)
         self._rate = sample_rate_hz
-        self._hop = sample_rate_hz * frame_ms // 1000
+        self._hop = hop_samples(sample_rate_hz, frame_ms / 1000)
         self._repeat = decision_ms // frame_ms
 
     def process(self, samples: np.ndarray) -> np.ndarray:
@@ -59,7 +59,7 @@ class WebrtcVad:
             (is_speech(pcm[i * step : (i + 1) * step], self._rate) for i in range(n_dec)), dtype=bool, count=n_dec
         )
         frames = np.repeat(decisions, self._repeat)
-        if len(frames) < n:  # a last partial decision window: decide on the whole 10 ms frames left
+        if len(frames) < n:  # a last partial decision window: decide on the whole frames left
             tail = range(n_dec * self._repeat, n)
             frames = np.concatenate([frames, np.fromiter(
                 (is_speech(pcm[i * 2 * self._hop : (i + 1) * 2 * self._hop], self._rate) for i in tail), dtype=bool
@@ -83,7 +83,7 @@ class SileroVad:
         self._model.reset_states()
         self._rate = sample_rate_hz
         self._chunk = 512 if sample_rate_hz == 16000 else 256
-        self._hop = sample_rate_hz * frame_ms // 1000
+        self._hop = hop_samples(sample_rate_hz, frame_ms / 1000)
         self._threshold = threshold
         self._carry = np.zeros(0, dtype=np.float32)
         self._probs_carry = np.zeros(0, dtype=np.float32)
@@ -236,7 +236,7 @@ def channel_segments(
 
     ``vad_frames``, ``energy_db``: shape ``(n_frames, n_channels)``; ``speakers`` names each channel.
     """
-    hop_s = config.frame_ms / 1000.0
+    hop_s = config.hop_s
     active = np.column_stack(
         [
             energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db, noise_gate_db=config.noise_gate_db)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analyzer.intervals import Segment, segments_to_frames
+from analyzer.intervals import FRAME_HOP_S, Segment, segments_to_frames
 
-HOP_S = 0.01
+HOP_S = FRAME_HOP_S
 
 
 def speech_f1(truth: list[Segment], detected: list[Segment], duration_s: float, *, hop_s: float = HOP_S) -> dict:
-    """Frame-level precision, recall and F1 of detected speech against true speech (10 ms frames)."""
+    """Frame-level precision, recall and F1 of detected speech against true speech (frames of the analysis grid)."""
     n = int(np.ceil(duration_s / hop_s))
     t = segments_to_frames(truth, n, hop_s)
     d = segments_to_frames(detected, n, hop_s)

@@ -37,13 +37,13 @@ import soxr
 from scipy import signal
 
 from analyzer.errors import AnalyzerError
-from analyzer.intervals import AGENT, CUSTOMER, smooth_frames
+from analyzer.emotion.model import LABELS
+from analyzer.intervals import AGENT, CUSTOMER, FRAME_HOP_S, hop_samples, smooth_frames
 
 TRUTH_SCHEMA = "call-analyzer/simulated-truth/1"
 CORPUS_RATE_HZ = 16000
-FRAME_S = 0.01
-FRAME_SAMPLES = 160  # at CORPUS_RATE_HZ
-LABELS = ("neutral", "happy", "angry", "sad")
+FRAME_S = FRAME_HOP_S  # the analyzer's frame grid
+FRAME_SAMPLES = hop_samples(CORPUS_RATE_HZ, FRAME_S)  # 160 at CORPUS_RATE_HZ
 CORPORA = ("emodb", "ravdess", "nemo")
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
 TELEPHONE_RATE_HZ = 8000

@@ -66,9 +66,9 @@ if config.emotion.enabled and jobs == 1:  # analyze_files loads it once in this 
     t = time.perf_counter(); load_model(config.emotion.model); model_load_s = time.perf_counter() - t
 stages = {}
 def on_result(result):
-    for k, v in result["timings_s"].items():
+    for k, v in result.timings_s.items():
         stages[k] = stages.get(k, 0.0) + v
-    stages["_duration_s"] = stages.get("_duration_s", 0.0) + result["duration_s"]
+    stages["_duration_s"] = stages.get("_duration_s", 0.0) + round(result.duration_s, 3)
 with tempfile.TemporaryDirectory() as out:
     start, cpu0 = time.perf_counter(), time.process_time()
     summary = analyze_files(paths, config, out_dir=out, jobs=jobs, resume=False, progress=False, on_result=on_result)

@@ -57,7 +57,7 @@ from analyzer.vad import channel_segments  # noqa: E402
 CORPORA = REPO.parent / "shared" / "corpora"
 PARTIES = (AGENT, CUSTOMER)
 SYSTEMS = ("call-analyzer", "webrtcvad-2", "webrtcvad-3", "call-ai-metrics", "silero-vad", "librosa-split")
-MONO = "call-analyzer-mono"  # opt-in (needs resemblyzer); not in SYSTEMS
+MONO = "call-analyzer-mono"  # opt-in (diarizes the mono mix); not in SYSTEMS
 EVENT_ONSET_WINDOW_S = 0.5
 ENERGY_TOP_DB = 30.0
 

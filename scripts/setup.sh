@@ -26,8 +26,6 @@ if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13
   $PY -m pip install -q "torch==2.13.0"
 fi
 $PY -m pip install -q -e ".[dev,cluster]" 2>&1 | grep -v "Running pip as the 'root' user" || true
-# resemblyzer (speaker encoder for mono diarization, weights inside the wheel) declares the old webrtcvad
-# sdist and the 'typing' backport: install it without its declared dependencies (ours cover what it uses)
-$PY -c "import resemblyzer" 2>/dev/null || $PY -m pip install -q --no-deps "resemblyzer==0.1.4" 2>&1 | grep -v "Running pip as the 'root' user" || true
-$PY -c "import analyzer, torch, webrtcvad, soundfile, librosa, parselmouth, resemblyzer, distributed" \
+# the speaker encoder for mono diarization (resemblyzer's network and weights) ships inside the package
+$PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, distributed" \
   || { echo "setup: the Python environment is incomplete, see the pip output above" >&2; exit 1; }

@@ -9,6 +9,7 @@ import soundfile as sf
 
 from analyzer.batch import analyze_files, discover, sanitize_call_id
 from analyzer.outputs.writers import neutralise_csv_cell
+from analyzer.result import CallResult
 
 
 @pytest.fixture
@@ -111,8 +112,9 @@ def test_database_is_updated_in_place_by_repeated_runs(call_tree, tmp_path, fast
 def test_parallel_jobs_give_the_same_results_as_one_process(call_tree, tmp_path, fast_config):
     one = analyze_files([call_tree], fast_config, progress=False).results
     two = analyze_files([call_tree], fast_config, progress=False, jobs=2).results
-    key = lambda r: r["call_id"]  # noqa: E731
-    assert [r["metrics"] for r in sorted(one, key=key)] == [r["metrics"] for r in sorted(two, key=key)]
+    assert all(isinstance(r, CallResult) for r in one + two)  # the same result type as analyze_file
+    key = lambda r: r.call_id  # noqa: E731
+    assert [r.metrics for r in sorted(one, key=key)] == [r.metrics for r in sorted(two, key=key)]
 
 
 @pytest.mark.parametrize("value,expected", [

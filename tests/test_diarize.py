@@ -28,8 +28,6 @@ from analyzer.diarize import (
 from analyzer.errors import ConfigError
 from analyzer.intervals import AGENT, Segment
 
-pytest.importorskip("resemblyzer", reason="mono diarization needs resemblyzer (pip install --no-deps resemblyzer)")
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -308,13 +306,23 @@ def test_a_real_two_party_call_with_similar_voices_is_neither_one_voice_nor_thre
     assert m["similarity"] > 0.9 and m["spread"] < config.one_voice_spread - 0.05  # measured 0.917 / 0.801
 
 
-def test_missing_resemblyzer_is_a_config_error_that_says_how_to_install_it(monkeypatch):
-    from analyzer import diarize as module
+def test_missing_speaker_encoder_weights_are_a_config_error_naming_the_file(tmp_path):
+    from analyzer.speaker_encoder import load_voice_encoder
 
-    module.load_encoder.cache_clear()
-    monkeypatch.setitem(sys.modules, "resemblyzer", None)
-    try:
-        with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer"):
-            module.load_encoder()
-    finally:
-        module.load_encoder.cache_clear()
+    missing = tmp_path / "weights.pt"
+    with pytest.raises(ConfigError, match="reinstall call-analyzer") as err:
+        load_voice_encoder(missing)
+    assert str(missing) in str(err.value)
+
+
+def test_vendored_speaker_encoder_gives_resemblyzers_embeddings():
+    resemblyzer = pytest.importorskip("resemblyzer", reason="the comparison needs the original resemblyzer installed")
+    import torch
+
+    from analyzer.speaker_encoder import load_voice_encoder
+
+    mels = torch.from_numpy(np.random.default_rng(0).random((3, 160, 40), dtype=np.float32))
+    with torch.no_grad():
+        ours = load_voice_encoder()(mels).numpy()
+        theirs = resemblyzer.VoiceEncoder("cpu", verbose=False).eval()(mels).numpy()
+    assert np.array_equal(ours, theirs)

@@ -47,7 +47,7 @@ def test_shipped_models_load_offline_with_their_licence(name, licence):
 def test_shipped_models_are_fused_with_a_checksummed_functionals_part(name):
     import json
 
-    from analyzer.emotion.train.fit import sha256_file
+    from analyzer.emotion.model import sha256_file
 
     model = load_model(name)
     folder = MODELS_DIR / model.name

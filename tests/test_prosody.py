@@ -16,11 +16,7 @@ from analyzer.config import ProsodyConfig
 from analyzer.errors import AnalyzerError
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-TUNED = replace(
-    ProsodyConfig(),
-    nucleus_threshold_db=prosody.RECOMMENDED_NUCLEUS_THRESHOLD_DB,
-    nucleus_dip_db=prosody.RECOMMENDED_NUCLEUS_DIP_DB,
-)
+TUNED = ProsodyConfig()  # the tuned syllable-nucleus settings are the config defaults (docs/prosody.md)
 
 
 def harmonic_tone(f0_hz: float, duration_s: float, rate: int, *, amplitude: float = 0.3) -> np.ndarray:

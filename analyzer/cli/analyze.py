@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ..config import AnalysisConfig, load_config
 
-
 EMOTION_MODEL_HELP = (
     "emotion model: 'open' (emotion-open-v1, trained on EmoDB only, CC0: any use), 'multi' (emotion-multi-v1, "
     "EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), or a model folder"
 )
+
 
 def register_commands(subparsers) -> None:
     """Add ``analyze`` to the CLI's subparsers; it sets ``func(args) -> int``."""
@@ -31,7 +31,9 @@ def register_commands(subparsers) -> None:
     p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:8786 (started with 'dask scheduler' and "
                    "'dask worker'; files must be readable at the same paths on every worker) or local:N for a "
                    "local cluster of N worker processes; needs pip install 'call-analyzer[cluster]'")
-    p.add_argument("--resume", action="store_true", default=True, help="skip calls already analysed (the default)")
+    # resuming is what every run does; the flag stays accepted so existing scripts keep working
+    p.add_argument("--resume", action="store_true", help="accepted for compatibility, changes nothing: every run "
+                   "skips calls already analysed with the same content and parameters (use --force to re-analyse)")
     p.add_argument("--force", action="store_true", help="re-analyse every call, even if already done")
     p.add_argument("--channels", help="roles of the stereo channels, left first: agent,customer or customer,agent")
     p.add_argument("--channel-map", help="CSV with call_id,left (agent|customer) to set the mapping per file")

@@ -16,12 +16,13 @@ import numpy as np
 import soxr
 
 from ..errors import AnalyzerError
+from ..intervals import FRAME_HOP_S, hop_samples
 
 FEATURE_RATE_HZ = 8000
 N_FFT = 256
 WIN_LENGTH = 200  # 25 ms at 8 kHz
-HOP_LENGTH = 80  # 10 ms at 8 kHz
-HOP_S = HOP_LENGTH / FEATURE_RATE_HZ
+HOP_S = FRAME_HOP_S  # the analysis grid
+HOP_LENGTH = hop_samples(FEATURE_RATE_HZ, HOP_S)  # 80 samples at 8 kHz
 N_MELS = 40
 FMIN_HZ = 250.0
 FMAX_HZ = 3600.0

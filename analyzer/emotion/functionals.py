@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from ..intervals import FRAME_HOP_S
 from .features import FEATURE_RATE_HZ, FMAX_HZ, FMIN_HZ, N_MELS, SPEECH_RANGE_DB, _hz_to_mel, _mel_to_hz, log_mel
 
 N_FUNCTIONALS = 44
@@ -49,7 +50,7 @@ def _pitch(clip_8k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.size < 3.0 / PITCH_FLOOR_HZ * PITCH_RATE_HZ + 2:
         return np.zeros(1), np.zeros(1)
     pitch = parselmouth.Sound(x, sampling_frequency=PITCH_RATE_HZ).to_pitch_ac(
-        time_step=0.01, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+        time_step=FRAME_HOP_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     sel = pitch.selected_array
     return np.asarray(sel["frequency"], dtype=np.float64), np.asarray(sel["strength"], dtype=np.float64)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import EmotionConfig
 from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, log_mel, peak_normalise, to_feature_rate
 from .functionals import functionals
 from .model import LABELS
@@ -39,8 +40,9 @@ def _speech_weight(features: np.ndarray, reference_db: float) -> float:
     return float(max(np.sum(energy_db >= reference_db - SPEECH_RANGE_DB), 1))
 
 
-def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = 0.5,
-                window_s: float = 4.0, hop_s: float = 2.0) -> list[dict | None]:
+def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *,
+                min_turn_s: float = EmotionConfig.min_turn_s, window_s: float = EmotionConfig.window_s,
+                hop_s: float = EmotionConfig.hop_s) -> list[dict | None]:
     """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
 
     ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns.

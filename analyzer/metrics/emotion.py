@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import EmotionConfig
+
 
 def _weighted_mean(values, weights) -> float | None:
     w = np.asarray(weights, dtype=np.float64)
@@ -12,7 +14,7 @@ def _weighted_mean(values, weights) -> float | None:
     return float(np.average(np.asarray(values, dtype=np.float64), weights=w))
 
 
-def call_emotion_metrics(turns: list[dict], *, window_s: float = 60.0) -> dict:
+def call_emotion_metrics(turns: list[dict], *, window_s: float = EmotionConfig.valence_window_s) -> dict:
     """SPEC's per-call emotion keys from turn rows (keys ``speaker``, ``start_s``, ``end_s``, ``valence``, ``p_angry``, ``emotion_label``).
 
     Only scored turns count (``valence`` not None); means and shares are weighted by turn duration (s).

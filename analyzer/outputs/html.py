@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..emotion.model import LABELS as EMOTION_LABELS
 from ..metrics.catalog import METRICS, format_value, metric_info
 from .writers import neutralise_csv_cell, neutralise_csv_frame, separation_fields  # noqa: F401 - re-exported for callers of this module
 
-EMOTION_LABELS = ("neutral", "happy", "angry", "sad")
 TIMELINE_EVENT_LANES = (
     ("gaps", "gaps & overlaps", ("gap", "overlap")),
     ("interruptions", "interruptions", ("interruption",)),

@@ -85,8 +85,6 @@ def bench_pacing(out: Path, *, quick: bool) -> None:
 
 def bench_pacing_mono(out: Path, *, quick: bool) -> None:
     """The normal condition's calls as their mono mix: our VAD + analyzer.diarize (issue 5), ours only."""
-    import importlib.util
-
     from eval_pacing import MONO, evaluate, markdown
 
     seed, sim, description = PACING_CONDITIONS["normal"]
@@ -94,10 +92,6 @@ def bench_pacing_mono(out: Path, *, quick: bool) -> None:
     n = 1 if quick else 40
     title = (f"Pacing accuracy, mono condition: the mono mix of the normal condition's {n} calls ({description}), seed "
              f"{seed}, 8 kHz mu-law, audible truth; our VAD on the one channel, then analyzer.diarize.diarize")
-    if importlib.util.find_spec("resemblyzer") is None:
-        reason = "not available: mono diarization needs resemblyzer (pip install --no-deps resemblyzer)"
-        write(out, PACING_FILES["mono"], title, reason, {"condition": "mono", "results": {}, "not_available": reason})
-        return
     start = time.perf_counter()
     results = evaluate(n, seed=seed, systems=(MONO,), truth_threshold_db=None, **sim)
     write(out, PACING_FILES["mono"], title, markdown(results) + f"\n\nPeers: {NO_MONO_PEER}.",
