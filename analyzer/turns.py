@@ -30,7 +30,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from .config import TurnConfig
-from .intervals import Segment, gaps, support
+from .intervals import FRAME_HOP_S, Segment, gaps, support
 
 FLOOR, BACKCHANNEL, OVERLAP = "floor", "backchannel", "overlap"
 
@@ -245,7 +245,7 @@ def build_turns(segments: list[Segment], roles: list[str], mixed_speech: list[Se
     return turns
 
 
-SWITCH_GAP_S = 0.01  # one frame: a mono speaker change with less silence than this is a diarization boundary
+SWITCH_GAP_S = FRAME_HOP_S  # one frame: a mono speaker change with less silence than this is a diarization boundary
 
 
 def _same_span(spans: list[Segment], a_s: float, b_s: float) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import VadConfig
-from .intervals import Segment, frames_to_segments, hop_samples, smooth_frames
+from .intervals import FRAME_HOP_S, Segment, frames_to_segments, hop_samples, smooth_frames
 
 SILENT_DB = -120.0
 
@@ -315,7 +315,7 @@ def channel_segments(
 # ----------------------------------------------------------------------------- leading non-speech (issue 14)
 
 
-def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.04, hop_s: float = 0.01,
+def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.04, hop_s: float = FRAME_HOP_S,
                        f0_range_hz: tuple[float, float] = (75.0, 400.0), min_periodicity: float = 0.5,
                        min_band_share: float = 0.1) -> float:
     """Share (0..1) of the ``frame_s`` frames of ``samples`` (1-D float, ``rate_hz``) that are voiced.
