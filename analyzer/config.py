@@ -137,7 +137,7 @@ class EmotionConfig:
 
     model: 'open', 'multi' or a path to a model folder.
     min_turn_s: turns shorter than this get no score.
-    window_s / hop_s: long turns are scored in windows and pooled.
+    window_s / hop_s: long turns are scored in windows (every hop_s seconds, the last flush with the turn's end) and pooled.
     chunk_s: turns are read and scored in chunks of at most this much audio (bounds memory on
         long calls; each chunk is the per-speaker baseline's scope).
     valence_window_s: ``customer_valence_start`` / ``_end`` average the customer's first / last
@@ -148,7 +148,7 @@ class EmotionConfig:
     model: str = "open"
     min_turn_s: float = 0.5
     window_s: float = 4.0
-    hop_s: float = 2.0
+    hop_s: float = 4.0  # windows do not overlap: the Whisper-encoder models cost ~2x more with a 2 s hop (docs/emotion.md)
     chunk_s: float = 600.0
     valence_window_s: float = 60.0
 

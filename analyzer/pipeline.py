@@ -101,7 +101,8 @@ def analyze_file(
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
                                         ("emotion_licence", emotion_info.get("licence")),
-                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256"))) if v})
+                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256")),
+                                        ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
     qa = score_call({"metrics": metrics, "turns": rows, "events": events}, config.qa) if config.qa.enabled else None
     return CallResult(
         call_id=call_id or path.stem,
@@ -205,7 +206,8 @@ def score_emotion(
         )
         scored.update((turn.index, score or dict.fromkeys(EMOTION_TURN_KEYS)) for turn, score in zip(chunk, scores))
     identity = {"enabled": True, "model": model.name, "licence": model.licence,
-                "weights_sha256": model.config.get("weights_sha256")}
+                "weights_sha256": model.config.get("weights_sha256") or model.config.get("heads_sha256"),
+                "encoder_sha256": (model.config.get("encoder") or {}).get("sha256")}
     return [scored[turn.index] for turn in conv.turns], identity
 
 

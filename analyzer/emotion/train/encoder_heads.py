@@ -46,17 +46,24 @@ class EncoderFeatureSet:
         return {"16k": self.clean, "8k-mulaw": self.phone}[name]
 
 
-def clip_versions(audio: np.ndarray, rate: int, n_augmented: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """The 16 kHz versions of one clip the heads learn from: clean, phone channel, ``n_augmented`` random channels."""
+AUGMENT_SEED = 7
+
+
+def clip_versions(audio: np.ndarray, rate: int, n_augmented: int, clip_index: int) -> list[np.ndarray]:
+    """The 16 kHz versions of one clip the heads learn from: clean, phone channel, ``n_augmented`` random channels.
+
+    Copy ``k`` of the clip at ``clip_index`` (its place in the corpus' sorted clip list) draws from
+    ``default_rng([AUGMENT_SEED, clip_index, k])``, so each copy is reproducible on its own.
+    """
     audio = peak_normalise(audio)
     out = [to_16k(audio, rate), to_16k(augment.simulate_phone(audio, rate), augment.PHONE_RATE_HZ)]
-    for _ in range(n_augmented):
-        x, r = augment.random_channel(audio, rate, rng)
+    for k in range(n_augmented):
+        x, r = augment.random_channel(audio, rate, np.random.default_rng([AUGMENT_SEED, clip_index, k]))
         out.append(to_16k(peak_normalise(x), r))
     return out
 
 
-def corpus_encoder_features(corpus: str, encoder: WhisperFeatureEncoder, *, n_augmented: int, seed: int = 0,
+def corpus_encoder_features(corpus: str, encoder: WhisperFeatureEncoder, *, n_augmented: int,
                             cache_dir: str | Path = CACHE_DIR, root: str | Path | None = None) -> EncoderFeatureSet:
     """Pooled features of one shared corpus (every clip: clean, phone, ``n_augmented`` random channels), cached."""
     from .corpora import list_clips
@@ -64,16 +71,15 @@ def corpus_encoder_features(corpus: str, encoder: WhisperFeatureEncoder, *, n_au
     def compute() -> EncoderFeatureSet:
         clips = list_clips(corpus, root)
         print(f"encoder features (layer {encoder.n_layers}) for {corpus}: {len(clips)} clips x ({n_augmented} augmented + clean + phone)", flush=True)
-        rng = np.random.default_rng(seed + sum(map(ord, corpus)))
         rows = []
-        for c in clips:
+        for i, c in enumerate(clips):
             audio, rate = read_clip(c.path)
-            rows.append(np.stack([encoder.pooled(x) for x in clip_versions(audio, rate, n_augmented, rng)]))
+            rows.append(np.stack([encoder.pooled(x) for x in clip_versions(audio, rate, n_augmented, i)]))
         rows = np.stack(rows) if rows else np.zeros((0, 2 + n_augmented, 1024), np.float32)
         return EncoderFeatureSet([c.path for c in clips], [c.label for c in clips], [c.speaker for c in clips], [c.corpus for c in clips],
                                  rows[:, 0], rows[:, 1], rows[:, 2:])
 
-    name = f"{corpus}-whisper{ENCODER_SHA256[:8]}-layer{encoder.n_layers}{'-int8' if encoder.int8 else ''}-aug{n_augmented}-seed{seed}.pkl"
+    name = f"{corpus}-whisper{ENCODER_SHA256[:8]}-layer{encoder.n_layers}{'-int8' if encoder.int8 else ''}-aug{n_augmented}-seed{AUGMENT_SEED}.pkl"
     return _pickle_cached(Path(cache_dir) / name, compute)
 
 
