@@ -192,7 +192,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=sorted(RECIPES), required=True)
     ap.add_argument("--layer", type=int, default=2, help="encoder block whose frames are pooled (chosen by CV, docs/emotion.md)")
-    ap.add_argument("--int8", action="store_true", help="torch dynamic int8 quantisation of the encoder's linear layers")
+    ap.add_argument("--fp32", dest="int8", action="store_false",
+                    help="run the encoder in fp32 (the teacher); default: torch dynamic int8 quantisation of its linear layers (shipped)")
     ap.add_argument("--c-relative", type=float, default=0.01)
     ap.add_argument("--c-absolute", type=float, default=0.01)
     ap.add_argument("--n-augmented", type=int, default=2)

@@ -16,6 +16,7 @@ from analyzer.emotion.model import MODELS_DIR
 from analyzer.errors import AnalyzerError
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+V1 = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}  # the CNN + functionals models these tests are about
 needs_corpora = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"shared corpora not found at {CORPORA}")
 
 # EmoDB speaker 03 (male) and 08 (female): clear angry (W) and neutral (N) sentences.
@@ -35,11 +36,11 @@ def _tone(seconds: float, rate: int = 16000) -> np.ndarray:
 
 @pytest.mark.parametrize("name, licence", [("open", "CC0-1.0"), ("multi", "CC-BY-NC-SA-4.0")])
 def test_shipped_models_load_offline_with_their_licence(name, licence):
-    model = load_model(name)
+    model = load_model(V1[name])
     assert model.name == f"emotion-{name}-v1"
     assert model.licence == licence
     assert model.labels == LABELS
-    assert load_model(name) is model  # cached per process
+    assert load_model(V1[name]) is model  # cached per process
     assert (MODELS_DIR / model.name / "weights.pt").stat().st_size < 20e6
 
 
@@ -49,7 +50,7 @@ def test_shipped_models_are_fused_with_a_checksummed_functionals_part(name):
 
     from analyzer.emotion.model import sha256_file
 
-    model = load_model(name)
+    model = load_model(V1[name])
     folder = MODELS_DIR / model.name
     fusion = json.loads((folder / "config.json").read_text())["fusion"]
     assert fusion["functionals_sha256"] == sha256_file(folder / fusion["functionals_file"])
@@ -87,7 +88,7 @@ def test_missing_model_folder_says_how_to_fix(tmp_path):
 
 
 def test_probabilities_have_one_row_per_clip_and_sum_to_one():
-    model = load_model("open")
+    model = load_model(V1["open"])
     clips = [_tone(1.0), _tone(2.5), _tone(6.0)]
     probs = model.predict(clips, 16000)
     assert probs.shape == (3, 4)
@@ -96,7 +97,7 @@ def test_probabilities_have_one_row_per_clip_and_sum_to_one():
 
 
 def test_scores_are_deterministic():
-    model = load_model("open")
+    model = load_model(V1["open"])
     clips = [_tone(1.5), _tone(3.0)]
     np.testing.assert_array_equal(model.predict(clips, 16000, speakers=["a", "a"]), model.predict(clips, 16000, speakers=["a", "a"]))
 
@@ -104,7 +105,7 @@ def test_scores_are_deterministic():
 @needs_corpora
 @pytest.mark.parametrize("name", ["open", "multi"])
 def test_shipped_model_tells_clear_angry_from_neutral(name):
-    model = load_model(name)
+    model = load_model(V1[name])
     clips, speakers = [], []
     for n in ANGRY + NEUTRAL:
         audio, rate = _read(n)
@@ -120,7 +121,7 @@ def test_shipped_model_tells_clear_angry_from_neutral(name):
 def test_8k_and_16k_input_give_nearly_the_same_probabilities():
     import soxr
 
-    model = load_model("open")
+    model = load_model(V1["open"])
     audio, rate = _read(ANGRY[0])
     p16 = model.predict([audio], rate)
     p8 = model.predict([soxr.resample(audio, rate, 8000)], 8000)
@@ -134,7 +135,7 @@ def test_8k_and_16k_input_give_nearly_the_same_probabilities():
     (np.zeros((16000, 2), dtype=np.float32), "one channel"),
 ])
 def test_bad_clips_raise_a_one_line_analyzer_error(clip, message):
-    model = load_model("open")
+    model = load_model(V1["open"])
     with pytest.raises(EmotionInputError, match=message) as info:
         model.predict([_tone(1.0), clip], 16000)
     assert isinstance(info.value, AnalyzerError)
@@ -142,7 +143,7 @@ def test_bad_clips_raise_a_one_line_analyzer_error(clip, message):
 
 
 def test_score_turns_skips_short_and_silent_turns_and_returns_exact_keys():
-    model = load_model("open")
+    model = load_model(V1["open"])
     clips = [_tone(0.3, 8000), _tone(2.0, 8000), np.zeros(8000, dtype=np.float32), _tone(11.0, 8000)]
     rows = score_turns(model, clips, 8000, ["agent", "agent", "customer", "agent"])
     assert rows[0] is None and rows[2] is None
@@ -156,7 +157,7 @@ def test_score_turns_skips_short_and_silent_turns_and_returns_exact_keys():
 
 
 def test_score_turns_rejects_nan_turns():
-    model = load_model("open")
+    model = load_model(V1["open"])
     with pytest.raises(EmotionInputError, match="turn 1.*NaN"):
         score_turns(model, [_tone(1.0), np.full(8000, np.nan, dtype=np.float32)], 8000, ["agent", "agent"])
 
@@ -165,7 +166,7 @@ def test_long_turn_is_pooled_from_its_windows():
     """A turn of two halves scores between the scores of its halves (the network's window pooling, before fusion)."""
     import dataclasses
 
-    model = dataclasses.replace(load_model("open"), network_weight=1.0)
+    model = dataclasses.replace(load_model(V1["open"]), network_weight=1.0)
     assert not model.fused
     a = _tone(4.0, 8000)
     rng = np.random.default_rng(0)
@@ -256,7 +257,7 @@ def test_training_smoke_on_a_tiny_subset_writes_a_loadable_model(tmp_path):
     assert model.name == "mine" and model.licence == "CC0-1.0"
     assert "Fine-tuned from emotion-open-v1" in (tmp_path / "mine" / "MODEL_CARD.md").read_text()
     assert (tmp_path / "mine" / "functionals.json").exists()  # refit on the user's clips
-    assert model.fused and model.network_weight == load_model("open").network_weight
+    assert model.fused and model.network_weight == load_model(V1["open"]).network_weight
     assert model.predict([_read(names[0])[0]], 16000).shape == (1, 4)
 
 
@@ -276,7 +277,7 @@ def test_fused_scores_use_the_functionals_part_and_are_normalised_and_determinis
     from analyzer.emotion.features import log_mel, peak_normalise, to_feature_rate
     from analyzer.emotion.functionals import functionals, fuse
 
-    model = load_model(name)
+    model = load_model(V1[name])
     network_only = dataclasses.replace(model, network_weight=1.0)
     names = ANGRY + NEUTRAL
     clips = [_read(n)[0] for n in names]
@@ -316,7 +317,7 @@ def test_front_end_matches_librosa_log_mel():
 
 
 def test_recording_gain_does_not_change_the_scores():
-    model = load_model("open")
+    model = load_model(V1["open"])
     clip = _tone(2.0)
     np.testing.assert_allclose(model.predict([clip], 16000), model.predict([0.05 * clip], 16000), atol=1e-6)
 
@@ -327,7 +328,7 @@ def test_fast_inference_network_computes_the_trained_network(name):
 
     from analyzer.emotion.net import as_input_layout
 
-    model = load_model(name)
+    model = load_model(V1[name])
     rng = np.random.default_rng(3)
     x = torch.from_numpy(rng.normal(size=(5, 2, 40, 230)).astype(np.float32))
     n_frames = torch.tensor([230, 200, 120, 64, 31])
