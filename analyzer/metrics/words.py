@@ -1,0 +1,59 @@
+"""Call-level metrics from the transcript (present only when transcription is on: ``[asr] enabled``).
+
+Inputs are the turn rows after :func:`analyzer.words.transcribe_turns` (keys ``speaker``,
+``start_s``, ``end_s``, ``words``, ``language``). Keys:
+
+- ``words_per_min_agent`` / ``_customer``: recognised words per minute of the party's turn time
+  (pauses inside turns included, like ``speech_rate_*_sps``), over transcribed turns.
+- ``filler_share_agent`` / ``_customer``: share of the party's words that are fillers of the
+  call's language (``AsrConfig.fillers``; None when the language has no list).
+- ``agent_questions``: agent sentences ending in ``?`` (the model's punctuation).
+- ``customer_question_latency_max_s``: the longest wait from the end of a customer turn whose
+  last word ends in ``?`` to the start of the next agent turn (negative = the agent overlapped).
+"""
+
+from __future__ import annotations
+
+import string
+
+from ..config import AsrConfig
+from .pacing import PARTIES, rounded
+
+_STRIP = string.punctuation + "¿¡«»„“”‘’…—–"
+
+
+def normalise_word(word: str) -> str:
+    """Lower case, surrounding punctuation removed ("Hello," -> "hello")."""
+    return word.strip().strip(_STRIP).casefold()
+
+
+def _is_question(word: str) -> bool:
+    return word.rstrip().rstrip("\"'”’»)").endswith(("?", "？", "؟"))
+
+
+def words_metrics(turns: list[dict], config: AsrConfig = AsrConfig()) -> dict:
+    """The transcript keys of ``result['metrics']`` from turn rows (see the module docstring)."""
+    metrics: dict = {}
+    transcribed = [t for t in turns if t.get("words") is not None]
+    language = next((t["language"] for t in transcribed if t.get("language")), None)
+    fillers = {normalise_word(f) for f in config.fillers.get(language or "", [])}
+    for party in PARTIES:
+        own = [t for t in transcribed if t.get("speaker") == party]
+        minutes = sum(t["end_s"] - t["start_s"] for t in own) / 60.0
+        words = [normalise_word(w["word"]) for t in own for w in t["words"]]
+        words = [w for w in words if w]
+        metrics[f"words_per_min_{party}"] = rounded(len(words) / minutes, 1) if minutes > 0 else None
+        metrics[f"filler_share_{party}"] = (rounded(sum(w in fillers for w in words) / len(words), 4)
+                                            if words and fillers else None)
+    metrics["agent_questions"] = sum(_is_question(w["word"]) for t in transcribed if t.get("speaker") == "agent"
+                                     for w in t["words"])
+    ordered = sorted(turns, key=lambda t: t["start_s"])
+    waits = []
+    for i, turn in enumerate(ordered):
+        if turn.get("speaker") != "customer" or not turn.get("words") or not _is_question(turn["words"][-1]["word"]):
+            continue
+        answer = next((t for t in ordered[i + 1:] if t.get("speaker") == "agent"), None)
+        if answer is not None:
+            waits.append(answer["start_s"] - turn["end_s"])
+    metrics["customer_question_latency_max_s"] = rounded(max(waits)) if waits else None
+    return metrics
