@@ -57,3 +57,40 @@ def words_metrics(turns: list[dict], config: AsrConfig = AsrConfig()) -> dict:
             waits.append(answer["start_s"] - turn["end_s"])
     metrics["customer_question_latency_max_s"] = rounded(max(waits)) if waits else None
     return metrics
+
+
+def find_phrase(words: list[dict], phrase: str, *, tolerance: float = 0.0) -> list[tuple[float, float]]:
+    """Where ``phrase`` was said in ``words`` (dicts with ``word``, ``start_s``, ``end_s``, in time order): the
+    (start_s, end_s) of every non-overlapping match, seconds.
+
+    Words are compared lower case without punctuation. ``tolerance`` (0-1) is the share of
+    characters that may differ (1 - difflib ratio of the joined words), so 0.2 accepts
+    "thank you for calling" for "thanks for calling"; windows of the phrase's word count and one
+    word fewer or more are tried, so a dropped or extra word is tolerated too.
+    """
+    from difflib import SequenceMatcher
+
+    target = [w for w in (normalise_word(p) for p in phrase.split()) if w]
+    said = [(normalise_word(w["word"]), w) for w in words]
+    said = [(text, w) for text, w in said if text]
+    if not target or not said:
+        return []
+    goal = " ".join(target)
+    sizes = sorted({len(target), max(1, len(target) - 1), len(target) + 1}, key=lambda n: abs(n - len(target)))
+    hits, i = [], 0
+    while i < len(said):
+        best = None
+        for n in sizes:
+            window = said[i:i + n]
+            if len(window) < n:
+                continue
+            text = " ".join(t for t, _ in window)
+            if text == goal or (tolerance > 0 and 1 - SequenceMatcher(None, text, goal).ratio() <= tolerance):
+                best = n
+                break
+        if best is None:
+            i += 1
+            continue
+        hits.append((float(said[i][1]["start_s"]), float(said[i + best - 1][1]["end_s"])))
+        i += best
+    return hits
