@@ -76,21 +76,35 @@ def find_phrase(words: list[dict], phrase: str, *, tolerance: float = 0.0) -> li
     if not target or not said:
         return []
     goal = " ".join(target)
-    sizes = sorted({len(target), max(1, len(target) - 1), len(target) + 1}, key=lambda n: abs(n - len(target)))
+    sizes = sorted({len(target), max(1, len(target) - 1), len(target) + 1})
     hits, i = [], 0
     while i < len(said):
-        best = None
-        for n in sizes:
+        best, best_ratio = None, -1.0
+        for n in sizes:  # the window length whose words are closest to the phrase
             window = said[i:i + n]
             if len(window) < n:
                 continue
             text = " ".join(t for t, _ in window)
-            if text == goal or (tolerance > 0 and 1 - SequenceMatcher(None, text, goal).ratio() <= tolerance):
-                best = n
-                break
+            ratio = 1.0 if text == goal else SequenceMatcher(None, text, goal).ratio() if tolerance > 0 else 0.0
+            if 1 - ratio <= tolerance and ratio > best_ratio:
+                best, best_ratio = n, ratio
         if best is None:
             i += 1
             continue
         hits.append((float(said[i][1]["start_s"]), float(said[i + best - 1][1]["end_s"])))
         i += best
     return hits
+
+
+def word_error_rate(reference: str, hypothesis: str) -> tuple[float, int, int]:
+    """(WER, edit count, reference word count): word-level Levenshtein distance (substitutions +
+    insertions + deletions) over the reference's word count, after :func:`normalise_word`."""
+    ref = [w for w in (normalise_word(x) for x in reference.split()) if w]
+    hyp = [w for w in (normalise_word(x) for x in hypothesis.split()) if w]
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    edits = row[-1]
+    return (edits / len(ref) if ref else float(bool(hyp))), edits, len(ref)

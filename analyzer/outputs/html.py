@@ -172,6 +172,9 @@ def call_page_context(call: dict, *, audio_href: str | None) -> dict[str, Any]:
         "speakers": ["agent", "customer"] + sorted({t["speaker"] for t in turns} - {"agent", "customer"}), "lanes": lanes, "ticks": ticks,
         "metric_groups": groups, "qa": qa, "warnings": [str(w) for w in call.get("warnings") or []],
         "emotion_enabled": bool((call.get("emotion") or {}).get("enabled")),
+        "transcript": [{"speaker": t.get("speaker") or "unknown", "start": round(float(t["start_s"]), 3),
+                        "words": t["words"]} for t in call.get("turns") or [] if t.get("words")],
+        "transcript_info": call.get("asr") or {},
         "script_data": {"duration_s": duration_s, "call_id": str(call.get("call_id", "")), "n_turns": len(turns)},
     }
 

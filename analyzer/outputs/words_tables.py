@@ -27,7 +27,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(
 
 def word_rows(result: dict) -> list[dict]:
     """One row per word of every transcribed turn of a call result (empty when transcription was off)."""
-    return [{"call_id": result["call_id"], "turn_index": turn["index"], "speaker": turn["speaker"], **word}
+    return [{"call_id": result["call_id"], "turn_index": turn["index"], "speaker": turn["speaker"],
+             "start_s": word["start_s"], "end_s": word["end_s"], "word": word["word"], "confidence": word["confidence"]}
             for turn in result["turns"] for word in turn.get("words") or []]
 
 
