@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Word error rate and speed of the transcription stage on corpora whose text is known.
+
+- EmoDB (German): the ten sentence texts of the corpus documentation; the code is characters
+  3-5 of the file name (``03a01Fa`` -> ``a01``).
+- nEMO (Polish): ``data.tsv`` column ``raw_text``.
+- TESS (English): "Say the word X", X from the file name ``OAF_back_neutral``.
+
+Clips are transcribed the way the product transcribes one party's turns: joined into pieces of
+at most ``AsrConfig.chunk_s`` seconds with ``join_gap_s`` of silence between them
+(:func:`analyzer.words.plan_pieces` / ``place_words``), int8 on one CPU thread. The language is
+detected once per piece (as once per call). ``--telephone`` sends every clip through 8 kHz first
+(down and up again, the telephone band). WER = word-level Levenshtein edits / reference words,
+case and punctuation ignored; speed = decoding seconds per second of clip audio (x real time).
+
+    OMP_NUM_THREADS=1 python scripts/bench_words.py --per-corpus 60 [--telephone] [--beam 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from analyzer.config import AsrConfig
+from analyzer.metrics.words import word_error_rate
+from analyzer.words import WHISPER_RATE_HZ, Span, _decode, load_transcriber, place_words
+
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+EMODB_TEXTS = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
+}
+
+
+def spread(items: list, n: int) -> list:
+    """``n`` items evenly spaced over the sorted list (every speaker and label gets some)."""
+    items = sorted(items)
+    if len(items) <= n:
+        return items
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def emodb(n: int) -> list[tuple[Path, str, str]]:
+    files = spread((CORPORA / "emodb").glob("*.flac"), n)
+    return [(f, EMODB_TEXTS[f.stem[2:5]], "de") for f in files]
+
+
+def nemo(n: int) -> list[tuple[Path, str, str]]:
+    with open(CORPORA / "nemo" / "data.tsv", encoding="utf-8") as handle:
+        text = {row["file_id"].rsplit(".", 1)[0]: row["raw_text"] for row in csv.DictReader(handle, delimiter="\t")}
+    files = spread([f for f in (CORPORA / "nemo").glob("*.flac") if f.stem in text], n)
+    return [(f, text[f.stem], "pl") for f in files]
+
+
+def tess(n: int) -> list[tuple[Path, str, str]]:
+    files = spread((CORPORA / "tess").glob("*.flac"), n)
+    return [(f, f"Say the word {f.stem.split('_')[1]}", "en") for f in files]
+
+
+def run_corpus(name: str, clips: list[tuple[Path, str, str]], *, config: AsrConfig, telephone: bool) -> dict:
+    model = load_transcriber(config.model, config.compute_type, config.threads).model
+    audio = []
+    for path, _, _ in clips:
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
+        if telephone:
+            x = soxr.resample(soxr.resample(x, sr, 8000), 8000, sr)
+        if sr != WHISPER_RATE_HZ:
+            x = soxr.resample(x, sr, WHISPER_RATE_HZ)
+        audio.append(x.astype(np.float32))
+    pieces, current, length = [], [], -config.join_gap_s  # the product's joining, clip i = "turn" i
+    for i, x in enumerate(audio):
+        dur = len(x) / WHISPER_RATE_HZ
+        if current and length + config.join_gap_s + dur > config.chunk_s:
+            pieces.append(current)
+            current, length = [], -config.join_gap_s
+        offset = length + config.join_gap_s
+        current.append(Span(i, 0.0, dur, offset))
+        length = offset + dur
+    pieces.append(current)
+    hyp: dict[int, list[str]] = {}
+    detected, decode_s = [], 0.0
+    for spans in pieces:
+        end = spans[-1].piece_start_s + spans[-1].duration_s
+        joined = np.zeros(int(np.ceil(end * WHISPER_RATE_HZ)) + 1, dtype=np.float32)
+        for s in spans:
+            a = int(round(s.piece_start_s * WHISPER_RATE_HZ))
+            joined[a:a + len(audio[s.turn_index])] = audio[s.turn_index][: len(joined) - a]
+        t0 = time.perf_counter()
+        language, _, _ = model.detect_language(joined)
+        raw = _decode(model, joined, language, config)
+        decode_s += time.perf_counter() - t0
+        detected.append(language)
+        # clip i's words sit at file times [0, dur): place_words maps them back per clip index
+        for index, words in place_words(raw, spans).items():
+            hyp.setdefault(index, []).extend(w.word for w in words)
+    edits = ref_words = 0
+    examples = []
+    for i, (path, reference, _) in enumerate(clips):
+        hypothesis = "".join(hyp.get(i, []))
+        _, e, n = word_error_rate(reference, hypothesis)
+        edits, ref_words = edits + e, ref_words + n
+        if e and len(examples) < 5:
+            examples.append({"file": path.name, "reference": reference, "hypothesis": hypothesis.strip()})
+    audio_s = sum(len(x) for x in audio) / WHISPER_RATE_HZ
+    expected = clips[0][2]
+    return {"corpus": name, "clips": len(clips), "audio_s": round(audio_s, 1), "ref_words": ref_words,
+            "wer": round(edits / ref_words, 4), "x_real_time": round(decode_s / audio_s, 3),
+            "language_correct_share": round(sum(d == expected for d in detected) / len(detected), 3),
+            "pieces": len(pieces), "examples": examples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-corpus", type=int, default=60, help="clips per corpus")
+    parser.add_argument("--corpora", default="emodb,nemo,tess")
+    parser.add_argument("--beam", type=int, default=AsrConfig.beam_size, help="decoding beam size")
+    parser.add_argument("--telephone", action="store_true", help="band-limit every clip through 8 kHz first")
+    parser.add_argument("--json", help="also write the numbers here")
+    args = parser.parse_args()
+    config = AsrConfig(enabled=True, beam_size=args.beam)
+    sources = {"emodb": emodb, "nemo": nemo, "tess": tess}
+    rows = [run_corpus(name, sources[name](args.per_corpus), config=config, telephone=args.telephone)
+            for name in args.corpora.split(",")]
+    print(f"| corpus | clips | audio s | ref words | WER | x real time (1 core, int8, beam {args.beam}) | language right |"
+          + (" (8 kHz)" if args.telephone else ""))
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['corpus']} | {r['clips']} | {r['audio_s']} | {r['ref_words']} | {100 * r['wer']:.1f}% | "
+              f"{r['x_real_time']} | {100 * r['language_correct_share']:.0f}% |")
+    for r in rows:
+        for ex in r["examples"][:3]:
+            print(f"  {r['corpus']} {ex['file']}: ref {ex['reference']!r} -> hyp {ex['hypothesis']!r}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
