@@ -116,22 +116,32 @@ def plan_pieces(turns: list[Turn], *, chunk_s: float = AsrConfig.chunk_s, join_g
     return pieces
 
 
-def piece_audio(info: AudioInfo, spans: list[Span], channel: int) -> np.ndarray:
-    """The joined 1-D float32 audio of a piece at 16 kHz (``WHISPER_RATE_HZ``), silence between turns."""
-    import soxr
-
+def join_spans(spans: list[Span], read) -> np.ndarray:
+    """The joined 1-D float32 audio of a piece at 16 kHz: ``read(start_s, end_s)`` gives a span's samples
+    at ``WHISPER_RATE_HZ``; each is placed at its ``piece_start_s``, silence between them."""
     sr = WHISPER_RATE_HZ
     end_s = spans[-1].piece_start_s + spans[-1].duration_s
     out = np.zeros(int(np.ceil(end_s * sr)) + 1, dtype=np.float32)
     for span in spans:
-        audio = read_span(info, span.start_s, span.end_s)
-        clip = audio[:, channel] if audio.shape[1] > 1 else audio[:, 0]
-        if info.analysis_rate_hz != sr:
-            clip = soxr.resample(clip, info.analysis_rate_hz, sr, quality="HQ").astype(np.float32)
+        clip = read(span.start_s, span.end_s)
         a = int(round(span.piece_start_s * sr))
         clip = clip[: len(out) - a]
         out[a:a + len(clip)] = clip
     return out
+
+
+def piece_audio(info: AudioInfo, spans: list[Span], channel: int) -> np.ndarray:
+    """The joined audio of a piece read from the file's ``channel`` (resampled to 16 kHz for the model)."""
+    import soxr
+
+    def read(start_s: float, end_s: float) -> np.ndarray:
+        audio = read_span(info, start_s, end_s)
+        clip = audio[:, channel] if audio.shape[1] > 1 else audio[:, 0]
+        if info.analysis_rate_hz != WHISPER_RATE_HZ:
+            clip = soxr.resample(clip, info.analysis_rate_hz, WHISPER_RATE_HZ, quality="HQ")
+        return clip.astype(np.float32)
+
+    return join_spans(spans, read)
 
 
 def place_words(raw: list[tuple[str, float, float, float]], spans: list[Span]) -> dict[int, list[Word]]:

@@ -30,7 +30,9 @@ import soxr
 
 from analyzer.config import AsrConfig
 from analyzer.metrics.words import word_error_rate
-from analyzer.words import WHISPER_RATE_HZ, Span, _decode, load_transcriber, place_words
+from analyzer.intervals import Segment
+from analyzer.turns import Turn
+from analyzer.words import WHISPER_RATE_HZ, _decode, join_spans, load_transcriber, place_words, plan_pieces
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 EMODB_TEXTS = {
@@ -83,30 +85,28 @@ def run_corpus(name: str, clips: list[tuple[Path, str, str]], *, config: AsrConf
         if sr != WHISPER_RATE_HZ:
             x = soxr.resample(x, sr, WHISPER_RATE_HZ)
         audio.append(x.astype(np.float32))
-    pieces, current, length = [], [], -config.join_gap_s  # the product's joining, clip i = "turn" i
+    # the clips laid end to end (1 s apart) as one party's turns, joined into pieces by the product's code
+    gap_s, t, turns = 1.0, 0.0, []
     for i, x in enumerate(audio):
-        dur = len(x) / WHISPER_RATE_HZ
-        if current and length + config.join_gap_s + dur > config.chunk_s:
-            pieces.append(current)
-            current, length = [], -config.join_gap_s
-        offset = length + config.join_gap_s
-        current.append(Span(i, 0.0, dur, offset))
-        length = offset + dur
-    pieces.append(current)
+        turns.append(Turn(i, "agent", (Segment(t, t + len(x) / WHISPER_RATE_HZ, "agent"),)))
+        t += len(x) / WHISPER_RATE_HZ + gap_s
+    starts = {turn.index: turn.start_s for turn in turns}
+    pieces = plan_pieces(turns, chunk_s=config.chunk_s, join_gap_s=config.join_gap_s, min_turn_s=0.0)
+
+    def read(start_s: float, end_s: float) -> np.ndarray:
+        i = min(starts, key=lambda k: abs(starts[k] - start_s))
+        a = int(round((start_s - starts[i]) * WHISPER_RATE_HZ))
+        return audio[i][a:a + int(round((end_s - start_s) * WHISPER_RATE_HZ))]
+
     hyp: dict[int, list[str]] = {}
     detected, decode_s = [], 0.0
     for spans in pieces:
-        end = spans[-1].piece_start_s + spans[-1].duration_s
-        joined = np.zeros(int(np.ceil(end * WHISPER_RATE_HZ)) + 1, dtype=np.float32)
-        for s in spans:
-            a = int(round(s.piece_start_s * WHISPER_RATE_HZ))
-            joined[a:a + len(audio[s.turn_index])] = audio[s.turn_index][: len(joined) - a]
+        joined = join_spans(spans, read)
         t0 = time.perf_counter()
         language, _, _ = model.detect_language(joined)
         raw = _decode(model, joined, language, config)
         decode_s += time.perf_counter() - t0
         detected.append(language)
-        # clip i's words sit at file times [0, dur): place_words maps them back per clip index
         for index, words in place_words(raw, spans).items():
             hyp.setdefault(index, []).extend(w.word for w in words)
     edits = ref_words = 0
