@@ -219,3 +219,17 @@ def test_bad_phrase_rules_are_refused_with_the_reason():
                          (dict(phrases=["hi"], within_first_s=10, within_last_s=10), "not both")):
         with pytest.raises(ConfigError, match=reason):
             parse_rules({"rules": [{"id": "r", "type": "must_say", **rule}]})
+
+
+def test_a_mono_call_is_transcribed_from_each_partys_diarized_turns(transcribed, tmp_path):
+    from analyzer import analyze_file
+
+    audio, rate = sf.read(transcribed["wav"], dtype="float32")
+    sf.write(tmp_path / "mono.wav", audio.mean(axis=1), rate)
+    config = AnalysisConfig().replace(emotion={"enabled": False}, asr={"enabled": True, "language": "en"})
+    result = analyze_file(tmp_path / "mono.wav", config).to_dict()
+    assert result["mode"] == "mono" and result["asr"]["language_forced"]
+    reference = " ".join(f"say the word {w}" for pair in zip(AGENT_WORDS, CUSTOMER_WORDS) for w in pair)
+    assert word_error_rate(reference, " ".join(t["text"] for t in result["turns"]))[0] <= WER_BOUND
+    for turn in result["turns"]:
+        assert all(turn["start_s"] <= w["start_s"] <= w["end_s"] <= turn["end_s"] for w in turn["words"])
