@@ -8,10 +8,13 @@ for each call. One bad file never stops a batch: its one-line reason goes to
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import sys
+import time
 import traceback
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -20,6 +23,7 @@ from ._version import __version__
 from .config import AnalysisConfig, from_dict
 from .errors import AnalyzerError, ConfigError
 from .result import CallResult
+from .pool import available_cpus, run_pool
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".amr", ".gsm",
@@ -44,10 +48,16 @@ class BatchSummary:
     skipped: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     results: list[CallResult] = field(default_factory=list)  # only when no out_dir is given
+    found: int = 0  # files the inputs held
+    worker_deaths: int = 0
+    stale: list[str] = field(default_factory=list)  # stored results whose status is not 'current'
 
     @property
     def exit_code(self) -> int:
-        return 2 if self.errors else 0
+        """0 all analysed (or up to date), 2 some files failed, 3 the inputs held no audio file."""
+        if self.errors:
+            return 2
+        return 3 if self.found == 0 else 0
 
 
 def sanitize_call_id(text: str) -> str:
@@ -74,37 +84,128 @@ def _walk_audio(folder: Path) -> list[Path]:
     return found
 
 
-def discover(inputs: Iterable[str | Path], *, channel_map: dict[str, tuple[str, str]] | None = None) -> list[CallTask]:
-    """Files and folders (recursive) -> tasks with call_ids relative to their input root.
+def _short_hash(text: str, n: int) -> str:
+    return hashlib.sha1(text.encode("utf-8", errors="surrogateescape")).hexdigest()[:n]
 
-    A folder's files are named relative to the folder; files given directly are
-    named relative to the deepest folder holding them all, so two ``call.wav``
-    from different folders get different ids. Ids that would still collide
-    (``x.wav`` and ``x.mp3``) keep their extension.
-    """
-    pairs: list[tuple[Path, Path]] = []  # (file, root)
-    direct: list[Path] = []
+
+@dataclass(frozen=True)
+class _Found:
+    """One input file: absolute path, its input root and its path relative to that root."""
+
+    path: str
+    root: str
+    relative: str
+
+    def candidate(self, level: int) -> str:
+        """The call_id this file asks for at collision level 0..3 (see :func:`assign_call_ids`)."""
+        relative = self.relative.replace(os.sep, "/")
+        stem = str(Path(relative).with_suffix("")) if Path(relative).suffix else relative
+        clean = sanitize_call_id(stem)
+        # a name the sanitiser had to change (control characters, hidden-folder dots, NFD accents ...)
+        # carries a hash of the original, so two names that clean up alike stay two ids
+        tag = "" if clean == stem else "~" + _short_hash(relative, 8)
+        if level == 0:
+            return clean + tag
+        if level == 1:
+            return sanitize_call_id(relative) + tag
+        if level == 2:
+            return sanitize_call_id(Path(self.root).name + "/" + stem) + tag
+        return sanitize_call_id(relative) + "~" + _short_hash(self.path, 10)
+
+
+def _collect(inputs: Iterable[str | Path]) -> list[_Found]:
+    """Files of the inputs with their roots; the same file given twice (or found twice) counts once."""
+    found: list[_Found] = []
+    direct: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            pairs.extend((f, path) for f in _walk_audio(path))
+            root = os.path.abspath(path)
+            found.extend(_Found(os.path.abspath(f), root, os.path.relpath(os.path.abspath(f), root))
+                         for f in _walk_audio(path))
         else:
-            direct.append(path)
+            direct.append(os.path.abspath(path))
     if direct:
-        root = Path(os.path.commonpath([str(p.absolute().parent) for p in direct]))
-        pairs.extend((p, root) for p in direct)
-    named: dict[str, list[Path]] = {}
-    for file, root in pairs:
-        relative = os.path.relpath(file.absolute(), root.absolute())
-        named.setdefault(sanitize_call_id(str(Path(relative).with_suffix(""))), []).append((file, relative))
+        root = os.path.commonpath([os.path.dirname(p) for p in direct])
+        found.extend(_Found(p, root, os.path.relpath(p, root)) for p in direct)
+    unique, seen = [], set()
+    for item in found:
+        key = os.path.realpath(item.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
+
+
+def assign_call_ids(files: list[_Found], stored: dict[str, str] | None = None) -> dict[str, str]:
+    """file path -> call_id, injective over this run and over the results already in ``--out``.
+
+    ``stored``: call_id -> source path of the results already in the output folder. A file that
+    already has a result keeps its id. Otherwise a file takes the first of these that no other file
+    of this run asks for at the same level and that is not held by a stored result of another
+    existing file: (0) its relative path without extension, (1) with the extension, (2) with its
+    input folder's name in front, (3) with the extension and a hash of its absolute path.
+    Names the sanitiser changed carry a hash of the original name at every level.
+    """
+    stored = stored or {}
+    owner_real = {cid: os.path.realpath(p) for cid, p in stored.items() if p}
+    by_real = {real: cid for cid, real in owner_real.items()}
+    taken: dict[str, str] = {}
+    ids: dict[str, str] = {}
+
+    def blocked(call_id: str, real: str) -> bool:
+        if call_id in taken:
+            return True
+        owner = owner_real.get(call_id)
+        return owner is not None and owner != real and os.path.exists(owner)
+
+    remaining = []
+    for item in files:
+        real = os.path.realpath(item.path)
+        call_id = by_real.get(real)
+        if call_id is not None and call_id not in taken:
+            taken[call_id] = item.path
+            ids[item.path] = call_id
+        else:
+            remaining.append(item)
+    for level in range(4):
+        asked = {item.path: item.candidate(level) for item in remaining}
+        counts = Counter(asked.values())
+        left = []
+        for item in remaining:
+            call_id = asked[item.path]
+            if (counts[call_id] == 1 or level == 3) and not blocked(call_id, os.path.realpath(item.path)):
+                taken[call_id] = item.path
+                ids[item.path] = call_id
+            else:
+                left.append(item)
+        remaining = left
+    if remaining:  # only a sha1 collision of two absolute paths could get here
+        item = remaining[0]
+        raise ConfigError(f"cannot give {item.path} a call_id of its own (collides with "
+                          f"{taken.get(item.candidate(3))}); rename one of the two files")
+    return ids
+
+
+def discover(inputs: Iterable[str | Path], *, channel_map: dict[str, tuple[str, str]] | None = None,
+             stored: dict[str, str] | None = None) -> list[CallTask]:
+    """Files and folders (recursive) -> tasks with call_ids relative to their input root.
+
+    A folder's files are named relative to the folder; files given directly are named
+    relative to the deepest folder holding them all. Ids never collide, within a run or
+    with the results already in the output folder (``stored``, see :func:`assign_call_ids`);
+    the same file given twice is analysed once. Task paths are absolute.
+    """
+    files = _collect(inputs)
+    ids = assign_call_ids(files, stored)
     tasks = []
-    for call_id, files in named.items():
-        for file, relative in files:
-            final_id = call_id if len(files) == 1 else sanitize_call_id(relative)
-            mapping = None
-            if channel_map:
-                mapping = channel_map.get(final_id) or channel_map.get(str(file))
-            tasks.append(CallTask(str(file), final_id, mapping))
+    for item in files:
+        call_id = ids[item.path]
+        mapping = None
+        if channel_map:
+            mapping = channel_map.get(call_id) or channel_map.get(item.path) or channel_map.get(
+                os.path.relpath(item.path))
+        tasks.append(CallTask(item.path, call_id, mapping))
     tasks.sort(key=lambda t: t.call_id)
     return tasks
 
@@ -125,6 +226,8 @@ def is_up_to_date(stored: dict | None, task: CallTask, config: AnalysisConfig) -
     """True when the stored result is for the same file content, parameters and version."""
     if not stored or stored.get("params_digest") != config.digest():
         return False
+    if os.path.realpath(str(stored.get("path") or "")) != os.path.realpath(task.path):
+        return False  # another file (or the same one moved) under this id: analyse it again
     if stored.get("versions", {}).get("call_analyzer") != __version__:
         return False
     try:
@@ -150,10 +253,12 @@ _WORKER: dict = {}
 
 
 def _init_worker(threads: int) -> None:
-    """Process-pool and Dask workers: one single-threaded analysis per process."""
-    import torch
-
-    torch.set_num_threads(threads)
+    """Set up a pool or Dask worker process: its thread counts. Imports only what every call needs:
+    torch comes in with the stage that uses it (emotion, silero VAD, mono diarization)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:  # inherited from a parent that had imported it
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _worker_state(config_dict: dict) -> tuple[AnalysisConfig, dict]:
@@ -195,6 +300,17 @@ def _engine_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
     return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task), models))
 
 
+def _pool_call(item: tuple[CallTask, dict, bool]) -> dict:
+    """One call in a :mod:`analyzer.pool` worker (``item`` = task, config dict, debug)."""
+    return _engine_task(*item)
+
+
+def _worker_death(item: tuple[CallTask, dict, bool], reason: str) -> dict:
+    task = item[0]
+    return {"task": task, "trace": None, "worker_died": True,
+            "error": f"{task.path}: {reason} while analysing this call; the next run tries it once more"}
+
+
 def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
     if not _WORKER.get("threads_set"):
         _init_worker(1)
@@ -202,25 +318,26 @@ def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
     return _engine_task(task, config_dict, debug)
 
 
-def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
-              debug: bool = False) -> Iterator[dict]:
-    """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
-    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
+def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, workers: int = 1, scheduler: str | None = None,
+              debug: bool = False, on_outcome: Callable[[dict], None]) -> int:
+    """Run every task on one of three engines and give each outcome of :func:`run_task` to
+    ``on_outcome`` as calls finish: this process (``workers`` <= 1), a pool of ``workers``
+    single-threaded processes that survives its workers (:mod:`analyzer.pool`), or a Dask cluster
     (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
-    per process."""
+    per process. Returns how many pool workers died."""
     config_dict = config.to_dict()
     if not pending:
-        return
+        return 0
     if scheduler:
-        yield from _dask_outcomes(pending, config_dict, scheduler, debug)
-    elif jobs <= 1 or len(pending) <= 1:
+        for outcome in _dask_outcomes(pending, config_dict, scheduler, debug):
+            on_outcome(outcome)
+        return 0
+    if workers <= 1:
         for task in pending:
-            yield _engine_task(task, config_dict, debug)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(1,)) as pool:
-            futures = [pool.submit(_engine_task, task, config_dict, debug) for task in pending]
-            for future in as_completed(futures):
-                yield future.result()
+            on_outcome(_engine_task(task, config_dict, debug))
+        return 0
+    return run_pool([(task, config_dict, debug) for task in pending], _pool_call, on_outcome,
+                    n_workers=workers, on_death=_worker_death, init=_init_worker, init_args=(1,))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -246,8 +363,11 @@ def open_dask_client(scheduler: str):
         count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
         if not count.isdigit() or int(count) < 1:
             raise ConfigError(f"--scheduler {scheduler!r}: expected local:N with N >= 1 worker processes")
+        # the workers ignore SIGINT (analyzer._dask_preload): Ctrl-C reaches the whole process group, and only
+        # this process should react (close the cluster, report once) instead of every worker printing a traceback
         cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               preload=["analyzer._dask_preload"])
         return Client(cluster), cluster
     if "://" not in scheduler:
         raise ConfigError(f"--scheduler {scheduler!r}: expected tcp://HOST:PORT or local:N")
@@ -283,6 +403,45 @@ def _dask_outcomes(pending: list[CallTask], config_dict: dict, scheduler: str, d
 
 # ---- driver ------------------------------------------------------------------------------------
 
+MAX_WORKER_DEATHS = 2
+"""A call that killed this many workers (in successive runs, same file and parameters) is not tried again
+until the file or the parameters change, or ``--force`` is given."""
+
+
+def _check_inputs(config: AnalysisConfig, out: Path | None, jobs: int) -> None:
+    """Everything that can be checked before the first file is read; raises :class:`ConfigError`."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    if out is not None:
+        from .outputs.writers import OUT_MAX_BYTES
+
+        size = len(os.fsencode(os.path.abspath(out)))
+        if size > OUT_MAX_BYTES:
+            raise ConfigError(f"the output folder's path is {size} bytes long; the results database needs it "
+                              f"within {OUT_MAX_BYTES} bytes (SQLite's path limit); choose a shorter --out",
+                              path=str(out)[:60] + "...")
+        if out.exists() and not out.is_dir():
+            raise ConfigError("--out exists and is not a folder", path=str(out))
+    if config.qa.enabled:
+        from . import qa
+
+        qa.load_default_rules() if config.qa.rules == "default" else qa.load_rules(config.qa.rules)
+    if config.emotion.enabled:
+        from .emotion.model import resolve_model_dir
+
+        folder = resolve_model_dir(config.emotion.model)
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"emotion model {config.emotion.model!r} not found (no {folder / 'config.json'}); "
+                              "use 'open', 'multi' or a model folder, or --no-emotion")
+
+
+def _file_stat(path: str) -> tuple[int | None, int | None]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
+
 
 def analyze_files(
     inputs: Iterable[str | Path],
@@ -291,12 +450,13 @@ def analyze_files(
     out_dir: str | Path | None = None,
     jobs: int = 1,
     resume: bool = True,
-    progress: bool = True,
+    progress: bool = False,
     debug: bool = False,
     channel_map: dict[str, tuple[str, str]] | None = None,
     html: bool = True,
     on_result: Callable[[CallResult], None] | None = None,
     on_error: Callable[[dict], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
     scheduler: str | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
@@ -306,27 +466,60 @@ def analyze_files(
     ``on_result`` gets each CallResult as it arrives.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
-    ``jobs``: worker processes (each single-threaded, with its own model copy).
+    ``jobs``: worker processes (each single-threaded, with its own model copy), capped at the
+    number of calls to analyse and of CPUs (``on_note`` is told). A worker that dies costs only
+    its call (see :mod:`analyzer.pool`).
     ``scheduler``: run the calls on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``);
     the files must be readable at the same paths on every worker. Results are written here.
+    ``on_note``: one-line notes and warnings (capped jobs, a waiting lock, skipped foreign files).
+    With ``out_dir`` the run holds an exclusive lock on the folder: a second run waits.
     """
+    from .outputs import writers
+
+    config = config or AnalysisConfig()
+    out = Path(out_dir) if out_dir is not None else None
+    _check_inputs(config, out, jobs)
+    note = on_note or (lambda message: None)
+    if out is None:
+        return _run_batch(inputs, config, None, jobs=jobs, resume=resume, progress=progress, debug=debug,
+                          channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
+                          note=note, scheduler=scheduler)
+    with writers.OutputLock(out, on_wait=lambda m: note(m)):
+        writers.remove_stale_temporaries(out)
+        return _run_batch(inputs, config, out, jobs=jobs, resume=resume, progress=progress, debug=debug,
+                          channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
+                          note=note, scheduler=scheduler)
+
+
+def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, resume: bool, progress: bool,
+               debug: bool, channel_map, html: bool, on_result, on_error, note, scheduler) -> BatchSummary:
+    """The body of :func:`analyze_files` (with the output folder locked)."""
     from tqdm import tqdm
 
     from .outputs import writers
 
-    config = config or AnalysisConfig()
-    tasks = discover(inputs, channel_map=channel_map)
-    summary = BatchSummary()
-    out = Path(out_dir) if out_dir is not None else None
-    database = writers.ResultsDatabase(out / writers.DB_NAME) if out is not None else None
+    stored = writers.stored_call_paths(out) if out is not None else {}
+    tasks = discover(inputs, channel_map=channel_map, stored=stored)
+    summary = BatchSummary(found=len(tasks))
+    database = writers.ResultsDatabase(out / writers.DB_NAME, on_warning=note) if out is not None else None
     pending = []
     for task in tasks:
+        task_config = _task_config(config, task)
         if out is not None and resume and is_up_to_date(
-            writers.read_call_json(writers.call_json_path(out, task.call_id)), task, _task_config(config, task)
+            writers.read_call_json(writers.call_json_path(out, task.call_id)), task, task_config
         ):
             summary.skipped.append(task.call_id)
-        else:
-            pending.append(task)
+            continue
+        failure = writers.read_failure(out, task.call_id) if out is not None and resume else None
+        if failure and failure.get("worker_deaths", 0) >= MAX_WORKER_DEATHS and failure.get("path") == task.path \
+                and failure.get("params_digest") == task_config.digest() \
+                and (failure.get("file_size"), failure.get("file_mtime_ns")) == _file_stat(task.path):
+            error = {"path": task.path, "call_id": task.call_id, "reason": failure["reason"]}
+            summary.errors.append(error)
+            if on_error:
+                on_error(error)
+            continue
+        pending.append(task)
 
     def handle(outcome: dict) -> None:
         task = outcome["task"]
@@ -338,56 +531,153 @@ def analyze_files(
                 # database first, JSON last: the JSON is what resume trusts, so a kill between the two
                 # leaves a call that is analysed again (and upserted again), never one missing from the database
                 stored = result.to_dict()
-                database.upsert_call(stored)
-                writers.write_call_json(out, stored)
+                text = writers.result_json_text(stored)
+                database.upsert_call(stored, hashlib.sha256(text.encode("utf-8")).hexdigest())
+                writers.write_call_json(out, stored, text)
+                writers.remove_failure(out, task.call_id)
             else:
                 summary.results.append(result)
             summary.analysed.append(task.call_id)
-        else:
-            error = {"path": task.path, "call_id": task.call_id, "reason": outcome["error"]}
-            if on_error:
-                on_error(error)
-            if debug and outcome.get("trace"):
-                tqdm.write(outcome["trace"])
-            if database is not None:
-                database.record_error(task.path, task.call_id, outcome["error"])
-            summary.errors.append(error)
+            return
+        reason = outcome["error"]
+        if out is not None:
+            size, mtime_ns = _file_stat(task.path)
+            digest = _task_config(config, task).digest()
+            before = writers.read_failure(out, task.call_id) or {}
+            same = (before.get("path"), before.get("file_size"), before.get("file_mtime_ns"),
+                    before.get("params_digest")) == (task.path, size, mtime_ns, digest)
+            deaths = (before.get("worker_deaths", 0) if same else 0) + int(bool(outcome.get("worker_died")))
+            if deaths >= MAX_WORKER_DEATHS:
+                reason = (f"{task.path}: killed its worker in {deaths} runs (signal 9 is often the out-of-memory "
+                          "killer); not tried again until the file or the parameters change, or --force")
+            writers.write_failure(out, {"call_id": task.call_id, "path": task.path, "reason": reason,
+                                        "worker_deaths": deaths, "file_size": size, "file_mtime_ns": mtime_ns,
+                                        "params_digest": digest, "at": time.time()})
+            database.record_error(task.path, task.call_id, reason)
+        error = {"path": task.path, "call_id": task.call_id, "reason": reason}
+        if on_error:
+            on_error(error)
+        if debug and outcome.get("trace"):
+            tqdm.write(outcome["trace"])
+        summary.errors.append(error)
 
-    bar = tqdm(total=len(pending), unit="call", desc="analyze", disable=not progress or not pending, dynamic_ncols=True)
+    bar = Progress(len(pending), enabled=progress and bool(pending))
 
     def record(outcome: dict) -> None:
         """Handle one finished call and advance the progress bar (same for every engine)."""
         handle(outcome)
-        bar.update(1)
-        bar.set_postfix(failed=len(summary.errors), refresh=False)
+        bar.update(failed=len(summary.errors))
 
+    workers = min(jobs, len(pending), available_cpus())
+    if jobs > 1 and workers < jobs and pending and not scheduler:
+        note(f"--jobs {jobs} capped to {workers} worker process(es): {len(pending)} call(s) to analyse, "
+             f"{available_cpus()} CPU(s)")
     try:
-        for outcome in run_tasks(pending, config, jobs=jobs, scheduler=scheduler, debug=debug):
-            record(outcome)
-    finally:
-        bar.close()
+        summary.worker_deaths = run_tasks(pending, config, workers=workers, scheduler=scheduler, debug=debug,
+                                          on_outcome=record)
+    except BaseException:  # interrupted: what is written stays; the next run resumes
         if database is not None:
             database.close()
+        raise
+    finally:
+        bar.close()
     if out is not None:
-        finalize_outputs(out, summary, html=html)
+        try:
+            finalize_outputs(out, summary, html=html, database=database, on_warning=note)
+        finally:
+            database.close()
     return summary
 
 
-def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True) -> None:
-    """Rebuild tables and pages from every stored call JSON; write this run's errors.csv."""
+class Progress:
+    """Progress of a batch on stderr: a tqdm bar on a terminal; plain log lines otherwise (cron, CI,
+    ``2> log``), one at most every ``every_s`` seconds and one at the end:
+    ``2026-12-01 14:03:07 analyze: 17/200 calls done, 1 failed``."""
+
+    def __init__(self, total: int, *, enabled: bool, every_s: float = 10.0, stream=None):
+        self.total, self.done, self.failed = total, 0, 0
+        self.enabled, self.every_s = enabled, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self._last = float("-inf")
+        self._bar = None
+        if enabled and _is_terminal(self.stream):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="call", desc="analyze", dynamic_ncols=True, file=self.stream)
+
+    def update(self, *, failed: int) -> None:
+        self.done += 1
+        self.failed = failed
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(failed=failed, refresh=False)
+        elif self.enabled and (time.monotonic() - self._last >= self.every_s or self.done == self.total):
+            self._last = time.monotonic()
+            self.write(f"analyze: {self.done}/{self.total} calls done, {failed} failed")
+
+    def write(self, line: str) -> None:
+        """One timestamped log line (through tqdm on a terminal, so the bar is not broken)."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def rebuild_outputs(out: Path, html: bool) -> None:
+    """Rebuild a results folder's tables, errors.csv, database and pages from its JSON files (``score``)."""
+    finalize_outputs(out, BatchSummary(), html=html)
+
+
+def finalize_outputs(out: Path, summary: BatchSummary, *, html: bool = True, database=None,
+                     on_warning: Callable[[str], None] | None = None) -> None:
+    """Make every table mirror the per-call JSON files and the failure records.
+
+    Rebuilds calls/turns tables (with each result's ``status``), errors.csv (every file of the
+    folder whose last analysis failed, not only this run's), the database (:meth:`sync`) and the
+    pages. Failure records of files that are gone and were not part of this run are dropped.
+    """
     from .outputs import writers
 
     writers.remove_stale_temporaries(out)
-    results = list(writers.iter_call_results(out))
-    writers.write_tables(out, results)
-    writers.write_errors(out, summary.errors)
+    results = list(writers.iter_call_results(out, on_warning=on_warning, with_text_sha=True))
+    this_run = {e["call_id"] for e in summary.errors}
+    errors = []
+    for path, record in writers.iter_failures(out):
+        if record["call_id"] in this_run or os.path.exists(str(record.get("path") or "")):
+            errors.append({k: record.get(k) for k in ("path", "call_id", "reason", "at")})
+        else:
+            path.unlink(missing_ok=True)
+    failing = {e["call_id"] for e in errors}
+    statuses = {r["call_id"]: writers.result_status(r, failing) for r in results}
+    plain = [{k: v for k, v in r.items() if k != "_text_sha256"} for r in results]
+    writers.write_tables(out, plain, statuses)
+    writers.write_errors(out, errors)
+    summary.stale = sorted(cid for cid, status in statuses.items() if status != writers.STATUS_CURRENT)
+    own = database is None
+    database = database or writers.ResultsDatabase(out / writers.DB_NAME, on_warning=on_warning)
+    try:
+        database.sync(results, statuses, errors)
+    finally:
+        if own:
+            database.close()
     if not html:
         return
     try:
         from .outputs.html import write_pages
     except ImportError:  # the HTML writer is optional until it lands
         return
-    write_pages(out, results)
+    write_pages(out, plain)
 
 
 def analyze_folder(folder: str | Path, config: AnalysisConfig | None = None, **kwargs) -> BatchSummary:

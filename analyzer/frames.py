@@ -66,19 +66,33 @@ def measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody:
     """Decode ``info`` once and measure every frame of every analysed channel.
 
     With ``audio.mono_mix`` a stereo file is mixed to one channel first. ``prosody`` None:
-    no pitch or intensity frames (pacing only).
+    no pitch or intensity frames (pacing only). The BLAS library runs single-threaded
+    meanwhile: its matrix products here are small (one block's frames by a window), and on a
+    busy machine its worker threads spin for far longer than the products take (measured: 13x
+    the CPU time of one thread); the setting is restored after.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _measure_frames(info, audio, vad, prosody)
+
+
+def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody: ProsodyConfig | None) -> CallFrames:
     rate = info.analysis_rate_hz
     hop_s = vad.hop_s
     hop = hop_samples(rate, hop_s)
     n_channels = 1 if (audio.mono_mix or info.n_channels == 1) else 2
     vads = [make_vad(vad, rate) for _ in range(n_channels)]
     energy, decisions, intensity, pitch = [], [], [], []
-    context = int(CONTEXT_S * rate) // hop * hop
+    blocks = _channel_blocks(info, audio.block_s, n_channels)
     if prosody is not None:
         from . import prosody as prosody_mod
+
+        blocks_with_context = with_context(blocks, int(CONTEXT_S * rate) // hop * hop)
+    else:  # energy and VAD need no neighbouring audio: no padded copies
+        blocks_with_context = ((block, 0, 0) for block in blocks)
     decoded_samples = 0
-    for padded, left, right in with_context(_channel_blocks(info, audio.block_s, n_channels), context):
+    for padded, left, right in blocks_with_context:
         core = padded[left : len(padded) - right]
         decoded_samples += len(core)
         n = len(core) // hop
@@ -136,3 +150,31 @@ def _channel_blocks(info: AudioInfo, block_s: float, n_channels: int) -> Iterato
         if n_channels == 1 and block.shape[1] > 1:
             block = block.mean(axis=1, keepdims=True)
         yield block
+
+
+ENVELOPE_MAX_BINS = 1500  # per call: enough for a page-wide drawing, ~15 kB of JSON
+
+
+def energy_envelope(energy_db: np.ndarray, hop_s: float, names: list[str], *,
+                    max_bins: int = ENVELOPE_MAX_BINS, floor_db: float = -70.0) -> dict:
+    """A coarse loudness envelope for drawing under the timeline (the call page).
+
+    ``energy_db``: ``(n_frames, n_channels)`` frame energies in dB; ``names``: one per channel.
+    Frames are pooled into at most ``max_bins`` bins of a whole number of frames (the max of each
+    bin, so short syllables stay visible), clipped below at ``floor_db`` and rounded to 0.1 dB.
+    Returns ``{"bin_s": seconds per bin, "floor_db": floor_db, "db": {name: [..]}}``.
+    ::
+
+        energy_db (1 channel)   -80 -20 -30 -75 -60 -10      (hop 0.01 s, max_bins 3)
+        result                  bin_s 0.02, db [-20, -30, -10]
+    """
+    n_frames = energy_db.shape[0]
+    if n_frames == 0:
+        return {"bin_s": hop_s, "floor_db": floor_db, "db": {name: [] for name in names}}
+    per_bin = max(1, int(np.ceil(n_frames / max_bins)))
+    n_bins = int(np.ceil(n_frames / per_bin)) if n_frames else 0
+    padded = np.full((n_bins * per_bin, energy_db.shape[1]), -np.inf, np.float32)
+    padded[:n_frames] = energy_db
+    pooled = np.maximum(padded.reshape(n_bins, per_bin, -1).max(axis=1), floor_db)
+    return {"bin_s": round(per_bin * hop_s, 6), "floor_db": floor_db,
+            "db": {name: [round(float(v), 1) for v in pooled[:, c]] for c, name in enumerate(names)}}

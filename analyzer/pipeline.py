@@ -10,15 +10,16 @@ import dataclasses
 import functools
 import hashlib
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ._version import __version__
 from .audio import AudioInfo, probe, read_span
 from .config import AnalysisConfig, AudioConfig, EmotionConfig, QaConfig
 from .errors import AudioError
-from .frames import measure_frames
+from .frames import energy_envelope, measure_frames
 from .intervals import AGENT, CUSTOMER, UNKNOWN
-from .metrics.emotion import call_emotion_metrics
+from .metrics.emotion import call_emotion_summary
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
 from .metrics.words import words_metrics
@@ -88,7 +89,10 @@ def analyze_file(
     if config.emotion.enabled:
         turn_emotion, emotion_info = score_emotion(info, conv, channel_of, config.emotion, emotion_model)
     rows = [{**timing, **pros, **emo} for timing, pros, emo in zip(timing_rows, turn_prosody, turn_emotion)]
-    emotion_call = call_emotion_metrics(rows, window_s=config.emotion.valence_window_s) if config.emotion.enabled else {}
+    emotion_call = {}
+    if config.emotion.enabled:
+        emotion_call, null_reasons = call_emotion_summary(rows, **config.emotion.call_metrics())
+        emotion_info = {**emotion_info, "null_reasons": null_reasons}
     clock.lap("emotion")
     asr_info = None
     if config.asr.enabled:
@@ -111,7 +115,8 @@ def analyze_file(
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),
                                         ("emotion_licence", emotion_info.get("licence")),
-                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256"))) if v})
+                                        ("emotion_weights_sha256", emotion_info.get("weights_sha256")),
+                                        ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
     if asr_info:
         versions.update(asr_model=asr_info["model"], asr_weights_sha256=asr_info["weights_sha256"])
     qa = score_call({"metrics": metrics, "turns": rows, "events": events}, config.qa) if config.qa.enabled else None
@@ -138,6 +143,8 @@ def analyze_file(
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
         timings_s=clock.timings_s(),
+        analysed_at=datetime.now(tz=timezone.utc).isoformat(),
+        envelope=energy_envelope(frames.energy_db, frames.hop_s, ["mix"] if mono else list(config.audio.channels)),
         diarization=None if diarization is None else {
             "agent_rule": config.diarization.agent,
             "agent_confidence": diarization.agent_confidence,
@@ -214,11 +221,12 @@ def score_emotion(
             clips.append(audio[:, channel_of[turn.speaker]] if audio.shape[1] > 1 else audio[:, 0])
         scores = emotion.score_turns(
             model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
-            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s,
+            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s, **config.decision(),
         )
         scored.update((turn.index, score or dict.fromkeys(EMOTION_TURN_KEYS)) for turn, score in zip(chunk, scores))
     identity = {"enabled": True, "model": model.name, "licence": model.licence,
-                "weights_sha256": model.config.get("weights_sha256")}
+                "weights_sha256": model.config.get("weights_sha256") or model.config.get("heads_sha256"),
+                "encoder_sha256": (model.config.get("encoder") or {}).get("sha256")}
     return [scored[turn.index] for turn in conv.turns], identity
 
 
@@ -235,4 +243,5 @@ def _turn_chunks(turns: list[Turn], max_s: float) -> list[list[Turn]]:
     return [c for c in chunks if c]
 
 
-EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence")
+EMOTION_TURN_KEYS = ("emotion_label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence", "emotion_confidence",
+                     "emotion_uncertain")

@@ -34,9 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import parselmouth
-import scipy.signal
-import soxr
 
 from .config import ProsodyConfig
 from .errors import AnalyzerError
@@ -49,6 +46,7 @@ INTENSITY_FLOOR_DB = 0.0  # below the 16-bit noise floor; what digital silence r
 KAISER_BETA = 2 * np.pi**2 + 0.5  # Praat's intensity window (Kaiser-20)
 MIN_CONTEXT_S = 0.3  # audio to pass on each side of a block for block-invariant frames
 _CHUNK_FRAMES = 2048  # frames per matrix product in the intensity computation (bounds memory)
+_PEAK_CHUNK = 4096  # peaks per vectorised prominence computation (bounds memory on multi-hour calls)
 
 
 class ProsodyError(AnalyzerError):
@@ -139,7 +137,7 @@ def intensity_db(
     x = np.asarray(signal, dtype=np.float64)
     n_frames = len(x) // hop
     half = max(1, int(round(3.2 / pitch_floor_hz * sample_rate_hz)))
-    window = scipy.signal.windows.kaiser(2 * half, KAISER_BETA, sym=True).astype(np.float32)
+    window = np.kaiser(2 * half, KAISER_BETA).astype(np.float32)  # symmetric, as scipy's kaiser(sym=True)
     weight = float(window.astype(np.float64).sum())
     # frame i's window covers samples [i*hop + hop//2 - half, i*hop + hop//2 + half)
     padded = np.concatenate([np.zeros(half), x[: n_frames * hop], np.zeros(half + hop)])
@@ -197,6 +195,9 @@ def pitch_hz(
             f"pitch ceiling {pitch_ceiling_hz} Hz needs a sample rate of at least {2 * pitch_ceiling_hz:g} Hz "
             f"(signal {sample_rate_hz} Hz, pitch_rate_hz {pitch_rate_hz}); lower the ceiling or raise pitch_rate_hz"
         )
+    import parselmouth  # imported here: `import analyzer.prosody` stays cheap (and free of Praat) without pitch
+    import soxr
+
     rate = min(pitch_rate_hz, sample_rate_hz)
     x = np.asarray(signal, dtype=np.float64)[: n_frames * hop]
     if rate != sample_rate_hz:
@@ -320,12 +321,66 @@ def syllable_nuclei(
     if reference_db is None:
         reference_db = speaker_intensity_reference_db(intensity, mask)
     wlen = 2 * int(round(max_spacing_s / hop_s)) + 1
-    peaks, _ = scipy.signal.find_peaks(
-        intensity, height=reference_db + config.nucleus_threshold_db, prominence=config.nucleus_dip_db, wlen=wlen
-    )
+    peaks = find_peaks(intensity, height=reference_db + config.nucleus_threshold_db,
+                       prominence=config.nucleus_dip_db, wlen=wlen)
     voiced = _dilate(np.isfinite(f0), int(round(voicing_tolerance_s / hop_s)))
     keep = mask[peaks] & voiced[peaks]
     return peaks[keep].astype(np.int64)
+
+
+def find_peaks(x: np.ndarray, *, height: float, prominence: float, wlen: int) -> np.ndarray:
+    """Indices of the peaks of ``x`` at least ``height`` high and ``prominence`` prominent, sorted int64.
+
+    The same peaks as ``scipy.signal.find_peaks(x, height=height, prominence=prominence, wlen=wlen)[0]``
+    (local maxima, the middle of a flat top, never the first or last sample; prominence searched
+    within ``wlen // 2`` samples on each side), in numpy, without importing scipy.signal (~0.6 s
+    and ~80 MB per process). ``x``: 1-D, no NaN.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    peaks = local_maxima(x)
+    peaks = peaks[x[peaks] >= height]
+    return peaks[peak_prominences(x, peaks, wlen=wlen) >= prominence]
+
+
+def local_maxima(x: np.ndarray) -> np.ndarray:
+    """Local maxima of ``x`` (int64): samples higher than both neighbours; a flat top of several
+    equal samples counts once, at its middle (left of centre for an even length); the ends never count.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 3:
+        return np.zeros(0, np.int64)
+    change = np.flatnonzero(x[1:] != x[:-1]) + 1
+    starts = np.concatenate([[0], change])  # runs of equal values
+    ends = np.concatenate([change - 1, [len(x) - 1]])
+    level = x[starts]
+    top = np.flatnonzero((level[1:-1] > level[:-2]) & (level[1:-1] > level[2:])) + 1
+    return ((starts[top] + ends[top]) // 2).astype(np.int64)
+
+
+def peak_prominences(x: np.ndarray, peaks: np.ndarray, *, wlen: int) -> np.ndarray:
+    """Prominence of each peak: its height above the higher of the two lowest points reached on
+    each side before a higher sample, the signal's end or ``wlen // 2`` samples (scipy's definition).
+    Float64, one value per peak.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    half = int(wlen) // 2 if wlen >= 2 else len(x)
+    steps = np.arange(half + 1)
+    out = np.empty(len(peaks))
+    for a in range(0, len(peaks), _PEAK_CHUNK):
+        chunk = peaks[a : a + _PEAK_CHUNK]
+        top = x[chunk][:, None]
+        side_minima = []
+        for direction in (-1, 1):
+            index = chunk[:, None] + direction * steps
+            inside = (index >= 0) & (index < len(x))
+            values = x[np.clip(index, 0, len(x) - 1)]
+            stop = ~inside | (values > top)  # the walk ends before the first higher (or outside) sample
+            first_stop = np.where(stop.any(axis=1), stop.argmax(axis=1), half + 1)
+            lowest = np.minimum.accumulate(values, axis=1)
+            side_minima.append(lowest[np.arange(len(chunk)), first_stop - 1])
+        out[a : a + len(chunk)] = x[chunk] - np.maximum(side_minima[0], side_minima[1])
+    return out
 
 
 def count_syllables(nuclei_frames: np.ndarray, start_frame: int, end_frame: int) -> int:

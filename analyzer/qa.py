@@ -14,11 +14,13 @@ type                     parameters -> fails when
                          agent interruptions than that
 ``agent_latency``        ``max_s`` [``max_count`` = 0] -> more than max_count
                          agent answers (gap events) slower than max_s
-``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2] -> the
-                         customer's end valence is below it, or at least half
-                         of the last scored customer turns are angry
+``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2,
+                         ``min_confidence`` = 0] -> the customer's end valence
+                         is below it, or at least half of the last scored
+                         customer turns are angry with p_angry >= min_confidence
 ``agent_angry``          [``min_confidence`` = 0, ``max_count`` = 0] -> more
-                         agent turns labelled angry than max_count
+                         agent turns labelled angry with p_angry >= min_confidence
+                         than max_count
 ``must_say``             ``phrases`` [``party`` = agent, ``within_first_s``,
                          ``within_last_s``, ``tolerance`` = 0.2, ``match`` =
                          any] -> none (any) / not every (all) phrase was said
@@ -58,7 +60,7 @@ _TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "dead_air": {"max_s": (int, float)},
     "agent_interruptions": {"max_count": (int,), "outcome": (str,)},
     "agent_latency": {"max_s": (int, float), "max_count": (int,)},
-    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,)},
+    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,), "min_confidence": (int, float)},
     "agent_angry": {"min_confidence": (int, float), "max_count": (int,)},
     "must_say": dict(_PHRASE_KEYS),
     "must_not_say": dict(_PHRASE_KEYS),
@@ -73,8 +75,8 @@ _DEFAULT_MESSAGES = {
     "dead_air": "Dead air longer than {threshold} s ({count}x, longest {value} s)",
     "agent_interruptions": "Agent interrupted the customer {value} times (limit {threshold})",
     "agent_latency": "Agent answered {count} times slower than {threshold} s (slowest {value} s)",
-    "customer_ending_angry": "Customer ended the call upset (end valence {value})",
-    "agent_angry": "Agent sounded angry in {count} turn(s)",
+    "customer_ending_angry": "Customer ended the call upset: {trigger}",
+    "agent_angry": "Agent sounded angry in {count} turn(s): {trigger}",
     "must_say": "Expected phrase not said: {value}",
     "must_not_say": "Forbidden phrase said {count}x: {value}",
 }
@@ -122,12 +124,65 @@ def _fail(path: str, text: str, reason: str, *needles: str) -> ConfigError:
     return ConfigError(reason, path=where)
 
 
+RULES_MAX_BYTES = 1 << 20
+"""A rules file larger than this (1 MiB) is refused unread."""
+MAX_RULES = 1000
+MAX_YAML_NODES = 100_000
+"""YAML anchors and aliases may not expand the document past this many nodes (no 'billion laughs')."""
+MAX_WEIGHT = 1000.0
+MAX_ABS_THRESHOLD = 1e9
+MAX_MESSAGE_CHARS = 500
+"""A message template is at most this long, and so is the message it formats to (format widths included)."""
+MAX_FORMAT_WIDTH = 64
+MAX_TEXT_CHARS = 200  # ids, versions, metric names, descriptions stay short
+
+
+def _yaml_nodes(node, memo: dict, visiting: set) -> int:
+    """How many nodes ``node`` expands to with every alias resolved (memoised: shared nodes count per use)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in visiting:
+        raise ValueError("a YAML alias refers to itself (recursive structure)")
+    visiting.add(key)
+    children = node.value if isinstance(node.value, list) else []
+    total = 1
+    for child in children:
+        for part in (child if isinstance(child, tuple) else (child,)):
+            total += _yaml_nodes(part, memo, visiting)
+            if total > MAX_YAML_NODES:
+                break
+    visiting.discard(key)
+    memo[key] = total
+    return total
+
+
+def _load_yaml(text: str):
+    """``yaml.safe_load`` that refuses documents whose aliases expand past :data:`MAX_YAML_NODES` nodes."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _yaml_nodes(node, {}, set())
+        if size > MAX_YAML_NODES:
+            raise ValueError(f"anchors and aliases expand it to more than {MAX_YAML_NODES} nodes ('billion laughs'); "
+                             "write the rules out instead")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path, text: str) -> dict:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
+        except ValueError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -160,6 +215,11 @@ def parse_rules(data: dict, *, source: str = "rules", text: str = "") -> RuleSet
     items = data.get("rules")
     if not isinstance(items, list) or not items:
         raise _fail(source, text, "no rules: add [[rules]] tables (TOML) or a 'rules:' list (YAML); see docs/qa.md")
+    if len(items) > MAX_RULES:
+        raise _fail(source, text, f"{len(items)} rules; allowed: at most {MAX_RULES}")
+    for key in ("version", "description"):
+        if key in data and (not isinstance(data[key], (str, int, float)) or len(str(data[key])) > MAX_TEXT_CHARS):
+            raise _fail(source, text, f"{key} must be a string of at most {MAX_TEXT_CHARS} characters", key)
     rules, seen = [], set()
     for number, item in enumerate(items, start=1):
         rules.append(_parse_rule(item, number, source=source, text=text, seen=seen))
@@ -175,6 +235,8 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     rid = item.get("id")
     if not isinstance(rid, str) or not rid.strip():
         raise _fail(source, text, f"rule #{number} has no 'id' (a short name like 'dead_air_10s')")
+    if len(rid) > MAX_TEXT_CHARS:
+        raise _fail(source, text, f"rule #{number}: id is {len(rid)} characters; allowed: at most {MAX_TEXT_CHARS}")
     anchor = (f'"{rid}"',) if _line_of(text, f'"{rid}"') else (rid,)
 
     def fail(reason: str, *needles: str) -> ConfigError:
@@ -200,8 +262,11 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     if severity not in SEVERITIES:
         raise fail(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}", str(severity))
     weight = item.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise fail(f"weight must be a positive number, got {weight!r}", "weight")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= MAX_WEIGHT:
+        raise fail(f"weight must be a positive number, got {weight!r}; allowed: > 0 and <= {MAX_WEIGHT:g}", "weight")
+    description = item.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_TEXT_CHARS):
+        raise fail(f"description must be a string of at most {MAX_TEXT_CHARS} characters", "description")
     params = []
     for key, types in allowed.items():
         if key not in item:
@@ -217,7 +282,13 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
         if key == "phrases":
             if not value or not all(isinstance(v, str) and v.strip() for v in value):
                 raise fail("phrases must be a non-empty list of non-empty strings", key)
+            if any(len(v) > MAX_TEXT_CHARS for v in value):
+                raise fail(f"a phrase is longer than {MAX_TEXT_CHARS} characters", key)
             value = tuple(value)
+        if isinstance(value, (int, float)) and abs(value) > MAX_ABS_THRESHOLD:
+            raise fail(f"{key} = {value!r}; allowed: a number within -{MAX_ABS_THRESHOLD:g}..{MAX_ABS_THRESHOLD:g}", key)
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            raise fail(f"{key} is {len(value)} characters; allowed: at most {MAX_TEXT_CHARS}", key)
         params.append((key, value))
     p = dict(params)
     if rtype == "metric":
@@ -247,21 +318,55 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     if message is not None:
         if not isinstance(message, str):
             raise fail("message must be a string", "message")
-        try:
-            message.format(value=1, threshold=1, count=1, label="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise fail(f"message has a bad placeholder ({exc}); use {{value}}, {{threshold}} or {{count}}",
-                       "message") from None
+        problem = _message_problem(message)
+        if problem:
+            raise fail(problem, "message")
     auto_fail = item.get("auto_fail", False)
     if not isinstance(auto_fail, bool):
         raise fail("auto_fail must be true or false", "auto_fail")
     return Rule(rid, rtype, severity, float(weight), message, auto_fail, tuple(params))
 
 
+def _message_problem(message: str) -> str | None:
+    """Why a message template is unsafe or broken (None if fine): bounded length, known placeholders,
+    format widths and precisions of at most :data:`MAX_FORMAT_WIDTH`, bounded formatted length."""
+    import string
+
+    if len(message) > MAX_MESSAGE_CHARS:
+        return f"message is {len(message)} characters; allowed: at most {MAX_MESSAGE_CHARS}"
+    try:
+        for _, name, spec, _ in string.Formatter().parse(message):
+            if name is None:
+                continue
+            if name not in ("value", "threshold", "count", "label", "trigger"):
+                return (f"message has a bad placeholder {{{name}}}; use {{value}}, {{threshold}}, {{count}}, {{label}} "
+                        "or {trigger}")
+            if spec and ("{" in spec or any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", spec))):
+                return (f"message format {{{name}:{spec}}} is too wide; allowed: widths and precisions up to "
+                        f"{MAX_FORMAT_WIDTH}, no nested fields")
+        samples = [dict(value=v, threshold=v, count=1, label="x", trigger="x") for v in (1, 1.5, "x")]
+        formatted = []
+        for sample in samples:
+            try:
+                formatted.append(message.format(**sample))
+            except (ValueError, TypeError):
+                continue  # a numeric format applied to a string sample: real values are numbers
+        if not formatted:
+            message.format(**samples[0])
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        return f"message has a bad placeholder ({exc}); use {{value}}, {{threshold}} or {{count}}"
+    if any(len(text) > 2 * MAX_MESSAGE_CHARS for text in formatted):
+        return f"message formats to more than {2 * MAX_MESSAGE_CHARS} characters"
+    return None
+
+
 def load_rules(path: str | Path) -> RuleSet:
     """Read and validate a rules file (``.toml``, or ``.yaml``/``.yml``)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > RULES_MAX_BYTES:
+            raise ConfigError(f"rules file is {size} bytes; allowed: at most {RULES_MAX_BYTES}", path=str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("rules file not found; pass an existing .toml or .yaml file", path=str(path)) from None
@@ -288,6 +393,7 @@ class _Outcome:
     threshold: Any = None
     count: int = 0
     times: tuple[tuple[float, float], ...] = ()
+    trigger: str = ""  # what made the rule fail, in words (the message's {trigger})
 
 
 def _times(items: list[dict]) -> tuple[tuple[float, float], ...]:
@@ -334,26 +440,50 @@ def _check_agent_latency(rule: Rule, call: dict) -> _Outcome:
                     times=_times(slow))
 
 
-def _scored(turn: dict, min_confidence: float = 0.0) -> bool:
-    conf = turn.get("emotion_confidence")
-    return turn.get("emotion_label") is not None and (conf is None or conf >= min_confidence)
+def _scored(turn: dict) -> bool:
+    return turn.get("emotion_label") is not None
+
+
+def _p_angry(turn: dict) -> float:
+    """The turn's (calibrated) angry probability; older results without it fall back to the label's confidence."""
+    p = turn.get("p_angry")
+    return float(p if p is not None else turn.get("emotion_confidence") or 0.0)
+
+
+def _angry(turns: list[dict], min_confidence: float) -> list[dict]:
+    return [t for t in turns if t.get("emotion_label") == "angry" and _p_angry(t) >= min_confidence]
+
+
+def _angry_words(angry: list[dict], of: str, min_confidence: float) -> str:
+    probs = ", ".join(f"{_p_angry(t):.2f}" for t in angry)
+    floor = f" >= {min_confidence:g}" if min_confidence else ""
+    return f"{len(angry)} of {of} angry (p_angry {probs}{floor})"
 
 
 def _check_customer_ending_angry(rule: Rule, call: dict) -> _Outcome:
     below, n_last = rule.param("valence_below"), rule.param("last_turns", 2)
+    min_conf = rule.param("min_confidence", 0.0)
     end_valence = (call.get("metrics") or {}).get("customer_valence_end")
     scored = [t for t in call.get("turns") or [] if t.get("speaker") == "customer" and _scored(t)]
     last = scored[-n_last:] if n_last else []
     if (below is None or end_valence is None) and not last:
         return _Outcome(skipped="no customer emotion in this call (emotion model off or no scored turns)")
-    angry_last = [t for t in last if t.get("emotion_label") == "angry"]
+    angry_last = _angry(last, min_conf)
     by_valence = below is not None and end_valence is not None and end_valence < below
     by_turns = bool(last) and len(angry_last) * 2 >= len(last)
+    triggers = []
+    if by_valence:
+        triggers.append(f"end valence {end_valence:.2f} below {below:g}")
+    if by_turns:
+        triggers.append(_angry_words(angry_last, f"the last {len(last)} scored turns", min_conf))
+    if by_turns or not by_valence:
+        value, threshold = len(angry_last), f"half of the last {len(last)} turns"
+    else:
+        value, threshold = end_valence, below
     failed = by_valence or by_turns
-    evidence = angry_last or last
-    value = end_valence if end_valence is not None else f"{len(angry_last)} of last {len(last)} turns angry"
-    return _Outcome(failed=failed, value=value, threshold=below, count=len(angry_last),
-                    times=_times(evidence) if failed else ())
+    evidence = angry_last if by_turns else last
+    return _Outcome(failed=failed, value=value, threshold=threshold, count=len(angry_last),
+                    times=_times(evidence) if failed else (), trigger="; ".join(triggers))
 
 
 def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
@@ -361,9 +491,9 @@ def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
     agent_scored = [t for t in call.get("turns") or [] if t.get("speaker") == "agent" and _scored(t)]
     if not agent_scored:
         return _Outcome(skipped="no agent emotion in this call (emotion model off or no scored turns)")
-    angry = [t for t in agent_scored if t.get("emotion_label") == "angry" and _scored(t, min_conf)]
+    angry = _angry(agent_scored, min_conf)
     return _Outcome(failed=len(angry) > max_count, value=len(angry), threshold=max_count, count=len(angry),
-                    times=_times(angry))
+                    times=_times(angry), trigger=_angry_words(angry, f"{len(agent_scored)} scored turns", min_conf))
 
 
 def _phrase_scope(rule: Rule, call: dict) -> tuple[list[dict], tuple[float, float]] | None:
@@ -423,7 +553,8 @@ def _message(rule: Rule, outcome: _Outcome) -> str:
         threshold = f"{threshold[0]}-{threshold[1]}"
     label = METRICS[rule.param("metric")].label if rule.type == "metric" else rule.type
     value = round(outcome.value, 3) if isinstance(outcome.value, float) else outcome.value
-    return template.format(value=value, threshold=threshold, count=outcome.count, label=label)
+    return template.format(value=value, threshold=threshold, count=outcome.count, label=label,
+                           trigger=outcome.trigger or f"{value} (limit {threshold})")
 
 
 def evaluate(rules: RuleSet, call: dict) -> dict:
@@ -459,12 +590,13 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
             "skipped": skipped, "auto_failed": auto_failed}
 
 
-def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
+def rescore_results(results_dir: str | Path, rules, *, rebuild_outputs: Callable[[Path, bool], None] | None = None) -> "pd.DataFrame":
     """Evaluate ``rules`` (a :class:`analyzer.qa.RuleSet`) on every result in ``results_dir`` and
-    rewrite what depends on the score: each JSON's ``qa``, calls.csv/.parquet and turns tables
-    (rebuilt by :mod:`analyzer.outputs.writers`), the SQLite database and the HTML pages when they exist.
+    rewrite what depends on the score: each JSON's ``qa``, then, in a results folder written by
+    ``analyze``, ``rebuild_outputs(folder, html)`` (the batch's end-of-run rebuild of tables,
+    errors.csv, database and pages; the CLI passes :func:`analyzer.batch.rebuild_outputs`).
     Returns one row per call: call_id, qa_score, failed and skipped rule ids (';'-joined)."""
-    import json
+    import contextlib
 
     import pandas as pd
 
@@ -472,25 +604,21 @@ def rescore_results(results_dir: str | Path, rules) -> "pd.DataFrame":
     from .outputs.reader import iter_result_files, read_result
 
     root = Path(results_dir)
-    rows, results = [], []
-    for path in iter_result_files(root):
-        result = read_result(path)
-        qa = evaluate(rules, result)
-        result["qa"] = qa
-        writers.atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
-        results.append(result)
-        rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
-                     "failed": ";".join(f["rule"] for f in qa["failed"]),
-                     "skipped": ";".join(s["rule"] for s in qa["skipped"])})
-    if (root / writers.CALLS_DIR).is_dir():
-        writers.write_tables(root, results)
-        db_path = root / writers.DB_NAME
-        if db_path.exists():
-            with writers.ResultsDatabase(db_path) as database:
-                for result in results:
-                    database.upsert_call(result)
-        if (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir():
-            from .outputs.html import write_pages
-
-            write_pages(root, results, html_dir=writers.HTML_DIR)
+    files = iter_result_files(root)  # raises for a folder that is not a results folder, before any lock is taken
+    managed = (root / writers.CALLS_DIR).is_dir()
+    lock = writers.OutputLock(root) if managed else contextlib.nullcontext()
+    rows = []
+    with lock:  # an analyze run writing into this folder finishes first
+        for path in files:
+            result = read_result(path)
+            qa = evaluate(rules, result)
+            result["qa"] = qa
+            writers.atomic_write_text(path, writers.result_json_text(result))
+            rows.append({"call_id": result["call_id"], "qa_score": qa["score"],
+                         "failed": ";".join(f["rule"] for f in qa["failed"]),
+                         "skipped": ";".join(s["rule"] for s in qa["skipped"])})
+        if managed and rebuild_outputs is not None:
+            # the same rebuild as at the end of an analyze run: tables (with status), errors.csv, database, pages
+            html = (root / "index.html").exists() or (root / writers.HTML_DIR).is_dir()
+            rebuild_outputs(root, html)
     return pd.DataFrame(rows, columns=["call_id", "qa_score", "failed", "skipped"])

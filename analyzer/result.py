@@ -34,6 +34,8 @@ class CallResult:
     file_mtime_ns: int | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     diarization: dict[str, Any] | None = None  # mono calls: agent rule, confidences, speaker-count estimate
+    analysed_at: str | None = None  # ISO-8601 UTC time the analysis finished (re-scoring keeps it)
+    envelope: dict[str, Any] | None = None  # coarse loudness per channel for the call page (frames.energy_envelope)
     asr: dict[str, Any] | None = None  # transcription: model, licence, weights checksum, call language (None = off)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,4 +64,6 @@ class CallResult:
             "qa": self.qa,
             "warnings": self.warnings,
             "timings_s": self.timings_s,
+            "analysed_at": self.analysed_at,
+            "envelope": self.envelope,
         }

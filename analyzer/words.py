@@ -191,7 +191,7 @@ def transcribe_turns(info: AudioInfo, conv: Conversation, channel_of: dict[str, 
         plans.extend((channel, spans) for spans in plan_pieces(own, chunk_s=config.chunk_s,
                                                                join_gap_s=config.join_gap_s, min_turn_s=config.min_turn_s))
     plans.sort(key=lambda plan: plan[1][0].start_s)
-    language, probability = config.language, None
+    language, probability = config.language or None, None
     if language is not None and language not in model.supported_languages:
         raise AnalyzerError(f"--language {language!r} is not a language of {transcriber.name}; "
                             f"use one of {', '.join(sorted(model.supported_languages))}")
@@ -212,5 +212,5 @@ def transcribe_turns(info: AudioInfo, conv: Conversation, channel_of: dict[str, 
     block = {"enabled": True, "model": transcriber.name, "licence": transcriber.licence,
              "weights_sha256": transcriber.weights_sha256, "language": language,
              "language_probability": None if probability is None else round(float(probability), 4),
-             "language_forced": config.language is not None}
+             "language_forced": bool(config.language)}
     return rows, block

@@ -263,13 +263,14 @@ def main() -> int:
     parser.add_argument("--emotion", action="store_true", help="include per-turn emotion scoring")
     parser.add_argument("--no-prosody", action="store_true", help="pacing only: skip pitch/intensity/syllables")
     parser.add_argument("--vad", default="webrtc", choices=["webrtc", "silero"])
+    parser.add_argument("--mono", action="store_true", help="the two channels mixed: one mono call (diarization runs)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     args = parser.parse_args()
     sections = {"emotion": {"enabled": args.emotion}, "vad": {"backend": args.vad}, "prosody": {"enabled": not args.no_prosody}}
     rows = []
     for minutes in args.minutes:
-        path = make_long_call(minutes, Path(args.workdir))
+        path = make_long_call(minutes, Path(args.workdir), mono=args.mono)
         figures = run(path, sections)
         figures.update(minutes=minutes, realtime_factor=figures["duration_s"] / figures["wall_s"],
                        cpu_realtime_factor=figures["duration_s"] / figures["cpu_s"])
@@ -278,6 +279,7 @@ def main() -> int:
               f"{figures['realtime_factor']:.0f}x real time (wall), {figures['cpu_realtime_factor']:.0f}x (CPU), "
               f"peak RSS {figures['peak_rss_mb']:.0f} MB, stages {figures['stages_s']}", file=sys.stderr)
     mode = ("timing only" if args.no_prosody else "timing + prosody") + (" + emotion" if args.emotion else "") + f", VAD {args.vad}"
+    mode += ", mono (diarization)" if args.mono else ", stereo"
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"one thread; {mode}\n")
     print("| call length | wall time | CPU time | x real time (wall) | x real time (CPU) | peak RSS |")

@@ -124,3 +124,25 @@ def test_throughput_quick_analyses_every_simulated_call_with_both_engines(suite,
         assert run["audio_h_per_wall_h"] > 0 and run["audio_h_per_cpu_h"] > 0
     rows = _table_rows(md, "| engine")
     assert [row[0] for row in rows] == ["process pool, --jobs 2", "Dask LocalCluster, --scheduler local:2"]
+
+
+def test_vs_peers_quick_gives_every_system_a_paired_cpu_ratio_to_call_ai_metrics(suite, out, corpora):
+    suite.bench_vs_peers(out, quick=True)
+    md, data = _load(out, "vs_peers")
+    systems = data["systems"]
+    assert len(systems) == 4 and data["rounds"] == 1 and data["n_calls"] == 2
+    peer = next(name for name in systems if name.startswith("call-ai-metrics"))
+    assert systems[peer]["ratio_to_peer_median"] == pytest.approx(1.0)
+    for row in systems.values():
+        assert row["cpu_s_median"] > 0 and row["peak_rss_mb_max"] > 0
+        assert row["ratio_to_peer_min"] <= row["ratio_to_peer_median"] <= row["ratio_to_peer_max"]
+    assert [r[0] for r in _table_rows(md, "| system | CPU (median)")] == list(systems)
+
+
+def test_startup_quick_measures_three_variants_of_analyze_on_a_30_s_call(suite, out):
+    suite.bench_startup(out, quick=True)
+    md, data = _load(out, "startup")
+    assert set(data["variants"]) == {"--no-emotion --no-prosody", "--no-emotion", "everything (emotion too)"}
+    for row in data["variants"].values():
+        assert row["cpu_s_median"] > 0 and row["peak_rss_mb_max"] > 0
+    assert len(_table_rows(md, "| `call-analyzer analyze` on a 30 s call")) == 3

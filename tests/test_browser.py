@@ -73,10 +73,25 @@ def build_site(root: Path, call: dict) -> tuple[Path, Path]:
     return page_file, index
 
 
+def synthetic_envelope(call: dict) -> dict:
+    """A loudness envelope as the pipeline writes it: loud inside each party's turns, quiet elsewhere."""
+    from analyzer.frames import energy_envelope
+
+    hop_s = 0.01
+    energy = np.full((int(call["duration_s"] / hop_s), 2), -65.0, np.float32)
+    rng = np.random.default_rng(0)
+    for turn in call["turns"]:
+        channel = 0 if turn["speaker"] == "agent" else 1
+        span = slice(int(turn["start_s"] / hop_s), int(turn["end_s"] / hop_s))
+        energy[span, channel] = -30.0 + 8.0 * rng.random(span.stop - span.start)
+    return energy_envelope(energy, hop_s, ["agent", "customer"])
+
+
 def demo_call() -> dict:
     call = make_result("north/2024-05-01/call-0001", duration_s=75.0, agent_interruptions=4, dead_air_s=(11.0,),
                        agent_angry_turns=(3,), valence_start=-0.6, valence_end=0.5, seed=7)
     call["qa"] = evaluate(load_default_rules(), call)
+    call["envelope"] = synthetic_envelope(call)
     return call
 
 
@@ -110,7 +125,7 @@ def test_call_page_loads_clean_has_one_element_per_turn_and_click_seeks_audio(pa
 
 
 def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path):
-    calls = [make_result(f"team/call-{k}", seed=k, agent_interruptions=k) for k in range(4)]
+    calls = [make_result(f"team/call-{k}", seed=k, agent_interruptions=2 * k) for k in range(4)]
     for call in calls:
         call["qa"] = evaluate(load_default_rules(), call)
     hrefs = {}
@@ -126,10 +141,16 @@ def test_index_loads_clean_sorts_filters_and_links_to_call_pages(page, tmp_path)
     header.click()
     header.click()  # descending
     assert page.evaluate(ids) == [c["call_id"] for c in reversed(calls)]
+    assert header.get_attribute("aria-sort") == "descending"
     page.fill("#f-text", "call-2")
     assert page.locator("#calls tbody tr:visible").count() == 1
     assert page.inner_text("#shown") == "1"
     page.fill("#f-text", "")
+    interrupting = sum("agent_interrupts_over_3" in [f["rule"] for f in c["qa"]["failed"]] for c in calls)
+    for words in ("agent_interrupts", "agent interrupts over 3"):  # the rule id or its readable name
+        page.fill("#f-rule", words)
+        assert page.inner_text("#shown") == str(interrupting) == "2"
+    page.fill("#f-rule", "")
     with page.expect_navigation():
         page.click("a[href='team/call-1.html']")
     assert page.url.endswith("/team/call-1.html")
@@ -180,4 +201,158 @@ def test_call_page_shows_the_transcript_and_clicking_a_word_seeks_and_highlights
     page.evaluate("document.getElementById('player').pause()")
     assert page.locator("#transcript .w.now").first.inner_text() in (target["word"], call["turns"][5]["words"][0]["word"],
                                                                       call["turns"][6]["words"][0]["word"])
+    assert page.problems == []
+
+
+def site_of_three(root: Path) -> tuple[list[dict], Path]:
+    """Three calls with real audio, written by write_pages (pages with index and previous/next links)."""
+    from analyzer.outputs.html import write_pages
+
+    calls = []
+    for k in range(3):
+        call_id = f"north/2024-05-01/call-{k}"
+        call = make_result(call_id, duration_s=75.0, agent_interruptions=4, dead_air_s=(11.0,),
+                           agent_angry_turns=(3,), seed=7 + k, path=str(root / "audio" / f"{call_id}.wav"))
+        write_wav(Path(call["path"]), call["duration_s"])
+        call["envelope"] = synthetic_envelope(call)
+        call["qa"] = evaluate(load_default_rules(), call)
+        calls.append(call)
+    index = write_pages(root, calls)
+    return calls, index
+
+
+def _player_time(page) -> float:
+    return page.evaluate("document.getElementById('player').currentTime")
+
+
+def test_keyboard_moves_the_playhead_between_turns_and_events_plays_and_zooms(page, tmp_path):
+    calls, _ = site_of_three(tmp_path)
+    call = calls[1]
+    page.goto(page_path(tmp_path / "html", call["call_id"]).as_uri())
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    starts = sorted(t["start_s"] for t in call["turns"])
+    page.locator("h1").click()  # focus the page, not a control
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[0]}) < 0.01")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[1]}) < 0.01")
+    assert _player_time(page) == pytest.approx(starts[1], abs=0.01)
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[0]}) < 0.01")
+    events = sorted({e["start_s"] for e in call["events"] if e["kind"] != "pause"})
+    page.keyboard.press("Shift+ArrowRight")
+    expected = next(t for t in events if t > starts[0] + 0.05)
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {expected}) < 0.01")
+    assert page.evaluate("document.getElementById('player').paused")  # moving does not start playback
+    page.keyboard.press(" ")
+    page.wait_for_function("!document.getElementById('player').paused")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('player').paused")
+    page.keyboard.press("+")
+    assert page.evaluate("document.getElementById('tl-inner').style.width") == "200%"
+    page.keyboard.press("-")
+    assert page.evaluate("document.getElementById('tl-inner').style.width") == "100%"
+    # accessible timeline items, warnings-free stereo page, navigation links, envelope drawn
+    first = page.locator("#lane-agent .turn").first
+    assert first.get_attribute("role") == "button" and first.get_attribute("tabindex") == "0"
+    assert first.get_attribute("aria-label").startswith("agent turn 0, 0:00.3 to")
+    assert page.locator("#envelope-agent path").count() == 1
+    assert page.get_attribute("#nav-prev", "href").endswith("call-0.html")
+    assert page.get_attribute("#nav-next", "href").endswith("call-2.html")
+    with page.expect_navigation():
+        page.click("#nav-index")
+    assert page.url.endswith("/index.html")
+    assert page.problems == []
+
+
+def test_clicking_a_turn_list_row_seeks_and_the_list_follows_playback(page, tmp_path):
+    calls, _ = site_of_three(tmp_path)
+    call = calls[0]
+    page.goto(page_path(tmp_path / "html", call["call_id"]).as_uri())
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    rows = page.locator("#turn-list tbody tr")
+    assert rows.count() == len(call["turns"])
+    target = sorted(call["turns"], key=lambda t: t["start_s"])[6]
+    rows.nth(6).click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {target['start_s']}) < 0.75")
+    page.evaluate("document.getElementById('player').pause()")
+    assert page.get_attribute("#turn-list tr.current", "data-start") == str(target["start_s"])
+    assert page.get_attribute("#turn-list tr.current", "aria-current") == "true"
+    # zoomed in, the timeline scrolls so the playhead stays in view
+    page.click("button[data-zoom='2']")
+    page.click("button[data-zoom='2']")
+    page.click("button[data-zoom='2']")
+    late = sorted(call["turns"], key=lambda t: t["start_s"])[-2]
+    page.evaluate(f"document.getElementById('player').currentTime = {late['start_s']}")
+    page.wait_for_function("document.getElementById('tl-scroll').scrollLeft > 0")
+    in_view = page.evaluate("""() => { const s = document.getElementById('tl-scroll'), h = document.getElementById('playhead');
+        const x = h.offsetLeft; return x >= s.scrollLeft && x <= s.scrollLeft + s.clientWidth; }""")
+    assert in_view
+    # the time of peak customer anger is a link that plays it
+    peak = call["metrics"]["peak_customer_anger_s"]
+    page.click("a.mt")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {peak}) < 0.75")
+    page.evaluate("document.getElementById('player').pause()")
+    page.screenshot(path=str(tmp_path / "call-page-keyboard.png"), full_page=True)
+    assert (tmp_path / "call-page-keyboard.png").stat().st_size > 10_000
+    assert page.problems == []
+
+
+def _many_calls(n: int) -> list[dict]:
+    """n index rows: a few real results copied under new call_ids with varied metrics (cheap)."""
+    templates = []
+    for k in range(5):
+        call = make_result(f"t/{k}", seed=k, agent_interruptions=k, dead_air_s=(6.0,) * (k % 3))
+        call["qa"] = evaluate(load_default_rules(), call)
+        templates.append(call)
+    rng = np.random.default_rng(0)
+    calls = []
+    for k in range(n):
+        base = templates[k % len(templates)]
+        metrics = dict(base["metrics"], duration_s=float(rng.uniform(60, 900)),
+                       agent_latency_median_s=round(float(rng.uniform(0.2, 2.0)), 3))
+        calls.append({**base, "call_id": f"team-{k % 20:02d}/2024-05-{1 + k % 28:02d}/call-{k:05d}", "metrics": metrics,
+                      "qa": dict(base["qa"], score=float(round(rng.uniform(40, 100), 1)))})
+    return calls
+
+
+def test_index_of_5000_calls_renders_filters_pages_totals_and_exports_fast(page, tmp_path):
+    import time
+
+    calls = _many_calls(5000)
+    index = write_index(calls, tmp_path / "index.html", page_hrefs={c["call_id"]: page_href(c["call_id"]) for c in calls})
+    start = time.perf_counter()
+    page.goto(index.as_uri())
+    page.wait_for_function("document.getElementById('page-info').textContent.indexOf('of 5000') > 0")
+    load_s = time.perf_counter() - start
+    assert page.locator("#calls tbody tr:visible").count() == 100
+    start = time.perf_counter()
+    page.fill("#f-text", "team-03/")
+    page.wait_for_function("document.getElementById('shown').textContent === '250'")
+    filter_s = time.perf_counter() - start
+    print(f"5000-call index: load {load_s:.2f} s, filter {filter_s:.2f} s, {index.stat().st_size / 1e6:.1f} MB")
+    assert load_s < 2.0 and filter_s < 2.0
+    assert page.locator("#calls tbody tr:visible").count() == 100
+    page.click("#page-next")
+    page.click("#page-next")
+    assert page.locator("#calls tbody tr:visible").count() == 50
+    shown = [c for c in calls if "team-03/" in c["call_id"]]
+    mean_latency = np.mean([c["metrics"]["agent_latency_median_s"] for c in shown])
+    latency_col = 2 + [k for k, _ in __import__("analyzer.outputs.html", fromlist=["x"]).INDEX_COLUMNS].index("agent_latency_median_s")
+    assert page.inner_text(f"#row-mean td:nth-child({latency_col + 1})") == f"{mean_latency:.2f} s"
+    assert ":" in page.inner_text("#row-total td:nth-child(3)")  # total duration as h:mm:ss
+    first = page.locator("#calls tbody tr:visible td").first.inner_text()
+    assert first.startswith("team-03/")
+    assert page.locator("#calls tbody tr:visible td:nth-child(3)").first.inner_text().count(":") >= 1  # mm:ss
+    with page.expect_download() as download:
+        page.click("#export")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 251 and lines[0].startswith("call_id,qa_score,duration_s,talk_ratio_agent (0-1)")
+    assert {line.split(",")[0] for line in lines[1:]} == {c["call_id"] for c in shown}
+    page.fill("#f-text", "")
+    page.fill("#f-score", "50")
+    expected = sum(c["qa"]["score"] <= 50 for c in calls)
+    page.wait_for_function(f"document.getElementById('shown').textContent === '{expected}'")
+    page.screenshot(path=str(tmp_path / "index-5000.png"))
+    assert (tmp_path / "index-5000.png").stat().st_size > 10_000
     assert page.problems == []

@@ -185,7 +185,7 @@ def test_compare_and_score_commands_run_from_argparse(cohort_dir, tmp_path, caps
     assert "Agents in won calls answer" in out and (tmp_path / "r" / "report.html").exists()
 
     args = parser.parse_args(["compare", str(tmp_path / "nowhere"), "--by-folder", "--out", str(tmp_path / "r2")])
-    assert args.func(args) == 2
+    assert args.func(args) == 1
     assert "results folder not found" in capsys.readouterr().err
 
 
@@ -217,12 +217,12 @@ def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, c
     assert "Scored 2 calls with rules default-1" in capsys.readouterr().out
 
 
-def test_score_command_with_bad_rules_file_reports_line_and_exits_2(tmp_path, capsys):
+def test_score_command_with_bad_rules_file_reports_line_and_exits_1(tmp_path, capsys):
     write_results(tmp_path, [make_result("a")])
     (tmp_path / "r.toml").write_text('[[rules]]\nid = "x"\ntype = "metric"\nmetric = "nope"\nmax = 1\n')
     parser = make_parser()
     args = parser.parse_args(["score", str(tmp_path), "--rules", str(tmp_path / "r.toml")])
-    assert args.func(args) == 2
+    assert args.func(args) == 1
     assert "r.toml, line 4: rule 'x': unknown metric 'nope'" in capsys.readouterr().err
 
 

@@ -46,6 +46,7 @@ def _outputs(out):
     for path in sorted((out / "calls").rglob("*.json")):
         result = json.loads(path.read_text())
         result.pop("timings_s")
+        result.pop("analysed_at")
         calls[result["call_id"]] = result
     return calls
 

@@ -169,3 +169,81 @@ def test_undiarized_mono_turns_get_their_own_lane(tmp_path):
     page = Tags(write_call_page(call, tmp_path / "m.html", audio_href=None).read_text())
     assert len(page.with_class("turn")) == len(call["turns"])
     assert len([a for t, a in page.tags if a.get("id") == "lane-unknown"]) == 1
+
+
+def test_pipeline_result_carries_a_loudness_envelope_the_page_draws(tmp_path, fast_config):
+    import soundfile as sf
+
+    from analyzer.frames import ENVELOPE_MAX_BINS
+    from analyzer.pipeline import analyze_file
+    from conftest import SAMPLE_CALL
+
+    audio, rate = sf.read(SAMPLE_CALL, frames=rate_frames(SAMPLE_CALL, 30.0))
+    sf.write(tmp_path / "c.wav", audio, rate)
+    result = analyze_file(tmp_path / "c.wav", fast_config).to_dict()
+    envelope = result["envelope"]
+    assert set(envelope["db"]) == {"agent", "customer"}
+    n_bins = len(envelope["db"]["agent"])
+    assert n_bins <= ENVELOPE_MAX_BINS and n_bins * envelope["bin_s"] == pytest.approx(result["duration_s"], abs=envelope["bin_s"])
+    assert max(envelope["db"]["agent"]) > envelope["floor_db"] + 20  # speech is well above the floor
+    page = Tags(write_call_page(result, tmp_path / "c.html", audio_href=None).read_text())
+    assert len([a for t, a in page.tags if a.get("id") in ("envelope-agent", "envelope-customer")]) == 2
+    assert result["analysed_at"].endswith("+00:00")
+
+
+def rate_frames(path, seconds):
+    import soundfile as sf
+
+    return int(sf.info(path).samplerate * seconds)
+
+
+def test_mono_mix_page_says_so_at_the_top_with_the_diarization_confidence(tmp_path):
+    call = make_result("m", seed=1)
+    call.update(mode="mono", channels=None, params={"audio": {"mono_mix": True}},
+                diarization={"agent_confidence": 0.62, "separation_confidence": 0.4})
+    call["warnings"] = ["low separation confidence"]
+    text = write_call_page(call, tmp_path / "m.html", audio_href=None).read_text()
+    top = text[:text.index('id="tl-scroll"')]
+    assert "mono-mix: a stereo file mixed to mono" in top and "agent choice confidence 0.62" in top
+    assert "low separation confidence" in top
+    stereo = write_call_page(make_result("s"), tmp_path / "s.html", audio_href=None).read_text()
+    assert "stereo: one party per channel (agent left, customer right)" in stereo and 'id="reliability"' not in stereo
+
+
+def test_page_labels_say_what_the_figures_are():
+    from analyzer.outputs.html import duration_clock, metric_label, rule_title, semitones_to_hz
+
+    assert metric_label("agent_angry_share").startswith("share of agent speaking time that sounds angry")
+    assert semitones_to_hz(12.0) == pytest.approx(200.0) and semitones_to_hz(0.0) == 100.0
+    assert rule_title("dead_air_over_10s") == "dead air over 10 s"
+    assert rule_title("agent_interrupts_over_3") == "agent interrupts over 3"
+    assert [duration_clock(s) for s in (59.4, 61.0, 3725.0)] == ["0:59", "1:01", "1:02:05"]
+
+
+def test_call_page_shows_pitch_in_hz_a_turn_list_and_a_clickable_peak_time(tmp_path):
+    call = make_result("c", seed=2)
+    text = write_call_page(call, tmp_path / "c.html", audio_href=None).read_text()
+    assert "12.00 st (200 Hz)" in text
+    page = Tags(text)
+    rows = [a for t, a in page.tags if t == "tr" and "data-start" in a]
+    assert [float(r["data-start"]) for r in rows] == sorted(t["start_s"] for t in call["turns"])
+    (peak,) = [a for t, a in page.tags if t == "a" and a.get("class") == "mt"]
+    assert float(peak["data-start"]) == call["metrics"]["peak_customer_anger_s"]
+    assert page.with_class("end") and "Shares are shown in percent" in text
+
+
+def test_index_shows_durations_as_mm_ss_and_rules_in_words(tmp_path):
+    calls = [make_result("a", seed=1, duration_s=125.0)]
+    calls[0]["qa"] = {"score": 60.0, "failed": [{"rule": "dead_air_over_10s"}]}
+    text = write_index(calls, tmp_path / "i.html", page_hrefs={}).read_text()
+    assert f">{calls[0]['metrics']['duration_s'] // 60:.0f}:" in text
+    assert ">dead air over 10 s<" in text and 'data-rules="dead_air_over_10s"' in text
+
+
+def test_turn_tooltip_says_when_a_neutral_label_is_the_uncertain_rule():
+    from analyzer.outputs.html import _turn_tooltip
+
+    turn = {"speaker": "agent", "index": 1, "start_s": 1.0, "end_s": 2.0, "emotion_label": "neutral", "p_neutral": 0.3,
+            "p_happy": 0.2, "p_angry": 0.4, "p_sad": 0.1, "emotion_uncertain": True}
+    assert "neutral (uncertain" in _turn_tooltip(turn) and "angry 40%" in _turn_tooltip(turn)
+    assert "uncertain" not in _turn_tooltip(turn | {"emotion_uncertain": False})

@@ -73,9 +73,9 @@ def test_silence_has_nan_pitch_floor_intensity_and_no_nuclei():
     assert prosody.pitch_stats_st(result.f0_hz, everything) == (None, None, None)
 
 
-def test_intensity_matches_praat_to_intensity_within_0_05_db():
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_intensity_matches_praat_to_intensity_within_0_05_db(rate):
     rng = np.random.default_rng(1)
-    rate = 8000
     t = np.arange(3 * rate) / rate
     signal = (0.2 * (1.2 + np.sin(2 * np.pi * 3 * t)) * rng.standard_normal(len(t))).astype(np.float64)
     ours = prosody.intensity_db(signal, rate, hop_s=0.01, pitch_floor_hz=75.0)
@@ -212,6 +212,36 @@ def test_dips_smaller_than_nucleus_dip_db_merge_two_peaks_into_one():
     fine = prosody.syllable_nuclei(intensity, f0, mask, config=replace(TUNED, nucleus_dip_db=0.5), reference_db=50.0)
     assert shallow.tolist() == [25]
     assert fine.tolist() == [25, 35]
+
+
+@pytest.mark.filterwarnings("ignore:some peaks have a prominence of 0")
+def test_find_peaks_gives_scipys_peaks_on_noise_walks_and_flat_tops():
+    scipy_signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(0)
+    for case in range(200):
+        n = int(rng.integers(0, 2000))
+        x = np.cumsum(rng.standard_normal(n)) if case % 2 else rng.standard_normal(n)
+        if case % 3 == 0:
+            x = np.round(x)  # flat tops of several equal samples
+        height, prominence = rng.uniform(-2, 2), rng.uniform(0, 3)
+        wlen = int(rng.choice([3, 11, 101, 1001]))
+        expected, _ = scipy_signal.find_peaks(x, height=height, prominence=prominence, wlen=wlen)
+        got = prosody.find_peaks(x, height=height, prominence=prominence, wlen=wlen)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, expected), (case, n, wlen)
+
+
+def test_local_maxima_take_the_middle_of_a_flat_top_and_never_the_ends():
+    x = np.array([5.0, 1.0, 3.0, 3.0, 3.0, 3.0, 0.0, 2.0, 1.0, 4.0])
+    assert prosody.local_maxima(x).tolist() == [3, 7]  # top 2..5 -> 3 (left of centre); 0 and 9 are ends
+
+
+def test_prominence_stops_at_a_higher_sample_or_half_the_window():
+    x = np.array([0.0, 6.0, 1.0, 4.0, 2.0, 5.0, 0.0])
+    # peak 3 (height 4): left walk stops at 6 after min 1, right walk stops at 5 after min 2 -> 4 - 2
+    assert prosody.peak_prominences(x, np.array([3]), wlen=101).tolist() == [2.0]
+    # with wlen 3 only one sample each side is seen: minima 1 and 2 -> still 2; peak 5 sees 2 and 0 -> 3
+    assert prosody.peak_prominences(x, np.array([3, 5]), wlen=3).tolist() == [2.0, 3.0]
 
 
 def test_speaker_reference_is_the_median_over_speech_frames_only():

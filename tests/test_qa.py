@@ -230,3 +230,42 @@ def test_duplicate_ids_and_missing_rules_are_errors(tmp_path):
 
 def test_default_rules_path_is_inside_the_package():
     assert DEFAULT_RULES_PATH.name == "default_rules.toml" and DEFAULT_RULES_PATH.parent.name == "analyzer"
+
+
+def _cturn(start, end, label, p_angry):
+    return {"index": 0, "speaker": "customer", "start_s": start, "end_s": end, "emotion_label": label,
+            "p_angry": p_angry, "emotion_confidence": max(p_angry, 0.3)}
+
+
+def test_customer_ending_angry_message_states_what_triggered_it():
+    rules = ruleset({"id": "end", "type": "customer_ending_angry", "valence_below": -0.5, "last_turns": 2,
+                     "min_confidence": 0.6, "message": "Customer ended the call upset: {trigger}"})
+    turns = [_cturn(0, 5, "neutral", 0.1), _cturn(10, 14, "angry", 0.81), _cturn(15, 19, "neutral", 0.2)]
+    (failure,) = evaluate(rules, call_with(turns=turns, metrics={"customer_valence_end": 0.06}))["failed"]
+    # triggered by the last turns, not by the (positive) end valence: the message must not quote the valence
+    assert failure["message"] == "Customer ended the call upset: 1 of the last 2 scored turns angry (p_angry 0.81 >= 0.6)"
+    assert failure["value"] == 1 and failure["times"] == [[10, 14]]
+    (by_valence,) = evaluate(rules, call_with(turns=turns[:1] + [_cturn(15, 19, "sad", 0.3)],
+                                              metrics={"customer_valence_end": -0.62}))["failed"]
+    assert by_valence["message"] == "Customer ended the call upset: end valence -0.62 below -0.5"
+    assert by_valence["value"] == -0.62 and by_valence["threshold"] == -0.5
+
+
+def test_customer_ending_angry_does_not_fire_below_the_confidence_floor():
+    rules = ruleset({"id": "end", "type": "customer_ending_angry", "valence_below": -0.5, "last_turns": 2,
+                     "min_confidence": 0.6})
+    turns = [_cturn(0, 5, "neutral", 0.1), _cturn(10, 14, "angry", 0.55), _cturn(15, 19, "angry", 0.45)]
+    assert evaluate(rules, call_with(turns=turns, metrics={"customer_valence_end": -0.3}))["failed"] == []
+    loose = ruleset({"id": "end", "type": "customer_ending_angry", "last_turns": 2, "min_confidence": 0.5})
+    assert failed_ids(evaluate(loose, call_with(turns=turns, metrics={"customer_valence_end": -0.3}))) == ["end"]
+
+
+def test_agent_angry_uses_the_angry_probability_and_lists_it():
+    turns = [{"index": 0, "speaker": "agent", "start_s": 0, "end_s": 4, "emotion_label": "angry", "p_angry": 0.58,
+              "emotion_confidence": 0.58},
+             {"index": 1, "speaker": "agent", "start_s": 5, "end_s": 9, "emotion_label": "angry", "p_angry": 0.45,
+              "emotion_confidence": 0.45}]
+    rules = ruleset({"id": "aa", "type": "agent_angry", "min_confidence": 0.5})
+    (failure,) = evaluate(rules, call_with(turns=turns))["failed"]
+    assert failure["message"] == "Agent sounded angry in 1 turn(s): 1 of 2 scored turns angry (p_angry 0.58 >= 0.5)"
+    assert failure["times"] == [[0, 4]]

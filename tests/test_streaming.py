@@ -46,9 +46,11 @@ def test_every_long_enough_turn_of_the_sample_call_gets_an_emotion_score():
         if turn["duration_s"] >= 0.5:
             probs = [turn[f"p_{c}"] for c in ("neutral", "happy", "angry", "sad")]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and turn["emotion_label"] is not None
-    assert result.versions["emotion_model"] == "emotion-open-v1" and result.emotion["licence"] == "CC0-1.0"
+    assert result.versions["emotion_model"] == "emotion-open-v2" and result.emotion["licence"] == "CC0-1.0"
     from analyzer.emotion import load_model
+    from analyzer.emotion.encoder import ENCODER_SHA256
 
-    # the exact weights are recorded too (a retrained model keeps its name)
-    assert result.versions["emotion_weights_sha256"] == load_model("open").config["weights_sha256"]
+    # the exact heads and encoder are recorded too (a retrained model keeps its name)
+    assert result.versions["emotion_weights_sha256"] == load_model("open").config["heads_sha256"]
+    assert result.versions["emotion_encoder_sha256"] == ENCODER_SHA256
     assert result.metrics["customer_valence_start"] is not None

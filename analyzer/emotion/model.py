@@ -17,9 +17,13 @@ from .functionals import FunctionalsClassifier, functionals, fuse
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # analyzer/models/, package data (in the wheel too)
 MODELS_ENV = "CALL_ANALYZER_MODELS_DIR"  # overrides MODELS_DIR (e.g. for installed, non-editable packages)
-SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}
+SHIPPED = {"open": "emotion-open-v2", "multi": "emotion-multi-v2"}  # Whisper-encoder models (docs/emotion.md)
+CNN_SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}  # the CNN + functionals models, still shipped; train-emotion fine-tunes these
 LABELS = ("neutral", "happy", "angry", "sad")  # the classes, in the order of every probability vector
-INFERENCE_BATCH = 16  # windows per forward pass at inference: 64 cost ~130 MB more peak memory on long calls, no speed
+# Windows per forward pass at inference. 1 = every window alone, unpadded: a turn's scores are then
+# bit-identical whatever else is scored with it (batched forward passes differ by ~1e-7 even for
+# equal-length items, through oneDNN's blocking). Costs ~0.02 s CPU per minute of turn audio (+5 %).
+INFERENCE_BATCH = 1
 
 
 class ModelError(AnalyzerError):
@@ -126,7 +130,7 @@ def resolve_model_dir(name_or_path: str) -> Path:
     base = Path(os.environ.get(MODELS_ENV) or MODELS_DIR)
     if name_or_path in SHIPPED:
         return base / SHIPPED[name_or_path]
-    if name_or_path in SHIPPED.values():
+    if name_or_path in SHIPPED.values() or name_or_path in CNN_SHIPPED.values():
         return base / name_or_path
     return Path(name_or_path)
 
@@ -150,16 +154,23 @@ def _load(folder: Path) -> EmotionModel:
 
     from .net import EmotionCNN
 
-    config_path, weights_path = folder / "config.json", folder / "weights.pt"
+    config_path = folder / "config.json"
     if not folder.is_dir():
         raise ModelError("emotion model folder not found; use --emotion-model open, multi or a folder with config.json and weights.pt", path=str(folder))
-    for p in (config_path, weights_path):
-        if not p.exists():
-            raise ModelError(f"model folder lacks {p.name}; re-create it with `call-analyzer train-emotion` or reinstall the package", path=str(folder))
+    if not config_path.exists():
+        raise ModelError("model folder lacks config.json; re-create it with `call-analyzer train-emotion` or reinstall the package", path=str(folder))
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"config.json is not valid JSON ({exc}); restore it from the release", path=str(config_path)) from None
+    from .encoder_model import is_encoder_model, load_encoder_model
+
+    if is_encoder_model(config):
+        heads_path = _checked_file(folder, config, "heads_file", "heads_sha256")
+        return load_encoder_model(folder, config, heads_path, ModelError)
+    weights_path = folder / "weights.pt"
+    if not weights_path.exists():
+        raise ModelError("model folder lacks weights.pt; re-create it with `call-analyzer train-emotion` or reinstall the package", path=str(folder))
     expected = config.get("weights_sha256")
     actual = sha256_file(weights_path)
     if expected != actual:
@@ -181,6 +192,18 @@ def _load(folder: Path) -> EmotionModel:
         global_mean=np.asarray(norm["global_mean"], dtype=np.float32), global_std=np.asarray(norm["global_std"], dtype=np.float32),
         functionals_classifier=classifier, network_weight=network_weight,
     )
+
+
+def _checked_file(folder: Path, config: dict, name_key: str, sha_key: str) -> Path:
+    """The file named by ``config[name_key]`` in ``folder``, after checking it exists and matches ``config[sha_key]``."""
+    path = folder / str(config.get(name_key))
+    if not path.exists():
+        raise ModelError(f"model folder lacks {path.name} (named in config.json); restore it from the release or retrain", path=str(folder))
+    actual = sha256_file(path)
+    if config.get(sha_key) != actual:
+        raise ModelError(f"{path.name} checksum mismatch (expected {str(config.get(sha_key))[:12]}..., got {actual[:12]}...): "
+                         "the file is corrupted or was modified; restore it from the release", path=str(path))
+    return path
 
 
 def _load_functionals(folder: Path, config: dict) -> tuple[FunctionalsClassifier | None, float]:

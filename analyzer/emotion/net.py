@@ -73,19 +73,31 @@ class EmotionCNN(nn.Module):
         return net.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor, n_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.blocks(x)  # (b, c, f, t)
+        """Logits for a padded batch ``x`` ``(b, 2, n_mels, frames)`` whose item ``k`` has ``n_frames[k]`` valid frames.
+
+        The padding is zeroed after every block, so each item sees exactly the zeros a lone,
+        unpadded item sees at its end (the convolutions' own zero padding): an item's output
+        does not depend on what else is in the batch.
+        """
+        h, scale = x, 1
+        for block, pool in zip(self.blocks, self.time_pools):
+            h = block(h)
+            scale *= pool
+            h = h * _time_mask(n_frames, scale, h.shape[-1]).to(h.dtype)[:, None, None, :]
         b, c, f, t = h.shape
         h = h.reshape(b, c * f, t)
-        scale = 1
-        for p in self.time_pools:
-            scale *= p
-        valid = torch.clamp(torch.div(n_frames, scale, rounding_mode="floor"), min=1, max=t)
-        mask = (torch.arange(t, device=h.device)[None, :] < valid[:, None]).to(h.dtype)[:, None, :]
+        mask = _time_mask(n_frames, scale, t).to(h.dtype)[:, None, :]
         count = mask.sum(dim=2)
         mean = (h * mask).sum(dim=2) / count
         var = (((h - mean[:, :, None]) ** 2) * mask).sum(dim=2) / count
         z = self.head(torch.cat([mean, torch.sqrt(var + 1e-5)], dim=1))
         return self.classes(z), self.arousal(z).squeeze(1)
+
+
+def _time_mask(n_frames: torch.Tensor, scale: int, t: int) -> torch.Tensor:
+    """``(b, t)`` bool: which of ``t`` time steps (each ``scale`` input frames) hold valid input (at least one kept)."""
+    valid = torch.clamp(torch.div(n_frames, scale, rounding_mode="floor"), min=1, max=t)
+    return torch.arange(t, device=n_frames.device)[None, :] < valid[:, None]
 
 
 def as_input_layout(x: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import EmotionConfig
 from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, log_mel, peak_normalise, to_feature_rate
 from .functionals import functionals
+from ..config import EmotionConfig
 from .model import LABELS
+
+_DEFAULT = EmotionConfig()  # the decision layer's defaults live in analyzer/config.py
 
 # Circumplex coordinates of each class; arousal and valence are their probability-weighted means.
 AROUSAL_OF_CLASS = np.array([-0.3, 0.5, 1.0, -1.0])  # neutral, happy, angry, sad
@@ -40,43 +42,45 @@ def _speech_weight(features: np.ndarray, reference_db: float) -> float:
     return float(max(np.sum(energy_db >= reference_db - SPEECH_RANGE_DB), 1))
 
 
-def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *,
-                min_turn_s: float = EmotionConfig.min_turn_s, window_s: float = EmotionConfig.window_s,
-                hop_s: float = EmotionConfig.hop_s) -> list[dict | None]:
-    """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
+def turn_evidence(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = _DEFAULT.min_turn_s,
+                  window_s: float = _DEFAULT.window_s, hop_s: float = _DEFAULT.hop_s, absolute_reference: str = _DEFAULT.absolute_reference
+                  ) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The two kinds of evidence the decision layer combines, for every scorable turn.
 
-    ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns.
-    Each turn is peak-normalised (recording gain does not matter, as in training) and judged against its speaker's baseline (speech frames of all
-    that speaker's scored turns in ``clips``). Turns longer than ``window_s`` are cut
-    into windows every ``hop_s`` seconds; all windows of all turns run in one batch,
-    and a turn's probabilities are the mean of its windows' probabilities weighted by
-    each window's number of speech frames. A fused model (``model.fused``) then combines
-    each turn's network probabilities with its functionals classifier's, computed on the
-    whole turn and judged against the speaker's other scored turns. Returns dicts with ``emotion_label``,
-    ``p_neutral``, ``p_happy``, ``p_angry``, ``p_sad``, ``arousal``, ``valence``,
-    ``emotion_confidence`` (max probability). Raises :class:`EmotionInputError` for
-    NaN/inf samples.
+    Returns ``(ids, p_relative, p_absolute)``: ``ids`` = indices of the scored clips (turns shorter than
+    ``min_turn_s`` seconds and all-silent turns are left out), and two ``(len(ids), 4)`` probability arrays:
+
+    - ``p_relative``: the model as trained, each turn judged against its speaker's baseline (speech
+      frames of all that speaker's scored turns in ``clips``; fused with the functionals part, z-scored
+      over the speaker's turns). Strong for changes within a call, but it forces a calm speaker's turns
+      to spread over the classes.
+    - ``p_absolute``: the network alone with each turn as its own baseline (the per-clip normalisation
+      of ``predict(..., speakers=None)``): what the turn sounds like whatever the speaker's other turns do.
+
+    Turns longer than ``window_s`` are cut into windows every ``hop_s`` seconds; a turn's probabilities
+    are the mean of its windows' weighted by each window's number of speech frames. Every window runs
+    alone through the network (``INFERENCE_BATCH`` = 1), so a turn's evidence does not depend on which
+    other turns are scored with it except through its speaker's baseline.
     """
     if len(speakers) != len(clips):
         raise EmotionInputError(f"got {len(clips)} turns but {len(speakers)} speakers; pass one speaker per turn")
     if hop_s <= 0 or window_s < hop_s:
         raise EmotionInputError(f"window_s={window_s} and hop_s={hop_s} must satisfy 0 < hop_s <= window_s")
     min_turn_s = max(min_turn_s, 0.25)
+    if getattr(model, "scores_audio", False):
+        return _audio_model_evidence(model, clips, sample_rate_hz, speakers, min_turn_s=min_turn_s, window_s=window_s,
+                                     hop_s=hop_s)
     turn_feats: dict[int, np.ndarray] = {}
     turn_funcs: dict[int, np.ndarray] = {}
     fused = bool(getattr(model, "fused", False))
-    for i, clip in enumerate(clips):
-        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
-        if clip.size < min_turn_s * sample_rate_hz:
-            continue
-        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
-            continue  # silent turn: nothing to judge
-        clip_8k = to_feature_rate(peak_normalise(check_clip(clip, sample_rate_hz, label=f"turn {i}")), sample_rate_hz)
+    for i in _scored_turns(clips, sample_rate_hz, min_turn_s):
+        clip_8k = to_feature_rate(peak_normalise(np.asarray(clips[i], dtype=np.float32).reshape(-1)), sample_rate_hz)
         turn_feats[i] = log_mel(clip_8k)
         if fused:
             turn_funcs[i] = functionals(clip_8k, turn_feats[i])
-    if not turn_feats:
-        return [None] * len(clips)
+    ids = list(turn_feats)
+    if not ids:
+        return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
     window_frames = int(round(window_s / HOP_S))
     hop_frames = max(1, int(round(hop_s / HOP_S)))
     win_feats, win_speakers, win_turn, win_weight = [], [], [], []
@@ -87,24 +91,147 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
             win_speakers.append(speakers[i])
             win_turn.append(i)
             win_weight.append(_speech_weight(feats[a:b], reference_db))
-    ids = list(turn_feats)
-    probs = model.predict_features(win_feats, speakers=win_speakers, stats_feats=[turn_feats[i] for i in ids],
-                                   stats_speakers=[speakers[i] for i in ids])
+    all_feats = [turn_feats[i] for i in ids]
+    relative = model.predict_features(win_feats, speakers=win_speakers, stats_feats=all_feats,
+                                      stats_speakers=[speakers[i] for i in ids])
+    if absolute_reference == "global":  # the relative channel normalised like the absolute one (training statistics)
+        from .model import run_network
+
+        stats = [(model.global_mean, model.global_std)] * len(win_feats)
+        absolute = run_network(model.inference_net, win_feats, stats, model.global_mean, model.global_std)
+    else:
+        own = [f"turn {i}" for i in win_turn]  # each turn is its own baseline
+        absolute = model.predict_features(win_feats, speakers=own, stats_feats=all_feats,
+                                          stats_speakers=[f"turn {i}" for i in ids])
     win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
-    turn_probs = np.zeros((len(ids), len(LABELS)))
-    for k, i in enumerate(ids):
-        sel = win_turn_arr == i
-        p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
-        turn_probs[k] = p / p.sum()
+    p_relative, p_absolute = _pool(relative, ids, win_turn_arr, weights), _pool(absolute, ids, win_turn_arr, weights)
     if fused:
-        turn_probs = model.fuse(turn_probs, np.array([turn_funcs[i] for i in ids]), [speakers[i] for i in ids])
-    out: list[dict | None] = [None] * len(clips)
+        p_relative = model.fuse(p_relative, np.array([turn_funcs[i] for i in ids]), [speakers[i] for i in ids])
+    return ids, p_relative, p_absolute
+
+
+def _scored_turns(clips: list[np.ndarray], sample_rate_hz: int, min_turn_s: float) -> list[int]:
+    """Indices of the turns that get a score: at least ``min_turn_s`` long and not all silent (NaN/inf raise)."""
+    ids = []
+    for i, clip in enumerate(clips):
+        clip = np.asarray(clip, dtype=np.float32).reshape(-1)
+        if clip.size < min_turn_s * sample_rate_hz:
+            continue
+        if clip.size and np.all(np.isfinite(clip)) and float(np.max(np.abs(clip))) < 1e-6:
+            continue  # silent turn: nothing to judge
+        check_clip(clip, sample_rate_hz, label=f"turn {i}")
+        ids.append(i)
+    return ids
+
+
+AUDIO_MODEL_RATE_HZ = 16000  # models that score audio windows (``model.scores_audio``) take 16 kHz
+
+
+def _audio_model_evidence(model, clips, sample_rate_hz, speakers, *, min_turn_s, window_s, hop_s):
+    """:func:`turn_evidence` for models that score audio windows (``model.scores_audio``, e.g. encoder models).
+
+    Such a model offers ``features(windows_16k) -> (n, d)`` and ``predict_pooled(x, speakers)``: with one
+    speaker per window it judges each window against its speaker's windows (and on its own, fused as the
+    model was trained), with ``speakers=None`` on its own only. Those are ``p_relative`` and ``p_absolute``;
+    windows and their speech-frame weights as for the log-mel models (10 ms frames within
+    ``SPEECH_RANGE_DB`` of the turn's loudest), each window passed alone. ``absolute_reference`` does not
+    apply (the model's own absolute judgement is the absolute evidence).
+    """
+    import soxr
+
+    ids = _scored_turns(clips, sample_rate_hz, min_turn_s)
+    if not ids:
+        return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
+    frame = AUDIO_MODEL_RATE_HZ // 100
+    window, hop = int(round(window_s * AUDIO_MODEL_RATE_HZ)), max(1, int(round(hop_s * AUDIO_MODEL_RATE_HZ)))
+    win_clips, win_speakers, win_turn, win_weight = [], [], [], []
+    for i in ids:
+        x = peak_normalise(np.asarray(clips[i], dtype=np.float32).reshape(-1))
+        if sample_rate_hz != AUDIO_MODEL_RATE_HZ:
+            x = soxr.resample(x, sample_rate_hz, AUDIO_MODEL_RATE_HZ, quality="HQ").astype(np.float32)
+        n = max(1, x.size // frame)
+        frames = x[: n * frame].reshape(n, frame) if x.size >= frame else x.reshape(1, -1)
+        energy_db = 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+        speech = energy_db >= energy_db.max() - SPEECH_RANGE_DB
+        for a, b in _windows(x.size, window, hop):
+            win_clips.append(x[a:b])
+            win_speakers.append(speakers[i])
+            win_turn.append(i)
+            win_weight.append(float(max(int(speech[a // frame: max(b // frame, a // frame + 1)].sum()), 1)))
+    feats = model.features(win_clips)
+    relative, absolute = model.predict_pooled(feats, win_speakers), model.predict_pooled(feats, None)
+    win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
+    return ids, _pool(relative, ids, win_turn_arr, weights), _pool(absolute, ids, win_turn_arr, weights)
+
+
+def _pool(probs: np.ndarray, ids: list[int], win_turn: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-turn probabilities ``(len(ids), 4)``: each turn's windows averaged, weighted by their speech frames."""
+    out = np.zeros((len(ids), probs.shape[1]))
     for k, i in enumerate(ids):
-        p = turn_probs[k]
+        sel = win_turn == i
+        p = (probs[sel] * weights[sel, None]).sum(axis=0) / weights[sel].sum()
+        out[k] = p / p.sum()
+    return out
+
+
+def decide(p_relative: np.ndarray, p_absolute: np.ndarray, *, relative_weight: float = _DEFAULT.relative_weight,
+           prior: tuple[float, ...] = _DEFAULT.prior, temperature: float = _DEFAULT.temperature,
+           uncertain_below: float = _DEFAULT.uncertain_below) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decision layer: per-turn probabilities ``(n, 4)``, labels ``(n,)`` (class indices) and uncertain flags ``(n,)``.
+
+    ``log p = [w log p_relative + (1 - w) log p_absolute + log prior] / temperature``, renormalised, with
+    ``w`` = ``relative_weight`` and ``prior`` the expected class shares of conversational speech (the models
+    were trained class-balanced, so adding ``log prior`` is Bayes' rule for the new class shares).
+    A turn whose largest probability is below ``uncertain_below`` is *uncertain*: labelled ``neutral``
+    (index 0) with its low confidence kept, instead of a confident-looking wrong class.
+    """
+    p_relative, p_absolute = np.atleast_2d(p_relative), np.atleast_2d(p_absolute)
+    if len(p_relative) == 0:
+        return np.zeros((0, len(LABELS))), np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
+    prior_arr = np.asarray(prior, dtype=np.float64)
+    logp = (relative_weight * np.log(np.clip(p_relative, 1e-12, 1.0))
+            + (1.0 - relative_weight) * np.log(np.clip(p_absolute, 1e-12, 1.0))
+            + np.log(prior_arr / prior_arr.sum())) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    p /= p.sum(axis=1, keepdims=True)
+    uncertain = p.max(axis=1) < uncertain_below
+    labels = np.where(uncertain, 0, p.argmax(axis=1))
+    return p, labels, uncertain
+
+
+def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: list[str], *, min_turn_s: float = _DEFAULT.min_turn_s,
+                window_s: float = _DEFAULT.window_s, hop_s: float = _DEFAULT.hop_s, absolute_reference: str = _DEFAULT.absolute_reference,
+                relative_weight: float = _DEFAULT.relative_weight,
+                prior: tuple[float, ...] = _DEFAULT.prior, temperature: float = _DEFAULT.temperature,
+                uncertain_below: float = _DEFAULT.uncertain_below) -> list[dict | None]:
+    """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
+
+    ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns. The evidence is
+    :func:`turn_evidence` (speaker-relative and absolute), the probabilities and label are :func:`decide`'s
+    (defaults: :class:`analyzer.config.EmotionConfig`). Each turn is peak-normalised first (recording gain
+    does not matter). Returns dicts with ``emotion_label``, ``p_neutral``, ``p_happy``, ``p_angry``, ``p_sad``,
+    ``arousal``, ``valence``, ``emotion_confidence`` (the largest probability) and ``emotion_uncertain``
+    (True: the label is ``neutral`` because no class reached ``uncertain_below``). Raises
+    :class:`EmotionInputError` for NaN/inf samples.
+    """
+    ids, p_relative, p_absolute = turn_evidence(model, clips, sample_rate_hz, speakers, min_turn_s=min_turn_s,
+                                                window_s=window_s, hop_s=hop_s, absolute_reference=absolute_reference)
+    probs, labels, uncertain = decide(p_relative, p_absolute, relative_weight=relative_weight, prior=prior,
+                                      temperature=temperature, uncertain_below=uncertain_below)
+    return turn_rows(len(clips), ids, probs, labels, uncertain)
+
+
+def turn_rows(n_clips: int, ids: list[int], probs: np.ndarray, labels: np.ndarray, uncertain: np.ndarray) -> list[dict | None]:
+    """One dict per clip (None where not scored) from :func:`decide`'s output for the clips ``ids``."""
+    out: list[dict | None] = [None] * n_clips
+    for k, i in enumerate(ids):
+        p = probs[k]
         arousal, valence = arousal_valence(p)
         out[i] = {
-            "emotion_label": LABELS[int(np.argmax(p))],
+            "emotion_label": LABELS[int(labels[k])],
             "p_neutral": float(p[0]), "p_happy": float(p[1]), "p_angry": float(p[2]), "p_sad": float(p[3]),
             "arousal": float(arousal[0]), "valence": float(valence[0]), "emotion_confidence": float(p.max()),
+            "emotion_uncertain": bool(uncertain[k]),
         }
     return out

@@ -6,7 +6,7 @@ Inputs are the turn rows after :func:`analyzer.words.transcribe_turns` (keys ``s
 - ``words_per_min_agent`` / ``_customer``: recognised words per minute of the party's turn time
   (pauses inside turns included, like ``speech_rate_*_sps``), over transcribed turns.
 - ``filler_share_agent`` / ``_customer``: share of the party's words that are fillers of the
-  call's language (``AsrConfig.fillers``; None when the language has no list).
+  call's language (``AsrConfig.fillers``, ``AsrConfig.filler_words``; None when the language has no list).
 - ``agent_questions``: agent sentences ending in ``?`` (the model's punctuation).
 - ``customer_question_latency_max_s``: the longest wait from the end of a customer turn whose
   last word ends in ``?`` to the start of the next agent turn (negative = the agent overlapped).
@@ -36,7 +36,7 @@ def words_metrics(turns: list[dict], config: AsrConfig = AsrConfig()) -> dict:
     metrics: dict = {}
     transcribed = [t for t in turns if t.get("words") is not None]
     language = next((t["language"] for t in transcribed if t.get("language")), None)
-    fillers = {normalise_word(f) for f in config.fillers.get(language or "", [])}
+    fillers = {normalise_word(f) for f in config.filler_words(language)}
     for party in PARTIES:
         own = [t for t in transcribed if t.get("speaker") == party]
         minutes = sum(t["end_s"] - t["start_s"] for t in own) / 60.0

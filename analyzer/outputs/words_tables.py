@@ -1,9 +1,10 @@
-"""The transcript's tables: one row per recognised word (CSV/Parquet and SQLite) and full-text search.
+"""The transcript in the results database: full-text search over the turns' text (SQLite FTS5).
 
-Self-contained so that any results database can carry it: :data:`WORDS_SCHEMA` creates the
-``words`` table and the ``turns_fts`` FTS5 index (one row per transcribed turn);
-:func:`replace_call_words` rewrites one call's rows inside the caller's transaction;
-:func:`search` runs a query over a results database.
+The ``words`` table (one row per recognised word) is an ordinary child table of ``calls``
+(:mod:`analyzer.outputs.database`, rows from :func:`analyzer.outputs.tables.word_rows`);
+``turns_fts`` is an FTS5 index of every transcribed turn's text, which foreign keys cannot
+cascade into: :func:`replace_call_text` / :func:`delete_call_text` keep it in step with the
+call's rows inside the caller's transaction. :func:`search` runs a query.
 """
 
 from __future__ import annotations
@@ -13,34 +14,23 @@ from pathlib import Path
 
 from ..errors import AnalyzerError
 
-WORD_COLUMNS = ("call_id", "turn_index", "speaker", "start_s", "end_s", "word", "confidence")
-
-WORDS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS words (
-    call_id TEXT, turn_index INTEGER, speaker TEXT, start_s REAL, end_s REAL, word TEXT, confidence REAL);
-CREATE INDEX IF NOT EXISTS words_by_call ON words (call_id, start_s);
-CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(
-    text, call_id UNINDEXED, turn_index UNINDEXED, speaker UNINDEXED, start_s UNINDEXED, end_s UNINDEXED,
-    tokenize = 'unicode61 remove_diacritics 2');
-"""
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5("
+    "text, call_id UNINDEXED, turn_index UNINDEXED, speaker UNINDEXED, start_s UNINDEXED, end_s UNINDEXED, "
+    "tokenize = 'unicode61 remove_diacritics 2')"
+)
 
 
-def word_rows(result: dict) -> list[dict]:
-    """One row per word of every transcribed turn of a call result (empty when transcription was off)."""
-    return [{"call_id": result["call_id"], "turn_index": turn["index"], "speaker": turn["speaker"],
-             "start_s": word["start_s"], "end_s": word["end_s"], "word": word["word"], "confidence": word["confidence"]}
-            for turn in result["turns"] for word in turn.get("words") or []]
-
-
-def replace_call_words(conn: sqlite3.Connection, result: dict) -> None:
-    """Replace one call's ``words`` and ``turns_fts`` rows (run inside the caller's transaction)."""
-    call_id = result["call_id"]
-    conn.execute("DELETE FROM words WHERE call_id = ?", (call_id,))
+def delete_call_text(conn: sqlite3.Connection, call_id: str) -> None:
+    """Drop one call's rows from ``turns_fts``."""
     conn.execute("DELETE FROM turns_fts WHERE call_id = ?", (call_id,))
-    conn.executemany(f"INSERT INTO words VALUES ({','.join('?' * len(WORD_COLUMNS))})",
-                     [tuple(row[c] for c in WORD_COLUMNS) for row in word_rows(result)])
+
+
+def replace_call_text(conn: sqlite3.Connection, result: dict) -> None:
+    """Replace one call's ``turns_fts`` rows by its transcribed turns (none when transcription was off)."""
+    delete_call_text(conn, result["call_id"])
     conn.executemany("INSERT INTO turns_fts VALUES (?,?,?,?,?,?)",
-                     [(t["text"], call_id, t["index"], t["speaker"], t["start_s"], t["end_s"])
+                     [(t["text"], result["call_id"], t["index"], t["speaker"], t["start_s"], t["end_s"])
                       for t in result["turns"] if t.get("text")])
 
 

