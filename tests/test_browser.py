@@ -179,6 +179,31 @@ def test_hostile_file_name_executes_no_script(page, tmp_path):
     assert page.problems == []
 
 
+def test_call_page_shows_the_transcript_and_clicking_a_word_seeks_and_highlights_it(page, tmp_path):
+    call = demo_call()
+    for turn in call["turns"]:  # two words per turn, as analyze --transcribe writes them
+        a, b = turn["start_s"], turn["end_s"]
+        mid = round((a + b) / 2, 3)
+        turn["words"] = [{"word": f"w{turn['index']}a", "start_s": a, "end_s": mid, "confidence": 0.9},
+                         {"word": f"w{turn['index']}b.", "start_s": mid, "end_s": b, "confidence": 0.3}]
+        turn["text"] = " ".join(w["word"] for w in turn["words"])
+    call["asr"] = {"enabled": True, "model": "whisper-base", "language": "en", "language_forced": False}
+    page_file, _ = build_site(tmp_path, call)
+    page.goto(page_file.as_uri())
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.locator("#transcript .tr-turn").count() == len(call["turns"])
+    assert page.locator("#transcript .w").count() == 2 * len(call["turns"])
+    assert page.locator("#transcript .w.low").count() == len(call["turns"])  # confidence 0.3 shown as low
+    target = call["turns"][5]["words"][1]
+    page.locator(f"#transcript .w[data-w='{target['start_s']}']").click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {target['start_s']}) < 0.3")
+    page.wait_for_function("document.querySelector('#transcript .w.now') !== null")
+    page.evaluate("document.getElementById('player').pause()")
+    assert page.locator("#transcript .w.now").first.inner_text() in (target["word"], call["turns"][5]["words"][0]["word"],
+                                                                      call["turns"][6]["words"][0]["word"])
+    assert page.problems == []
+
+
 def site_of_three(root: Path) -> tuple[list[dict], Path]:
     """Three calls with real audio, written by write_pages (pages with index and previous/next links)."""
     from analyzer.outputs.html import write_pages

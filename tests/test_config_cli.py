@@ -25,7 +25,7 @@ def test_defaults_are_valid_toml_equal_to_the_built_in_config(capsys):
     config = from_dict(tomllib.loads(text))
     assert config == AnalysisConfig() and config.digest() == AnalysisConfig().digest()
     sections = [line for line in text.splitlines() if line.startswith("[")]
-    assert sections == ["[audio]", "[vad]", "[turns]", "[prosody]", "[emotion]", "[qa]", "[diarization]"]
+    assert sections == ["[audio]", "[vad]", "[turns]", "[prosody]", "[emotion]", "[qa]", "[diarization]", "[asr]"]
 
 
 def test_every_key_has_a_comment_with_its_meaning_unit_and_range(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -66,3 +68,21 @@ def test_analysis_works_with_networking_disabled(calls, tmp_path):
                            "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "calls" / "stereo.json").exists()
+
+
+def test_transcription_opens_no_socket_with_the_model_from_the_wheels(corpora, tmp_path):
+    from conftest import two_party_stereo
+
+    pytest.importorskip("faster_whisper", reason="transcription extra not installed: pip install 'call-analyzer[asr]'")
+    clips = [sf.read(corpora / "tess" / f"{s}_{w}_neutral.flac", dtype="float32")[0]
+             for s, w in (("OAF", "book"), ("YAF", "boat"))]
+    stereo, _ = two_party_stereo(clips[:1], clips[1:])
+    (tmp_path / "calls").mkdir()
+    sf.write(tmp_path / "calls" / "words.wav", stereo, 16000)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", GUARDED_CLI, "--debug", "analyze", str(tmp_path / "calls"), "--out",
+                           str(out), "--quiet", "--no-emotion", "--transcribe"], capture_output=True, text=True,
+                          timeout=600, env={k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "calls" / "words.json").read_text())
+    assert "book" in " ".join(t.get("text", "") for t in result["turns"]).lower()

@@ -1,6 +1,6 @@
 """Command line: a thin layer that builds the config, calls the library, and reports.
 
-One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``, ``export``, ``config``),
+One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``, ``export``, ``config``, ``search``),
 each with ``register_commands(subparsers)``; handlers are ``args.func(args) -> int``.
 Errors are one line each; tracebacks only with ``--debug``.
 """
@@ -13,9 +13,9 @@ import sys
 
 from .._version import __version__
 from ..errors import AnalyzerError
-from . import analyze, compare, config, emotion, export, score, train_emotion
+from . import analyze, compare, config, emotion, export, score, search, train_emotion
 
-COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, export, config)
+COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, export, config, search)
 
 
 DEBUG_HELP = "show full tracebacks on errors"

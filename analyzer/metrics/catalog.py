@@ -159,6 +159,23 @@ _METRIC_LIST: list[MetricInfo] = [
        "customers in {g} calls reach a higher peak of anger ({d})",
        "customers in {g} calls reach a lower peak of anger ({d})"),
     _m("peak_customer_anger_s", "time of peak customer anger", "s", compare=False),
+    # transcript (present only with transcription on: analyze --transcribe)
+    _m("words_per_min_agent", "agent words per minute", "per_min",
+       "agents in {g} calls say {d} more words per minute", "agents in {g} calls say {d} fewer words per minute"),
+    _m("words_per_min_customer", "customer words per minute", "per_min",
+       "customers in {g} calls say {d} more words per minute",
+       "customers in {g} calls say {d} fewer words per minute"),
+    _m("filler_share_agent", "agent filler words (um, uh) share", "share",
+       "agents in {g} calls use more fillers ({d} more of their words)",
+       "agents in {g} calls use fewer fillers ({d} fewer of their words)"),
+    _m("filler_share_customer", "customer filler words share", "share",
+       "customers in {g} calls use more fillers ({d} more of their words)",
+       "customers in {g} calls use fewer fillers ({d} fewer of their words)"),
+    _m("agent_questions", "questions asked by the agent", "count",
+       "agents in {g} calls ask {d} more questions", "agents in {g} calls ask {d} fewer questions"),
+    _m("customer_question_latency_max_s", "longest wait for an answer to a customer question", "s",
+       "customers in {g} calls wait {d} longer for an answer at worst",
+       "customers in {g} calls wait {d} less for an answer at worst"),
 ]
 
 METRICS: dict[str, MetricInfo] = {m.key: m for m in _METRIC_LIST}
@@ -168,6 +185,10 @@ EMOTION_METRICS: frozenset[str] = frozenset(
     k for k in METRICS if k.startswith(("customer_valence", "customer_turnaround", "customer_angry",
                                         "agent_angry", "agent_valence", "peak_customer"))
 )
+
+WORDS_METRICS: frozenset[str] = frozenset(
+    k for k in METRICS if k.startswith(("words_per_min", "filler_share", "agent_questions", "customer_question")))
+"""Keys present only when transcription is on."""
 
 _UNIT_SUFFIX = {"s": " s", "share": "%", "count": "", "per_min": "/min", "sps": " syll/s",
                 "st": " st", "db": " dB", "score": ""}

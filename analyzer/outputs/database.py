@@ -30,8 +30,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
-from ..metrics.catalog import METRICS
+from ..metrics.catalog import METRICS, WORDS_METRICS
 from . import tables
+from .words_tables import FTS_SCHEMA, delete_call_text, replace_call_text
 
 SCHEMA_VERSION = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -44,7 +45,10 @@ CALL_COLUMNS = {
     "separation_confidence": "REAL", "n_speakers_estimate": "INTEGER", "qa_score": "REAL",
     "qa_rules_version": "TEXT", "qa_failed": "INTEGER", "n_warnings": "INTEGER",
 }
-METRIC_COLUMNS = {key: ("INTEGER" if info.unit == "count" else "REAL") for key, info in METRICS.items()}
+METRIC_COLUMNS = {key: ("INTEGER" if info.unit == "count" else "REAL") for key, info in METRICS.items()
+                  if key not in WORDS_METRICS}
+"""Typed columns of every database; the transcript metrics (present only with --transcribe) join as extra
+metrics (``metric_names``) when the first transcribed call is stored."""
 _CHILD = "call_id TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE"
 TABLE_COLUMNS = {
     "turns": {"call_id": _CHILD, "turn_index": "INTEGER NOT NULL", "speaker": "TEXT", "start_s": "REAL",
@@ -53,7 +57,7 @@ TABLE_COLUMNS = {
               "speech_rate_sps": "REAL", "articulation_rate_sps": "REAL", "pitch_median_st": "REAL",
               "pitch_sd_st": "REAL", "intensity_mean_db": "REAL", "emotion_label": "TEXT", "p_neutral": "REAL",
               "p_happy": "REAL", "p_angry": "REAL", "p_sad": "REAL", "arousal": "REAL", "valence": "REAL",
-              "emotion_confidence": "REAL"},
+              "emotion_confidence": "REAL", "text": "TEXT", "language": "TEXT"},
     "events": {"call_id": _CHILD, "event_index": "INTEGER NOT NULL", "kind": "TEXT NOT NULL", "speaker": "TEXT",
                "start_s": "REAL NOT NULL", "end_s": "REAL NOT NULL", "duration_s": "REAL", "other": "TEXT",
                "outcome": "TEXT", "fto_s": "REAL"},
@@ -63,9 +67,13 @@ TABLE_COLUMNS = {
                    "weight": "REAL", "message": "TEXT", "value": "REAL", "threshold": "REAL",
                    "threshold_range": "TEXT", "n_times": "INTEGER", "first_time_s": "REAL", "times_json": "TEXT",
                    "reason": "TEXT", "rules_version": "TEXT"},
+    "words": {"call_id": _CHILD, "turn_index": "INTEGER NOT NULL", "word_index": "INTEGER NOT NULL",
+              "speaker": "TEXT", "start_s": "REAL NOT NULL", "end_s": "REAL NOT NULL", "word": "TEXT",
+              "confidence": "REAL"},
 }
 _KEYS = {"turns": "(call_id, turn_index)", "events": "(call_id, event_index)",
-         "segments": "(call_id, segment_index)", "qa_results": "(call_id, rule)"}
+         "segments": "(call_id, segment_index)", "qa_results": "(call_id, rule)",
+         "words": "(call_id, turn_index, word_index)"}
 _INDEXES = (
     ("turns", "speaker"), ("events", "call_id"), ("events", "kind"), ("events", "speaker"),
     ("segments", "call_id"), ("qa_results", "rule"), ("qa_results", "status"), ("calls", "qa_score"),
@@ -81,6 +89,7 @@ def _create_sql() -> str:
     statements.append("CREATE TABLE IF NOT EXISTS errors (path TEXT PRIMARY KEY, call_id TEXT, reason TEXT, at TEXT)")
     statements.append("CREATE TABLE IF NOT EXISTS json_sync (call_id TEXT PRIMARY KEY, text_sha256 TEXT)")
     statements.append("CREATE TABLE IF NOT EXISTS metric_names (name TEXT PRIMARY KEY)")
+    statements.append(FTS_SCHEMA)
     statements += [f"CREATE INDEX IF NOT EXISTS ix_{t}_{c} ON {t}({c})" for t, c in _INDEXES]
     return ";\n".join(statements) + ";"
 
@@ -267,6 +276,7 @@ class ResultsDatabase:
         self._insert("calls", [row])
         for name, rows in children.items():
             self._insert(name, rows)
+        replace_call_text(self._conn, result)
 
     def upsert_call(self, result: dict, text_sha256: str | None = None) -> None:
         """Insert or replace one call and all its rows, in one transaction (status ``current``).
@@ -302,6 +312,7 @@ class ResultsDatabase:
             for call_id in in_db - wanted:  # cascades to turns, events, segments, qa_results
                 self._conn.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
                 self._conn.execute("DELETE FROM json_sync WHERE call_id = ?", (call_id,))
+                delete_call_text(self._conn, call_id)
             self._conn.executemany("UPDATE calls SET status = ? WHERE call_id = ?",
                                    [(statuses.get(cid, tables.STATUS_CURRENT), cid) for cid in wanted])
             self._conn.execute("DELETE FROM errors")

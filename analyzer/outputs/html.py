@@ -279,6 +279,9 @@ def call_page_context(call: dict, *, audio_href: str | None, nav: dict | None = 
         "separation": separation_fields(call) if call.get("mode") == "mono" else None,
         "unreliable": _by_reason(call.get("unreliable_metrics") or {}),
         "emotion_enabled": bool((call.get("emotion") or {}).get("enabled")),
+        "transcript": [{"speaker": t.get("speaker") or "unknown", "start": round(float(t["start_s"]), 3),
+                        "words": t["words"]} for t in call.get("turns") or [] if t.get("words")],
+        "transcript_info": call.get("asr") or {},
         "script_data": {"duration_s": duration_s, "call_id": str(call.get("call_id", "")), "n_turns": len(turns),
                         "turn_starts": sorted(t["start"] for t in turns), "event_starts": event_starts},
     }

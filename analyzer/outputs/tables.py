@@ -67,11 +67,12 @@ def call_row(result: dict, status: str | None = None) -> dict:
 
 
 def turn_rows(result: dict) -> list[dict]:
-    """One row per turn: ``call_id``, ``turn_index`` and every other key of the turn."""
+    """One row per turn: ``call_id``, ``turn_index`` and every other key of the turn (the word list of a
+    transcribed turn goes to the words table, :func:`word_rows`)."""
     rows = []
     for turn in result["turns"]:
         row = {"call_id": result["call_id"], "turn_index": turn.get("index")}
-        row.update({k: v for k, v in turn.items() if k != "index"})
+        row.update({k: v for k, v in turn.items() if k not in ("index", "words")})
         rows.append(row)
     return rows
 
@@ -143,8 +144,18 @@ def _number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+WORD_COLUMNS = ("call_id", "turn_index", "word_index", "speaker", "start_s", "end_s", "word", "confidence")
+
+
+def word_rows(result: dict) -> list[dict]:
+    """One row per recognised word of every transcribed turn (``analyze --transcribe``; else none)."""
+    return [{"call_id": result["call_id"], "turn_index": turn["index"], "word_index": i, "speaker": turn["speaker"],
+             "start_s": w["start_s"], "end_s": w["end_s"], "word": w["word"], "confidence": w["confidence"]}
+            for turn in result["turns"] for i, w in enumerate(turn.get("words") or [])]
+
+
 ROW_BUILDERS = {"calls": lambda r: [call_row(r)], "turns": turn_rows, "events": event_rows,
-                "segments": segment_rows, "qa_results": qa_rows}
+                "segments": segment_rows, "qa_results": qa_rows, "words": word_rows}
 
 
 def table_rows(results, table: str, statuses: dict[str, str] | None = None) -> list[dict]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 from . import tables
 from .database import ResultsDatabase  # noqa: F401 - the schema lives in database.py; callers use writers.ResultsDatabase
 
+
 CALLS_DIR = "calls"
 FAILURES_DIR = "failures"
 HTML_DIR = "html"
@@ -402,6 +403,12 @@ def write_tables(out_dir: Path, results: Iterable[dict], statuses: dict[str, str
     results = list(results)
     for table in tables.TABLES:
         _write_table(tables.table_rows(results, table, statuses), out_dir / f"{table}.csv", out_dir / f"{table}.parquet")
+    words = tables.table_rows(results, "words")
+    if words:  # only transcribed calls have words (analyze --transcribe)
+        _write_table(words, out_dir / "words.csv", out_dir / "words.parquet")
+    else:
+        for name in ("words.csv", "words.parquet"):
+            (out_dir / name).unlink(missing_ok=True)
     return len(results)
 
 
