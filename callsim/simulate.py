@@ -419,14 +419,7 @@ def _cut_start_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, 
         return None
     length = int(rng.integers(min_frames, min(max_frames, b - a) + 1))
     audio = _fade(clip.audio[: (a + length) * FRAME_SAMPLES])
-    mask = detect_speech_frames(
-        audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db, band_hz=truth_band_hz(params),
-        min_speech_s=params.min_speech_s, min_silence_s=params.min_silence_s,
-    )
-    runs = _runs_true(mask)
-    if len(runs) != 1 or not min_frames <= runs[0][1] - runs[0][0] <= max_frames:
-        return None
-    return _Clip(clip.rel_path, audio, mask, clip.ref_db, clip.start_in_file_s)
+    return _one_run_piece(clip, audio, clip.start_in_file_s, min_frames=min_frames, max_frames=max_frames, params=params)
 
 
 def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_frames: int, params: SimulationParams) -> _Clip | None:
@@ -439,6 +432,14 @@ def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_fr
     a, b = long_runs[int(rng.integers(len(long_runs)))]
     start = int(rng.integers(a, b - length + 1))
     audio = _fade(clip.audio[start * FRAME_SAMPLES : (start + length) * FRAME_SAMPLES])
+    return _one_run_piece(clip, audio, clip.start_in_file_s + start * FRAME_S, min_frames=min_frames,
+                          max_frames=max_frames, params=params)
+
+
+def _one_run_piece(clip: _Clip, audio: np.ndarray, start_in_file_s: float, *, min_frames: int, max_frames: int,
+                   params: SimulationParams) -> _Clip | None:
+    """``audio`` (a faded piece of ``clip``) as a clip if its truth is one speech run of
+    ``min_frames..max_frames`` frames, else None."""
     mask = detect_speech_frames(
         audio, ref_db=clip.ref_db, threshold_db=params.resolved_truth_threshold_db, band_hz=truth_band_hz(params),
         min_speech_s=params.min_speech_s, min_silence_s=params.min_silence_s,
@@ -446,7 +447,7 @@ def _cut_piece(clip: _Clip, rng: np.random.Generator, *, min_frames: int, max_fr
     runs = _runs_true(mask)
     if len(runs) != 1 or not min_frames <= runs[0][1] - runs[0][0] <= max_frames:
         return None
-    return _Clip(clip.rel_path, audio, mask, clip.ref_db, clip.start_in_file_s + start * FRAME_S)
+    return _Clip(clip.rel_path, audio, mask, clip.ref_db, start_in_file_s)
 
 
 # ----------------------------------------------------------------------------- design
