@@ -325,14 +325,20 @@ def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.
     ``min_band_share`` of the frame's energy: a thump (no period) and low-frequency hum or rumble
     (little energy in the band) are not voiced; vowels are.
     """
-    from scipy import signal
-
     frame, hop = int(frame_s * rate_hz), int(hop_s * rate_hz)
     samples = np.asarray(samples, dtype=np.float64)
     if len(samples) < frame:
         return 0.0
     high_hz = min(3400.0, 0.45 * rate_hz)
-    band = signal.sosfiltfilt(signal.butter(4, (300.0, high_hz), btype="bandpass", fs=rate_hz, output="sos"), samples)
+    # the band by FFT (the stretches judged here are short, under leading_noise_max_s): zero-phase like a
+    # filtfilt, and no scipy.signal import on the pacing path (~0.6 s CPU and ~80 MB per process)
+    n_fft = 2 * len(samples)  # zero-padded: no wrap-around of the stretch's start onto its end
+    spectrum = np.fft.rfft(samples, n=n_fft)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate_hz)
+    taper_hz = 150.0  # raised-cosine band edges: a brick wall would ring and make noise look periodic
+    gain = np.clip(np.minimum(freqs - 300.0, high_hz - freqs) / taper_hz, 0.0, 1.0)
+    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
+    band = np.fft.irfft(spectrum * gain, n=n_fft)[: len(samples)]
     lo, hi = int(rate_hz / f0_range_hz[1]), int(rate_hz / f0_range_hz[0])
     starts = range(0, len(samples) - frame + 1, hop)
     voiced = 0
