@@ -368,7 +368,8 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
             "script_data": {"page_size": INDEX_PAGE_SIZE, "units": [units[k] for k, _ in INDEX_COLUMNS],
                             "keys": [k for k, _ in INDEX_COLUMNS], "totals": [c["total"] for c in columns],
                             "csv_columns": ["call_id", "qa_score"] + [c["csv"] for c in columns] +
-                            ["failed_rules", "n_warnings"]}}
+                            ["failed_rules", "n_warnings", "agent_confidence", "separation_confidence",
+                             "n_speakers_estimate"]}}
 
 
 def write_index(calls: list[dict], out_path: Path, *, page_hrefs: dict[str, str]) -> Path:
