@@ -30,7 +30,7 @@ from analyzer.metrics.catalog import METRICS, WORDS_METRICS
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CALL = REPO / "tests" / "data" / "sample_call.flac"
 # differ between two runs or two installs by design
-VOLATILE_KEYS = ("timings_s", "path", "file_mtime_ns")
+VOLATILE_KEYS = ("timings_s", "path", "file_mtime_ns", "analysed_at")
 
 
 @functools.lru_cache(maxsize=1)
