@@ -163,7 +163,11 @@ class WhisperFeatureEncoder:
         encoder.load_state_dict(_state_dict(variables, n_layers), strict=True)
         encoder.eval()
         if int8:
-            encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+            import warnings
+
+            with warnings.catch_warnings():  # torch 2.13 announces the move of eager quantisation to torchao
+                warnings.filterwarnings("ignore", message=r".*(torch\.ao\.quantization|quantize_per_tensor).*")
+                encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.n_layers, self.int8, self._encoder, self._lock = n_layers, int8, encoder, threading.Lock()
 
     def hidden_states(self, mel: np.ndarray) -> np.ndarray:
