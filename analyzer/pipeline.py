@@ -98,14 +98,14 @@ def analyze_file(
         emotion_call, null_reasons = call_emotion_summary(rows, **config.emotion.call_metrics())
         emotion_info = {**emotion_info, "null_reasons": null_reasons}
     clock.lap("emotion")
-    asr_info = None
+    asr_info, words_call = None, {}
     if config.asr.enabled:
         from .words import transcribe_turns
 
         turn_words, asr_info = transcribe_turns(info, conv, channel_of, config.asr, asr_model)
         rows = [{**row, **words} for row, words in zip(rows, turn_words)]
-    words_call = words_metrics(rows, config.asr) if config.asr.enabled else {}
-    clock.lap("words")
+        words_call = words_metrics(rows, config.asr)
+        clock.lap("words")
     metrics = {**pacing, **prosody_call, **emotion_call, **words_call}
     events = [e.to_dict() for e in conv.events]
 
