@@ -192,10 +192,10 @@ class EmotionConfig:
     hop_s: float = 4.0  # windows do not overlap: the Whisper-encoder models cost ~2x more with a 2 s hop (docs/emotion.md)
     chunk_s: float = 600.0
     absolute_reference: str = "global"
-    relative_weight: float = 0.25
-    prior: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
-    temperature: float = 0.9
-    uncertain_below: float = 0.5
+    relative_weight: float = 0.5
+    prior: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
+    temperature: float = 0.856
+    uncertain_below: float = 0.4
     trajectory_share: float = 1.0 / 3.0
     min_trajectory_speech_s: float = 9.0
     min_trajectory_turns: int = 3
