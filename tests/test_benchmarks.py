@@ -126,6 +126,17 @@ def test_throughput_quick_analyses_every_simulated_call_with_both_engines(suite,
     assert [row[0] for row in rows] == ["process pool, --jobs 2", "Dask LocalCluster, --scheduler local:2"]
 
 
+def test_jobs_scaling_quick_times_both_job_counts_for_both_pipelines(suite, out, corpora):
+    suite.bench_jobs_scaling(out, quick=True)
+    md, data = _load(out, "jobs_scaling")
+    assert sorted((r["pipeline"], r["jobs"]) for r in data["runs"].values()) == sorted(
+        (p, j) for p in ("pacing + prosody (--no-emotion)", "full (with emotion)") for j in (1, 2))
+    assert all(r["wall_s"] > 0 and r["audio_h_per_wall_h"] > 0 for r in data["runs"].values())
+    rows = _table_rows(md, "| pipeline | --jobs 1")
+    assert [row[0] for row in rows] == ["pacing + prosody (--no-emotion)", "full (with emotion)"]
+    assert all(float(row[3].rstrip("x")) > 0 for row in rows)
+
+
 def test_vs_peers_quick_gives_every_system_a_paired_cpu_ratio_to_call_ai_metrics(suite, out, corpora):
     suite.bench_vs_peers(out, quick=True)
     md, data = _load(out, "vs_peers")

@@ -9,6 +9,7 @@ Each benchmark writes one markdown table and one JSON file into ``--out`` (defau
     python scripts/bench/run.py emotion      # copies the emotion evaluation tables (analyzer/models/*/evaluation.md)
     python scripts/bench/run.py speed        # real-time factor per stage, peak RSS, peers' speed, paired A/B
     python scripts/bench/run.py throughput   # hours of audio per hour, 200 simulated calls, --jobs 2
+    python scripts/bench/run.py jobs-scaling # the same 200 calls with --jobs 1 and --jobs 2: the speed-up of a second worker
     python scripts/bench/run.py vs-peers     # whole-process CPU of ours vs call-ai-metrics on one folder, alternating
     python scripts/bench/run.py startup      # CPU and peak RSS of `analyze` on a 30 s call, with and without emotion
     python scripts/bench/run.py all
@@ -228,6 +229,37 @@ def _measured_process(args: list[str], *, env: dict | None = None, cwd: Path = R
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
+def bench_jobs_scaling(out: Path, *, quick: bool) -> None:
+    """Wall-clock speed-up of ``--jobs 2`` over ``--jobs 1`` on one folder of simulated calls (issue 16: >= 1.8x
+    on the 2-core machine), with and without emotion; runs alternate job counts within each pipeline."""
+    import tempfile
+
+    import soundfile as sf
+
+    n, seed = (2, 11) if quick else (200, 11)
+    calls = _simulated_folder(n, seed)
+    audio_s = sum(sf.info(str(p)).duration for p in calls.glob("*.wav"))
+    pipelines = (("pacing + prosody (--no-emotion)", ["--no-emotion"]), ("full (with emotion)", []))
+    rows = {}
+    for label, extra in pipelines:
+        for jobs in (1, 2):
+            with tempfile.TemporaryDirectory() as results:
+                r = _timed_cli([sys.executable, "-m", "analyzer", "analyze", str(calls), "--out", results,
+                                "--jobs", str(jobs), "--force", "--quiet", *extra])
+            rows[f"{label} | {jobs}"] = {**r, "pipeline": label, "jobs": jobs, "audio_h_per_wall_h": audio_s / r["wall_s"]}
+    lines = ["| pipeline | --jobs 1 wall | --jobs 2 wall | speed-up | hours of audio per hour (1 / 2 jobs) |",
+             "|---|---|---|---|---|"]
+    for label, _ in pipelines:
+        one, two = rows[f"{label} | 1"], rows[f"{label} | 2"]
+        lines.append(f"| {label} | {one['wall_s']:.0f} s | {two['wall_s']:.0f} s | {one['wall_s'] / two['wall_s']:.2f}x | "
+                     f"{one['audio_h_per_wall_h']:,.0f} / {two['audio_h_per_wall_h']:,.0f} |")
+    title = (f"Scaling over worker processes: {n} simulated stereo calls (8 kHz mu-law WAV, seed {seed}, "
+             f"{audio_s / 3600:.2f} h of audio) through `python -m analyzer analyze` with --jobs 1 and --jobs 2 on the "
+             "2-core machine; wall time of the whole command, start-up and output writing included")
+    write(out, "jobs_scaling", title, "\n".join(lines), {"n_calls": n, "seed": seed, "audio_s": audio_s, "runs": rows})
+    print("\n".join(lines))
+
+
 def _simulated_folder(n: int, seed: int) -> Path:
     """``n`` simulated stereo calls (scripts/simulate_calls.py), cached in the temp folder across runs."""
     import shutil
@@ -358,7 +390,7 @@ def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
 
 BENCHES = {"pacing": bench_pacing, "ami": bench_ami, "emotion": bench_emotion, "speed": bench_speed,
            "throughput": bench_throughput, "pacing-mono": bench_pacing_mono, "vs-peers": bench_vs_peers,
-           "startup": bench_startup}
+           "startup": bench_startup, "jobs-scaling": bench_jobs_scaling}
 ALL = ("pacing", "ami", "emotion", "speed", "throughput", "vs-peers", "startup")  # pacing includes pacing-mono
 
 
