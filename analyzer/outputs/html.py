@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 from ..emotion.model import LABELS as EMOTION_LABELS
 from ..metrics.catalog import METRICS, format_value, metric_info
-from .writers import neutralise_csv_cell, neutralise_csv_frame, separation_fields  # noqa: F401 - re-exported for callers of this module
+from .tables import separation_fields
+from .writers import neutralise_csv_cell, neutralise_csv_frame  # noqa: F401 - re-exported for callers of this module
 from .writers import output_relpath
 
 TIMELINE_EVENT_LANES = (

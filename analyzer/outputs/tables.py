@@ -30,12 +30,21 @@ def now_iso() -> str:
     return datetime.now(tz=timezone.utc).isoformat()
 
 
+SEPARATION_COLUMNS = ("agent_confidence", "separation_confidence", "n_speakers_estimate")
+
+
+def separation_fields(result: dict) -> dict:
+    """How sure the party split is (mono calls; None on stereo, where channels name the parties):
+    ``agent_confidence`` and ``separation_confidence`` (0..1) and diarization's speaker-count estimate."""
+    diarization = result.get("diarization") or {}
+    return {key: diarization.get(key) for key in SEPARATION_COLUMNS}
+
+
 def call_row(result: dict, status: str | None = None) -> dict:
     """The one-row-per-call summary: identity, status (``current`` or why the result is stale, see
     docs/operations.md), mode, diarization confidences, model and licence, QA score, warnings count
     and every metric (one column per metric key)."""
     versions = result.get("versions") or {}
-    diarization = result.get("diarization") or {}
     qa = result.get("qa") if isinstance(result.get("qa"), dict) else {}
     audio_params = (result.get("params") or {}).get("audio") or {}
     mtime_ns = result.get("file_mtime_ns")
@@ -53,9 +62,7 @@ def call_row(result: dict, status: str | None = None) -> dict:
         "analyzer_version": versions.get("call_analyzer"),
         "emotion_model": versions.get("emotion_model"),
         "emotion_licence": versions.get("emotion_licence"),
-        "agent_confidence": diarization.get("agent_confidence"),
-        "separation_confidence": diarization.get("separation_confidence"),
-        "n_speakers_estimate": diarization.get("n_speakers_estimate"),
+        **separation_fields(result),
         "qa_score": qa.get("score"),
         "qa_rules_version": qa.get("rules_version"),
         "qa_failed": len(qa.get("failed") or []) if qa else None,

@@ -349,16 +349,6 @@ def neutralise_csv_frame(frame):
     return out
 
 
-SEPARATION_COLUMNS = ("agent_confidence", "separation_confidence", "n_speakers_estimate")
-
-
-def separation_fields(result: dict) -> dict:
-    """How sure the party split is (mono calls; None on stereo, where channels name the parties):
-    ``agent_confidence`` and ``separation_confidence`` (0..1) and diarization's speaker-count estimate."""
-    diarization = result.get("diarization") or {}
-    return {key: diarization.get(key) for key in SEPARATION_COLUMNS}
-
-
 def call_row(result: dict, status: str | None = None) -> dict:
     """The one-row-per-call summary (see :func:`analyzer.outputs.tables.call_row`), with ``status``."""
     return tables.call_row(result, status)
