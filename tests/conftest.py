@@ -50,3 +50,17 @@ def two_party_stereo(clips_a, clips_b, *, rate=16000, gap_s=0.6, leak_db=None, l
         gain = 10 ** (leak_db / 20)
         stereo = stereo + gain * stereo[:, ::-1]
     return stereo, turns
+
+
+SAY_THE_WORD_AGENT = ("book", "chair", "date")
+SAY_THE_WORD_CUSTOMER = ("boat", "bean", "burn")
+
+
+def say_the_word_call(corpora: Path) -> tuple[np.ndarray, list]:
+    """A 13 s stereo call of six TESS clips ("Say the word X"), agent (OAF, left) and customer (YAF, right)
+    alternating, 0.8 s gaps: (16 kHz float32 stereo, truth turns). Known words for the transcription tests."""
+    def clip(speaker, word):
+        return sf.read(corpora / "tess" / f"{speaker}_{word}_neutral.flac", dtype="float32")[0]
+
+    return two_party_stereo([clip("OAF", w) for w in SAY_THE_WORD_AGENT],
+                            [clip("YAF", w) for w in SAY_THE_WORD_CUSTOMER], gap_s=0.8)

