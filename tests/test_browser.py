@@ -356,3 +356,73 @@ def test_index_of_5000_calls_renders_filters_pages_totals_and_exports_fast(page,
     page.screenshot(path=str(tmp_path / "index-5000.png"))
     assert (tmp_path / "index-5000.png").stat().st_size > 10_000
     assert page.problems == []
+
+
+def _say(turn: dict, text: str) -> None:
+    """Give a turn a transcript as analyze --transcribe writes it: the words spread evenly over the turn."""
+    words = text.split()
+    step = (turn["end_s"] - turn["start_s"]) / len(words)
+    turn["words"] = [{"word": w, "start_s": round(turn["start_s"] + k * step, 3),
+                      "end_s": round(turn["start_s"] + (k + 1) * step, 3), "confidence": 0.9} for k, w in enumerate(words)]
+    turn["text"] = text
+
+
+def test_index_search_finds_calls_by_words_said_and_by_path_and_leads_to_the_word(page, tmp_path):
+    from analyzer.outputs.html import write_pages
+
+    calls = []
+    for k, lines in enumerate((("Good morning, how can I help?", "I want to cancel my contract."),
+                               ("Thank you for calling.", "My car makes a noise, the brakes."),
+                               None)):  # the third call was analysed without --transcribe
+        call = make_result(f"north/call-{k}", duration_s=40.0, seed=k, path=str(tmp_path / "audio" / f"rec-{k}.wav"))
+        write_wav(Path(call["path"]), call["duration_s"])
+        if lines:
+            for turn in call["turns"]:
+                _say(turn, lines[turn["index"] % 2] if turn["index"] < 4 else "okay.")
+            call["asr"] = {"enabled": True, "model": "whisper-base", "language": "en", "language_forced": False}
+        calls.append(call)
+    target = calls[0]["turns"][1]  # the first of the two turns (1 and 3) that say "cancel"
+    index = write_pages(tmp_path, calls)
+    assert (tmp_path / "search-index.js").is_file()
+    page.goto(index.as_uri())
+    visible = "Array.from(document.querySelectorAll('#calls tbody tr')).filter(r => !r.hidden).map(r => r.dataset.id)"
+    page.fill("#f-text", "cancel")
+    page.wait_for_function("document.getElementById('shown').textContent === '1'")
+    assert page.evaluate(visible) == ["north/call-0"]
+    assert page.inner_text("#calls tbody tr:visible .said") == "said: cancel"
+    for query, expected in (("CONTR canc", ["north/call-0"]), ("Cancél", ["north/call-0"]), ("brake", ["north/call-1"]),
+                            ("okay", ["north/call-0", "north/call-1"]), ("cancel brakes", []),
+                            ("rec-2", ["north/call-2"]),  # the file path
+                            ("call-1 thank", ["north/call-1"]), ("zebra", [])):
+        page.fill("#f-text", query)
+        page.wait_for_function(f"document.getElementById('shown').textContent === '{len(expected)}'")
+        assert page.evaluate(visible) == expected, query
+    page.fill("#f-text", "cancel")
+    page.wait_for_function("document.getElementById('shown').textContent === '1'")
+    with page.expect_navigation():
+        page.click("#calls tbody tr:visible a")
+    assert page.url.endswith("/html/north/call-0.html#q=cancel")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    hits = page.locator("#transcript .w.hit")
+    assert hits.count() == 2 and hits.all_inner_texts() == ["cancel", "cancel"]
+    cancel = next(w for w in target["words"] if w["word"] == "cancel")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {cancel['start_s']}) < 0.3")
+    assert "match" in page.inner_text("#tr-query")
+    assert page.problems == []
+
+
+def test_index_search_without_the_words_file_still_searches_ids_and_says_why(page, tmp_path):
+    call = make_result("team/call-9", duration_s=30.0, seed=1)
+    for turn in call["turns"]:
+        _say(turn, "hello there")
+    index = write_index([call, make_result("team/other", seed=2)], tmp_path / "index.html",
+                        page_hrefs={"team/call-9": "team/call-9.html"})
+    (tmp_path / "search-index.js").unlink()
+    page.goto(index.as_uri())
+    page.fill("#f-text", "call-9")
+    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('missing') >= 0")
+    assert page.inner_text("#shown") == "1"
+    page.fill("#f-text", "hello")
+    assert page.inner_text("#shown") == "0"
+    page.problems = [p for p in page.problems if "search-index.js" not in p and "ERR_FILE_NOT_FOUND" not in p]
+    assert page.problems == []

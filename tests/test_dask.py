@@ -96,3 +96,33 @@ def test_emotion_model_is_loaded_on_the_workers(folder, cluster, tmp_path):
 def test_bad_scheduler_is_a_one_line_configuration_error(folder, tmp_path, fast_config, scheduler, fragment):
     with pytest.raises(ConfigError, match=fragment.replace(":", ".")):
         analyze_files([folder / "west"], fast_config, out_dir=tmp_path / "x", progress=False, scheduler=scheduler)
+
+
+def test_two_worker_processes_and_a_dask_cluster_transcribe_like_the_serial_run(cluster, corpora, tmp_path):
+    """--transcribe with --jobs 2 and on Dask: each worker process loads Whisper itself (checksum verified),
+    and the words, texts and everything else equal the serial run's (two 13 s calls, one per worker)."""
+    pytest.importorskip("faster_whisper", reason="transcription extra not installed: pip install 'call-analyzer[asr]'")
+    from conftest import say_the_word_call
+
+    from analyzer.config import AnalysisConfig
+
+    stereo, _ = say_the_word_call(corpora)
+    (tmp_path / "calls").mkdir()
+    for name in ("a", "b"):
+        sf.write(tmp_path / "calls" / f"{name}.wav", stereo, 16000)
+    config = AnalysisConfig().replace(emotion={"enabled": False}, asr={"enabled": True})
+    runs = {}
+    for engine, kwargs in (("serial", {}), ("jobs2", {"jobs": 2}), ("dask", {"scheduler": cluster.scheduler_address})):
+        summary = analyze_files([tmp_path / "calls"], config, out_dir=tmp_path / engine, progress=False, html=False, **kwargs)
+        assert sorted(summary.analysed) == ["a", "b"] and not summary.errors, (engine, summary.errors)
+        runs[engine] = _outputs(tmp_path / engine)
+    serial = runs["serial"]
+    texts = [t["text"] for t in serial["a"]["turns"]]
+    assert sum(len(t["words"]) for t in serial["a"]["turns"]) >= 20 and all(texts), texts
+    for engine in ("jobs2", "dask"):
+        for call_id in ("a", "b"):
+            assert [t["words"] for t in runs[engine][call_id]["turns"]] == [t["words"] for t in serial[call_id]["turns"]]
+        assert runs[engine] == serial, engine
+    for name in ("words.csv", "turns.csv"):
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "serial" / name).read_text() \
+            == (tmp_path / "jobs2" / name).read_text(), name

@@ -340,9 +340,10 @@ def _index_cell_text(key: str, value: Any) -> str:
     return duration_clock(value) if key == "duration_s" else format_value(value, METRICS[key].unit)
 
 
-def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str, Any]:
+def index_context(calls: list[dict], *, page_hrefs: dict[str, str], search: dict | None = None) -> dict[str, Any]:
     """Rows of the index table (pure). Rows after the first page are rendered ``hidden``; the
-    page script pages, sorts, filters, totals and exports them."""
+    page script pages, sorts, filters, totals and exports them. ``search``: the transcript search
+    index written beside the page (:func:`analyzer.outputs.search_index.write_search_index`), or None."""
     columns = [{"key": k, "label": short, "title": METRICS[k].label, "unit": METRICS[k].unit,
                 "csv": f"{k} (0-1)" if METRICS[k].unit == "share" else k,
                 "total": METRICS[k].unit == "count" or k == "duration_s"} for k, short in INDEX_COLUMNS]
@@ -357,7 +358,7 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
             cells.append({"sort": "" if value is None else value, "text": _index_cell_text(key, value)})
         failed = [str(f.get("rule")) for f in qa.get("failed") or []]
         rows.append({
-            "call_id": call_id, "href": page_hrefs.get(call_id), "cells": cells,
+            "call_id": call_id, "path": str(call.get("path") or ""), "href": page_hrefs.get(call_id), "cells": cells,
             "qa_score": qa.get("score"), "qa_failed": ", ".join(failed),
             "qa_failed_text": ", ".join(rule_title(r) for r in failed),
             "n_warnings": len(call.get("warnings") or []), "hidden": number >= INDEX_PAGE_SIZE,
@@ -365,8 +366,10 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
                            for v in separation_fields(call).values()],
         })
     units = {c["key"]: c["unit"] for c in columns}
+    search_data = {"file": quote(search["file"]), "stamp": search["stamp"], "calls": search["calls"]} if search else None
     return {"columns": columns, "rows": rows, "n_calls": len(rows), "page_size": INDEX_PAGE_SIZE,
-            "script_data": {"page_size": INDEX_PAGE_SIZE, "units": [units[k] for k, _ in INDEX_COLUMNS],
+            "search": search_data,
+            "script_data": {"page_size": INDEX_PAGE_SIZE, "units": [units[k] for k, _ in INDEX_COLUMNS], "search": search_data,
                             "keys": [k for k, _ in INDEX_COLUMNS], "totals": [c["total"] for c in columns],
                             "csv_columns": ["call_id", "qa_score"] + [c["csv"] for c in columns] +
                             ["failed_rules", "n_warnings", "agent_confidence", "separation_confidence",
@@ -374,11 +377,17 @@ def index_context(calls: list[dict], *, page_hrefs: dict[str, str]) -> dict[str,
 
 
 def write_index(calls: list[dict], out_path: Path, *, page_hrefs: dict[str, str]) -> Path:
-    """Write the index of all calls (key metrics and QA score, sortable and filterable),
-    linking each call_id to ``page_hrefs[call_id]`` (relative URL, see :func:`page_href`)."""
+    """Write the index of all calls (key metrics and QA score, sortable and filterable, searchable by
+    call id, path and the words said), linking each call_id to ``page_hrefs[call_id]`` (relative URL,
+    see :func:`page_href`). The words go in ``search-index.js`` beside it (:mod:`.search_index`),
+    written only when some call has a transcript."""
+    from .search_index import write_search_index
+
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render("index.html.j2", **index_context(calls, page_hrefs=page_hrefs)), encoding="utf-8")
+    search = write_search_index(calls, out_path.parent)
+    out_path.write_text(render("index.html.j2", **index_context(calls, page_hrefs=page_hrefs, search=search)),
+                        encoding="utf-8")
     return out_path
 
 
