@@ -15,7 +15,7 @@ Model: Whisper base via faster-whisper/CTranslate2, loaded from memory out of th
 
 from __future__ import annotations
 
-import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,10 +69,30 @@ class Transcriber:
     weights_sha256: str
 
 
-@functools.lru_cache(maxsize=2)
+# Loaded models by (model, compute_type, threads), with the id of the process that loaded them. A worker
+# forked from a process that had loaded Whisper (analyze_files run twice in one program, --jobs 2 after a
+# serial run) inherits the model but not CTranslate2's worker threads: using it there waits forever on
+# a thread that does not exist, and freeing it would join them. So a forked process loads its own copy
+# and keeps the inherited ones, unused, in _INHERITED.
+_LOADED: dict[tuple, tuple[int, Transcriber]] = {}
+_INHERITED: list[Transcriber] = []
+
+
 def load_transcriber(model: str = AsrConfig.model, compute_type: str = AsrConfig.compute_type,
                      threads: int = AsrConfig.threads) -> Transcriber:
-    """Whisper from the pinned wheels (checksum verified), cached per process."""
+    """Whisper from the pinned wheels (checksum verified), cached per process (a forked worker loads its own)."""
+    key = (model, compute_type, int(threads))
+    pid, loaded = _LOADED.get(key, (None, None))
+    if loaded is not None and pid == os.getpid():
+        return loaded
+    if loaded is not None:
+        _INHERITED.append(loaded)
+    transcriber = _load_transcriber(model, compute_type, int(threads))
+    _LOADED[key] = (os.getpid(), transcriber)
+    return transcriber
+
+
+def _load_transcriber(model: str, compute_type: str, threads: int) -> Transcriber:
     from . import whisper_weights as ww
 
     if model != "whisper-base":

@@ -311,8 +311,10 @@ def _many_calls(n: int) -> list[dict]:
         base = templates[k % len(templates)]
         metrics = dict(base["metrics"], duration_s=float(rng.uniform(60, 900)),
                        agent_latency_median_s=round(float(rng.uniform(0.2, 2.0)), 3))
+        said = " ".join(f"w{int(i)}" for i in rng.zipf(1.3, 60) % 20000) + (" cancel" if k % 7 == 0 else "")
+        turns = [dict(base["turns"][0], text=said)] + base["turns"][1:]  # a transcript of 61 words, 2% of a call's
         calls.append({**base, "call_id": f"team-{k % 20:02d}/2024-05-{1 + k % 28:02d}/call-{k:05d}", "metrics": metrics,
-                      "qa": dict(base["qa"], score=float(round(rng.uniform(40, 100), 1)))})
+                      "qa": dict(base["qa"], score=float(round(rng.uniform(40, 100), 1))), "turns": turns})
     return calls
 
 
@@ -349,6 +351,13 @@ def test_index_of_5000_calls_renders_filters_pages_totals_and_exports_fast(page,
     lines = Path(download.value.path()).read_text().splitlines()
     assert len(lines) == 251 and lines[0].startswith("call_id,qa_score,duration_s,talk_ratio_agent (0-1)")
     assert {line.split(",")[0] for line in lines[1:]} == {c["call_id"] for c in shown}
+    start = time.perf_counter()
+    page.fill("#f-text", "cancel")  # loads search-index.js, then finds the calls that said it
+    page.wait_for_function(f"document.getElementById('shown').textContent === '{sum(k % 7 == 0 for k in range(5000))}'")
+    search_s = time.perf_counter() - start
+    words_kb = (tmp_path / "search-index.js").stat().st_size / 1e3
+    print(f"5000-call words search: {search_s:.2f} s with loading, search-index.js {words_kb:.0f} kB")
+    assert search_s < 2.0
     page.fill("#f-text", "")
     page.fill("#f-score", "50")
     expected = sum(c["qa"]["score"] <= 50 for c in calls)
