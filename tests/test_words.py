@@ -201,6 +201,17 @@ def test_search_finds_the_call_by_a_word(transcribed, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 6
 
 
+def test_the_index_pages_words_index_holds_every_word_said(transcribed):
+    from analyzer.outputs.search_index import SEARCH_INDEX_NAME, search_terms
+
+    script = (transcribed["out"] / SEARCH_INDEX_NAME).read_text(encoding="utf-8")
+    data = json.loads(script.split("window.callAnalyzerSearch = ", 1)[1].rstrip().rstrip(";"))
+    assert data["ids"] == ["say_the_word"]
+    said = {term for t in transcribed["result"]["turns"] for term in search_terms(t["text"])}
+    assert set(data["terms"]) == said and {"chair", "bean", "word"} <= said
+    assert data["stamp"] in (transcribed["out"] / "index.html").read_text(encoding="utf-8")
+
+
 def test_the_call_page_holds_the_transcript(transcribed):
     page = next((transcribed["out"] / "html").rglob("say_the_word*.html")).read_text()
     assert 'id="transcript"' in page and "chair" in page.lower()
