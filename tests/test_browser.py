@@ -381,7 +381,7 @@ def test_index_search_finds_calls_by_words_said_and_by_path_and_leads_to_the_wor
 
     calls = []
     for k, lines in enumerate((("Good morning, how can I help?", "I want to cancel my contract."),
-                               ("Thank you for calling.", "My car makes a noise, the brakes."),
+                               ("Thank you for calling.", "My car makes a noise, the brakes. Grüße, zażółć, naïve."),
                                None)):  # the third call was analysed without --transcribe
         call = make_result(f"north/call-{k}", duration_s=40.0, seed=k, path=str(tmp_path / "audio" / f"rec-{k}.wav"))
         write_wav(Path(call["path"]), call["duration_s"])
@@ -402,7 +402,8 @@ def test_index_search_finds_calls_by_words_said_and_by_path_and_leads_to_the_wor
     for query, expected in (("CONTR canc", ["north/call-0"]), ("Cancél", ["north/call-0"]), ("brake", ["north/call-1"]),
                             ("okay", ["north/call-0", "north/call-1"]), ("cancel brakes", []),
                             ("rec-2", ["north/call-2"]),  # the file path
-                            ("call-1 thank", ["north/call-1"]), ("zebra", [])):
+                            ("call-1 thank", ["north/call-1"]), ("zebra", []),
+                            ("GRÜ", ["north/call-1"]), ("ZAZOŁ", ["north/call-1"]), ("naive", ["north/call-1"])):
         page.fill("#f-text", query)
         page.wait_for_function(f"document.getElementById('shown').textContent === '{len(expected)}'")
         assert page.evaluate(visible) == expected, query
