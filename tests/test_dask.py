@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 
 import pandas as pd
 import pytest
@@ -98,6 +100,22 @@ def test_bad_scheduler_is_a_one_line_configuration_error(folder, tmp_path, fast_
         analyze_files([folder / "west"], fast_config, out_dir=tmp_path / "x", progress=False, scheduler=scheduler)
 
 
+@contextlib.contextmanager
+def _deadline(seconds: int, what: str):
+    """Fail with a message instead of hanging the suite (SIGALRM; the test runs in the main thread)."""
+    def expired(signum, frame):
+        raise TimeoutError(f"{what} did not finish within {seconds} s (a worker waiting forever?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.slow
 def test_two_worker_processes_and_a_dask_cluster_transcribe_like_the_serial_run(cluster, corpora, tmp_path):
     """--transcribe with --jobs 2 and on Dask gives the serial run's words and texts. The serial run goes
     first in this process, so the pool's forked workers inherit a loaded Whisper whose CTranslate2 threads
@@ -118,8 +136,9 @@ def test_two_worker_processes_and_a_dask_cluster_transcribe_like_the_serial_run(
     runs = {}
     for engine, folder, kwargs in (("serial", "one", {}), ("jobs2", "two", {"jobs": 2}),
                                    ("dask", "one", {"scheduler": cluster.scheduler_address})):
-        summary = analyze_files([tmp_path / folder], config, out_dir=tmp_path / engine, progress=False, html=False,
-                                **kwargs)
+        with _deadline(600, f"the {engine} run"):
+            summary = analyze_files([tmp_path / folder], config, out_dir=tmp_path / engine, progress=False,
+                                    html=False, **kwargs)
         assert not summary.errors and len(summary.analysed) == (2 if folder == "two" else 1), (engine, summary.errors)
         runs[engine] = _outputs(tmp_path / engine)
     serial = runs["serial"]["a"]
