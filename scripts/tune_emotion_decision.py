@@ -2,6 +2,7 @@
 built from TRAINING corpora only (never TESS, TurEV, ASED or real calls).
 
     python scripts/tune_emotion_decision.py --model open --corpora ravdess,nemo [--calls-per-trajectory 12]
+    python scripts/tune_emotion_decision.py --model open --pipeline      # stage 3 (see tune_pipeline)
 
 Builds calm / turnaround / escalation calls (callsim.emotion_calls; 15-60 s of customer speech), scores
 the true turns of both parties with the model (``turn_evidence``: speaker-relative and absolute
@@ -13,6 +14,11 @@ better calibrated (lower negative log-likelihood of the true labels). The QA rul
 chosen on the same calls with the configured decision layer (see tune_rules). Prints the grid's best rows and the choice; the corpora it is run on must
 be speakers the model never saw for the numbers to mean anything (``open`` was trained on EmoDB only,
 so RAVDESS + nEMO calls are unseen speakers for it).
+
+Stage 3 (``--pipeline``, issue 13's second pass): the calls go through the real pipeline (VAD, turn-taking,
+``analyze_file``), so the evidence is that of the turns a user gets, not of the true turns; with the decision
+layer configured in analyzer/config.py it chooses ``uncertain_angry_below`` and then the triggers of the
+``customer_ends_angry`` rule (:func:`tune_pipeline`).
 """
 
 from __future__ import annotations
