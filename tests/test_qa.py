@@ -333,3 +333,12 @@ def test_customer_ending_angry_by_anger_rise_alone_is_not_applicable_to_a_custom
     rules = ruleset({"id": "end", "type": "customer_ending_angry", "anger_rise_above": 0.15})
     qa = evaluate(rules, _customer_call([0.1, 0.9]))  # 8 s in 2 turns: no thirds
     assert qa["failed"] == [] and [s["rule"] for s in qa["skipped"]] == ["end"]
+
+
+def test_customer_ending_angry_takes_the_last_third_from_the_calls_trajectory_settings():
+    call = _customer_call([0.1] * 8 + [0.6])  # only the very last turn is angrier
+    rules = ruleset({"id": "end", "type": "customer_ending_angry", "anger_rise_above": 0.3})
+    assert evaluate(rules, call)["failed"] == []  # default third = the last 3 turns: mean 0.27, rise 0.17
+    call["params"] = {"emotion": {"trajectory_share": 0.12}}  # as the pipeline passes [emotion] trajectory_share
+    (failure,) = evaluate(rules, call)["failed"]
+    assert failure["times"] == [[80, 84]] and failure["value"] == pytest.approx(0.5)
