@@ -177,6 +177,9 @@ class EmotionConfig:
     temperature: divides the combined log-probabilities (> 1 softens over-confident outputs).
     uncertain_below: a turn whose largest probability is below this is labelled neutral and flagged
         ``emotion_uncertain`` (its confidence stays low).
+    uncertain_angry_below: a turn whose largest probability is ``angry`` but whose p_angry is below this
+        is uncertain too (labelled neutral, flagged): an angry label needs stronger evidence than the
+        others, since it fails critical QA rules (probabilities kept).
 
     Call-level emotion (docs/emotion.md, "Per-call metrics"):
     trajectory_share: start / end = the first / last this share of the customer's scored speech time.
@@ -196,6 +199,7 @@ class EmotionConfig:
     prior: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
     temperature: float = 0.856
     uncertain_below: float = 0.4
+    uncertain_angry_below: float = 0.7
     trajectory_share: float = 1.0 / 3.0
     min_trajectory_speech_s: float = 9.0
     min_trajectory_turns: int = 3
@@ -216,7 +220,7 @@ class EmotionConfig:
     def decision(self) -> dict:
         """The decision layer's keyword arguments for :func:`analyzer.emotion.score_turns`."""
         return {"absolute_reference": self.absolute_reference, "relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
-                "uncertain_below": self.uncertain_below}
+                "uncertain_below": self.uncertain_below, "uncertain_angry_below": self.uncertain_angry_below}
 
     def call_metrics(self) -> dict:
         """The keyword arguments for :func:`analyzer.metrics.emotion.call_emotion_metrics`."""
@@ -441,7 +445,7 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
     },
     "emotion": {"min_turn_s": {"ge": 0, "le": 60}, "window_s": {"ge": 0.5, "le": 30}, "hop_s": {"ge": 0.1, "le": 30},
                 "chunk_s": {"ge": 30, "le": 7200}, "relative_weight": {"ge": 0, "le": 1}, "temperature": {"gt": 0, "le": 100},
-                "uncertain_below": {"ge": 0, "le": 1}, "trajectory_share": {"gt": 0, "le": 0.5},
+                "uncertain_below": {"ge": 0, "le": 1}, "uncertain_angry_below": {"ge": 0, "le": 1}, "trajectory_share": {"gt": 0, "le": 0.5},
                 "min_trajectory_speech_s": {"ge": 0, "le": 86400}, "min_trajectory_turns": {"ge": 1, "le": 100000},
                 "min_party_speech_s": {"ge": 0, "le": 86400},
                 "model": {"max_length": 4096}},

@@ -128,7 +128,8 @@ def analyze_file(
                                         ("emotion_encoder_sha256", emotion_info.get("encoder_sha256"))) if v})
     if asr_info:
         versions.update(asr_model=asr_info["model"], asr_weights_sha256=asr_info["weights_sha256"])
-    qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable}, config.qa)
+    qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable,
+                      "params": {"emotion": config.emotion.call_metrics()}}, config.qa)
           if config.qa.enabled else None)
     return CallResult(
         call_id=call_id or path.stem,

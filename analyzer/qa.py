@@ -14,10 +14,14 @@ type                     parameters -> fails when
                          agent interruptions than that
 ``agent_latency``        ``max_s`` [``max_count`` = 0] -> more than max_count
                          agent answers (gap events) slower than max_s
-``customer_ending_angry`` ``valence_below`` [``last_turns`` = 2,
-                         ``min_confidence`` = 0] -> the customer's end valence
-                         is below it, or at least half of the last scored
-                         customer turns are angry with p_angry >= min_confidence
+``customer_ending_angry`` any of ``valence_below``, ``last_turns`` (with
+                         ``min_confidence`` = 0), ``anger_rise_above``,
+                         ``end_anger_above`` -> the customer's end valence is
+                         below it; or at least half of the last scored customer
+                         turns are angry with p_angry >= min_confidence; or the
+                         mean p_angry of the last third of the customer's speech
+                         exceeds that of the earlier turns by more than
+                         anger_rise_above; or it is above end_anger_above
 ``agent_angry``          [``min_confidence`` = 0, ``max_count`` = 0] -> more
                          agent turns labelled angry with p_angry >= min_confidence
                          than max_count
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .metrics.catalog import METRICS
+from .metrics.emotion import customer_end_anger
 from .errors import ConfigError
 
 SEVERITIES = ("critical", "major", "minor")
@@ -60,7 +65,8 @@ _TYPE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "dead_air": {"max_s": (int, float)},
     "agent_interruptions": {"max_count": (int,), "outcome": (str,)},
     "agent_latency": {"max_s": (int, float), "max_count": (int,)},
-    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,), "min_confidence": (int, float)},
+    "customer_ending_angry": {"valence_below": (int, float), "last_turns": (int,), "min_confidence": (int, float),
+                              "anger_rise_above": (int, float), "end_anger_above": (int, float)},
     "agent_angry": {"min_confidence": (int, float), "max_count": (int,)},
     "must_say": dict(_PHRASE_KEYS),
     "must_not_say": dict(_PHRASE_KEYS),
@@ -70,6 +76,7 @@ _REQUIRED = {
     "agent_latency": ("max_s",), "customer_ending_angry": (), "agent_angry": (),
     "must_say": ("phrases",), "must_not_say": ("phrases",),
 }
+_ENDING_TRIGGERS = ("valence_below", "last_turns", "anger_rise_above", "end_anger_above")
 _DEFAULT_MESSAGES = {
     "metric": "{label} {value} outside {threshold}",
     "dead_air": "Dead air longer than {threshold} s ({count}x, longest {value} s)",
@@ -312,8 +319,8 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
                        "tolerance")
         if "within_first_s" in p and "within_last_s" in p:
             raise fail("use within_first_s or within_last_s, not both", "within_last_s")
-    if rtype == "customer_ending_angry" and "valence_below" not in p and "last_turns" not in p:
-        raise fail("needs 'valence_below', 'last_turns' or both")
+    if rtype == "customer_ending_angry" and not set(p) & set(_ENDING_TRIGGERS):
+        raise fail(f"needs at least one of {', '.join(repr(k) for k in _ENDING_TRIGGERS)}")
     message = item.get("message")
     if message is not None:
         if not isinstance(message, str):
@@ -462,28 +469,37 @@ def _angry_words(angry: list[dict], of: str, min_confidence: float) -> str:
 
 def _check_customer_ending_angry(rule: Rule, call: dict) -> _Outcome:
     below, n_last = rule.param("valence_below"), rule.param("last_turns", 2)
+    rise_above, end_above = rule.param("anger_rise_above"), rule.param("end_anger_above")
     min_conf = rule.param("min_confidence", 0.0)
     end_valence = (call.get("metrics") or {}).get("customer_valence_end")
     scored = [t for t in call.get("turns") or [] if t.get("speaker") == "customer" and _scored(t)]
-    last = scored[-n_last:] if n_last else []
-    if (below is None or end_valence is None) and not last:
-        return _Outcome(skipped="no customer emotion in this call (emotion model off or no scored turns)")
+    last = scored[-n_last:] if n_last and (rule.param("last_turns") is not None or below is not None) else []
+    trajectory = {k: v for k, v in ((call.get("params") or {}).get("emotion") or {}).items()
+                  if k in ("trajectory_share", "min_trajectory_speech_s", "min_trajectory_turns")}
+    anger = customer_end_anger(scored, **trajectory) if rise_above is not None or end_above is not None else None
+    if (below is None or end_valence is None) and not last and anger is None:
+        return _Outcome(skipped="no customer emotion in this call (emotion model off, no scored turns, or too little "
+                                "customer speech for its last third)")
     angry_last = _angry(last, min_conf)
-    by_valence = below is not None and end_valence is not None and end_valence < below
-    by_turns = bool(last) and len(angry_last) * 2 >= len(last)
-    triggers = []
-    if by_valence:
-        triggers.append(f"end valence {end_valence:.2f} below {below:g}")
-    if by_turns:
-        triggers.append(_angry_words(angry_last, f"the last {len(last)} scored turns", min_conf))
-    if by_turns or not by_valence:
-        value, threshold = len(angry_last), f"half of the last {len(last)} turns"
-    else:
-        value, threshold = end_valence, below
-    failed = by_valence or by_turns
-    evidence = angry_last if by_turns else last
-    return _Outcome(failed=failed, value=value, threshold=threshold, count=len(angry_last),
-                    times=_times(evidence) if failed else (), trigger="; ".join(triggers))
+    fired = []  # (value, threshold, count, evidence turns, trigger in words), in the order the message lists them
+    if last and len(angry_last) * 2 >= len(last):
+        fired.append((len(angry_last), f"half of the last {len(last)} turns", len(angry_last), angry_last,
+                      _angry_words(angry_last, f"the last {len(last)} scored turns", min_conf)))
+    if anger is not None and rise_above is not None and anger["rise"] > rise_above:
+        fired.append((round(anger["rise"], 4), rise_above, len(anger["turns"]), anger["turns"],
+                      f"mean p_angry {anger['end']:.2f} over the last third of the customer's speech, "
+                      f"{anger['rise']:.2f} above the earlier turns' {anger['before']:.2f} (rise > {rise_above:g})"))
+    if anger is not None and end_above is not None and anger["end"] > end_above:
+        fired.append((round(anger["end"], 4), end_above, len(anger["turns"]), anger["turns"],
+                      f"mean p_angry {anger['end']:.2f} over the last third of the customer's speech above {end_above:g}"))
+    if below is not None and end_valence is not None and end_valence < below:
+        fired.append((end_valence, below, len(angry_last), last, f"end valence {end_valence:.2f} below {below:g}"))
+    if not fired:
+        return _Outcome(failed=False, value=len(angry_last), threshold=f"half of the last {len(last)} turns",
+                        count=len(angry_last))
+    value, threshold, count, evidence, _ = fired[0]
+    return _Outcome(failed=True, value=value, threshold=threshold, count=count, times=_times(evidence),
+                    trigger="; ".join(f[4] for f in fired))
 
 
 def _check_agent_angry(rule: Rule, call: dict) -> _Outcome:

@@ -87,12 +87,13 @@ def fired(result: dict) -> bool:
     return any(f["rule"] == RULE for f in (result.get("qa") or {}).get("failed", []))
 
 
-RAW_DECISION = {"relative_weight": 1.0, "prior": [0.25, 0.25, 0.25, 0.25], "temperature": 1.0, "uncertain_below": 0.0}
+RAW_DECISION = {"relative_weight": 1.0, "prior": [0.25, 0.25, 0.25, 0.25], "temperature": 1.0, "uncertain_below": 0.0,
+                "uncertain_angry_below": 0.0}
 
 
 def variant_config(variant: str) -> AnalysisConfig:
     """``open`` / ``multi`` = the shipped decision layer; ``open:raw`` = the model's own speaker-relative output
-    (relative_weight 1, flat prior, T = 1, no uncertain label), to show what the decision layer changes."""
+    (relative_weight 1, flat prior, T = 1, no uncertain label, no angry floor), to show what the decision layer changes."""
     model, _, kind = variant.partition(":")
     return AnalysisConfig().replace(emotion={"model": model, **(RAW_DECISION if kind == "raw" else {})})
 

@@ -408,7 +408,8 @@ def test_padded_batch_gives_each_item_its_unpadded_output():
 def test_decision_layer_prior_temperature_and_uncertain_label():
     p_rel = np.array([[0.1, 0.1, 0.7, 0.1], [0.3, 0.25, 0.25, 0.2]])
     p_abs = np.array([[0.1, 0.1, 0.7, 0.1], [0.3, 0.25, 0.25, 0.2]])
-    p, labels, uncertain = decide(p_rel, p_abs, relative_weight=0.5, prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.5)
+    p, labels, uncertain = decide(p_rel, p_abs, relative_weight=0.5, prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.5,
+                                  uncertain_angry_below=0.0)
     np.testing.assert_allclose(p, p_rel)  # equal evidence, flat prior, T = 1: unchanged
     assert list(labels) == [2, 0] and list(uncertain) == [False, True]  # the flat turn is "uncertain" -> neutral
     p2, _, _ = decide(p_rel, p_abs, relative_weight=0.5, prior=(0.7, 0.1, 0.1, 0.1), temperature=1.0, uncertain_below=0.0)
@@ -418,6 +419,17 @@ def test_decision_layer_prior_temperature_and_uncertain_label():
     p4, labels4, _ = decide(np.array([[0.1, 0.1, 0.7, 0.1]]), np.array([[0.7, 0.1, 0.1, 0.1]]), relative_weight=0.25,
                             prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.0)
     assert labels4[0] == 0  # absolute evidence outweighs the speaker-relative one at weight 0.25
+
+
+def test_an_angry_top_class_below_the_angry_floor_is_uncertain_neutral_with_its_probabilities_kept():
+    p_rel = np.array([[0.1, 0.1, 0.65, 0.15], [0.05, 0.05, 0.85, 0.05], [0.1, 0.65, 0.15, 0.1]])
+    p, labels, uncertain = decide(p_rel, p_rel, relative_weight=0.5, prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.4,
+                                  uncertain_angry_below=0.7)
+    np.testing.assert_allclose(p, p_rel)  # probabilities (and so valence, p_angry) are not touched
+    assert list(labels) == [0, 2, 1] and list(uncertain) == [True, False, False]  # only the weak *angry* top class abstains
+    _, labels_off, _ = decide(p_rel, p_rel, relative_weight=0.5, prior=(0.25,) * 4, temperature=1.0, uncertain_below=0.4,
+                              uncertain_angry_below=0.0)
+    assert list(labels_off) == [2, 2, 1]
 
 
 class _AudioModel:

@@ -289,3 +289,56 @@ def test_agent_angry_uses_the_angry_probability_and_lists_it():
     (failure,) = evaluate(rules, call_with(turns=turns))["failed"]
     assert failure["message"] == "Agent sounded angry in 1 turn(s): 1 of 2 scored turns angry (p_angry 0.58 >= 0.5)"
     assert failure["times"] == [[0, 4]]
+
+
+def _customer_call(p_angry_by_turn, label_of=lambda p: "angry" if p >= 0.7 else "neutral", valence=None):
+    """Customer turns of 4 s each (1 s gaps), with the given p_angry; an agent turn between each."""
+    turns = []
+    for k, p in enumerate(p_angry_by_turn):
+        turns.append({**_cturn(10 * k, 10 * k + 4, label_of(p), p), "valence": -p if valence is None else valence})
+        turns.append({**turn("agent", 10 * k + 5, 10 * k + 9, "neutral"), "valence": 0.0, "p_angry": 0.05})
+    return call_with(turns=turns, metrics={"customer_valence_end": valence})
+
+
+RISE = {"id": "end", "type": "customer_ending_angry", "anger_rise_above": 0.15, "end_anger_above": 0.7}
+
+
+def test_customer_ending_angry_fires_when_anger_in_the_last_third_rises_over_the_customers_own_baseline():
+    call = _customer_call([0.1, 0.1, 0.15, 0.1, 0.2, 0.1, 0.5, 0.55, 0.6])  # last third: mean 0.55 vs 0.125 before
+    (failure,) = evaluate(ruleset(RISE), call)["failed"]
+    assert failure["value"] == pytest.approx(0.425) and failure["threshold"] == 0.15
+    assert failure["times"] == [[60, 64], [70, 74], [80, 84]]
+    assert failure["message"] == ("Customer ended the call upset: mean p_angry 0.55 over the last third of the customer's "
+                                  "speech, 0.42 above the earlier turns' 0.12 (rise > 0.15)")
+
+
+def test_customer_ending_angry_by_anger_rise_ignores_a_customer_who_sounds_the_same_all_call():
+    # a naturally tense-sounding customer: p_angry 0.5-0.6 everywhere, no rise, and below the sustained-anger floor
+    assert evaluate(ruleset(RISE), _customer_call([0.55, 0.5, 0.6, 0.55, 0.5, 0.6, 0.55, 0.5, 0.6]))["failed"] == []
+
+
+def test_customer_ending_angry_fires_on_sustained_anger_at_the_end_whatever_the_baseline():
+    (failure,) = evaluate(ruleset(RISE), _customer_call([0.8, 0.85, 0.8, 0.9, 0.8, 0.85, 0.8, 0.9, 0.85]))["failed"]
+    assert failure["message"] == ("Customer ended the call upset: mean p_angry 0.85 over the last third of the customer's "
+                                  "speech above 0.7")
+
+
+def test_default_customer_ends_angry_rule_does_not_fire_on_a_calm_customer_who_sounds_sad():
+    # low end valence from sad-sounding turns is not anger (issue 13: 14 of 16 calm-call false alarms were this)
+    sad = _customer_call([0.05] * 9, label_of=lambda p: "sad", valence=-0.5)
+    assert "customer_ends_angry" not in failed_ids(evaluate(load_default_rules(), sad))
+
+
+def test_customer_ending_angry_by_anger_rise_alone_is_not_applicable_to_a_customer_with_too_little_speech():
+    rules = ruleset({"id": "end", "type": "customer_ending_angry", "anger_rise_above": 0.15})
+    qa = evaluate(rules, _customer_call([0.1, 0.9]))  # 8 s in 2 turns: no thirds
+    assert qa["failed"] == [] and [s["rule"] for s in qa["skipped"]] == ["end"]
+
+
+def test_customer_ending_angry_takes_the_last_third_from_the_calls_trajectory_settings():
+    call = _customer_call([0.1] * 8 + [0.6])  # only the very last turn is angrier
+    rules = ruleset({"id": "end", "type": "customer_ending_angry", "anger_rise_above": 0.3})
+    assert evaluate(rules, call)["failed"] == []  # default third = the last 3 turns: mean 0.27, rise 0.17
+    call["params"] = {"emotion": {"trajectory_share": 0.12}}  # as the pipeline passes [emotion] trajectory_share
+    (failure,) = evaluate(rules, call)["failed"]
+    assert failure["times"] == [[80, 84]] and failure["value"] == pytest.approx(0.5)

@@ -176,14 +176,17 @@ def _pool(probs: np.ndarray, ids: list[int], win_turn: np.ndarray, weights: np.n
 
 def decide(p_relative: np.ndarray, p_absolute: np.ndarray, *, relative_weight: float = _DEFAULT.relative_weight,
            prior: tuple[float, ...] = _DEFAULT.prior, temperature: float = _DEFAULT.temperature,
-           uncertain_below: float = _DEFAULT.uncertain_below) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           uncertain_below: float = _DEFAULT.uncertain_below, uncertain_angry_below: float = _DEFAULT.uncertain_angry_below
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decision layer: per-turn probabilities ``(n, 4)``, labels ``(n,)`` (class indices) and uncertain flags ``(n,)``.
 
     ``log p = [w log p_relative + (1 - w) log p_absolute + log prior] / temperature``, renormalised, with
     ``w`` = ``relative_weight`` and ``prior`` the expected class shares of conversational speech (the models
     were trained class-balanced, so adding ``log prior`` is Bayes' rule for the new class shares).
-    A turn whose largest probability is below ``uncertain_below`` is *uncertain*: labelled ``neutral``
-    (index 0) with its low confidence kept, instead of a confident-looking wrong class.
+    A turn whose largest probability is below ``uncertain_below``, or whose largest probability is
+    ``angry`` but below ``uncertain_angry_below``, is *uncertain*: labelled ``neutral`` (index 0) with its
+    probabilities and low confidence kept, instead of a confident-looking wrong class (an angry label
+    fails critical QA rules, so it needs stronger evidence than the others).
     """
     p_relative, p_absolute = np.atleast_2d(p_relative), np.atleast_2d(p_absolute)
     if len(p_relative) == 0:
@@ -195,8 +198,9 @@ def decide(p_relative: np.ndarray, p_absolute: np.ndarray, *, relative_weight: f
     logp -= logp.max(axis=1, keepdims=True)
     p = np.exp(logp)
     p /= p.sum(axis=1, keepdims=True)
-    uncertain = p.max(axis=1) < uncertain_below
-    labels = np.where(uncertain, 0, p.argmax(axis=1))
+    top = p.argmax(axis=1)
+    uncertain = (p.max(axis=1) < uncertain_below) | ((top == LABELS.index("angry")) & (p.max(axis=1) < uncertain_angry_below))
+    labels = np.where(uncertain, 0, top)
     return p, labels, uncertain
 
 
@@ -204,7 +208,8 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
                 window_s: float = _DEFAULT.window_s, hop_s: float = _DEFAULT.hop_s, absolute_reference: str = _DEFAULT.absolute_reference,
                 relative_weight: float = _DEFAULT.relative_weight,
                 prior: tuple[float, ...] = _DEFAULT.prior, temperature: float = _DEFAULT.temperature,
-                uncertain_below: float = _DEFAULT.uncertain_below) -> list[dict | None]:
+                uncertain_below: float = _DEFAULT.uncertain_below,
+                uncertain_angry_below: float = _DEFAULT.uncertain_angry_below) -> list[dict | None]:
     """Emotion of every turn, one entry per clip (one party's audio per turn, at ``sample_rate_hz``).
 
     ``None`` for turns shorter than ``min_turn_s`` seconds and for all-silent turns. The evidence is
@@ -212,13 +217,15 @@ def score_turns(model, clips: list[np.ndarray], sample_rate_hz: int, speakers: l
     (defaults: :class:`analyzer.config.EmotionConfig`). Each turn is peak-normalised first (recording gain
     does not matter). Returns dicts with ``emotion_label``, ``p_neutral``, ``p_happy``, ``p_angry``, ``p_sad``,
     ``arousal``, ``valence``, ``emotion_confidence`` (the largest probability) and ``emotion_uncertain``
-    (True: the label is ``neutral`` because no class reached ``uncertain_below``). Raises
+    (True: the label is ``neutral`` because no class reached ``uncertain_below``, or the top class was
+    ``angry`` below ``uncertain_angry_below``). Raises
     :class:`EmotionInputError` for NaN/inf samples.
     """
     ids, p_relative, p_absolute = turn_evidence(model, clips, sample_rate_hz, speakers, min_turn_s=min_turn_s,
                                                 window_s=window_s, hop_s=hop_s, absolute_reference=absolute_reference)
     probs, labels, uncertain = decide(p_relative, p_absolute, relative_weight=relative_weight, prior=prior,
-                                      temperature=temperature, uncertain_below=uncertain_below)
+                                      temperature=temperature, uncertain_below=uncertain_below,
+                                      uncertain_angry_below=uncertain_angry_below)
     return turn_rows(len(clips), ids, probs, labels, uncertain)
 
 

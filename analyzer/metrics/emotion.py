@@ -23,6 +23,42 @@ def _scored(turns: list[dict], speaker: str) -> list[dict]:
     return sorted(rows, key=lambda t: t["start_s"])
 
 
+def _thirds(dur: np.ndarray, *, trajectory_share: float, min_trajectory_speech_s: float,
+            min_trajectory_turns: int) -> tuple[np.ndarray, np.ndarray] | str:
+    """Masks of the turns (durations ``dur`` in s, in time order, laid end to end) whose midpoint lies in the first /
+    last ``trajectory_share`` of the speech time, or the reason there is no trajectory (too little speech or too few turns)."""
+    total = float(dur.sum())
+    if total < min_trajectory_speech_s or len(dur) < min_trajectory_turns:
+        return (f"customer has {total:.1f} s in {len(dur)} scored turn(s); the trajectory needs at least "
+                f"{min_trajectory_speech_s:g} s in {min_trajectory_turns} turns")
+    mid = np.cumsum(dur) - dur / 2  # each turn's midpoint in customer speech time
+    return mid < trajectory_share * total, mid > (1 - trajectory_share) * total
+
+
+def customer_end_anger(turns: list[dict], *, trajectory_share: float = _DEFAULT.trajectory_share,
+                       min_trajectory_speech_s: float = _DEFAULT.min_trajectory_speech_s,
+                       min_trajectory_turns: int = _DEFAULT.min_trajectory_turns) -> dict | None:
+    """The customer's anger at the end of the call against their own earlier baseline (QA rule ``customer_ending_angry``).
+
+    ``{"end": mean p_angry over the last third, "before": mean p_angry of the turns before it, "rise": end - before,
+    "turns": the last third's turn rows}``: scored customer turns, the same last third as ``customer_valence_end``,
+    means weighted by turn duration (s). None when the trajectory is undefined (see :func:`call_emotion_summary`)
+    or every turn lies in the last third.
+    """
+    customer = [t for t in _scored(turns, "customer") if t.get("p_angry") is not None]
+    if not customer:
+        return None
+    dur = np.array([t["end_s"] - t["start_s"] for t in customer])
+    thirds = _thirds(dur, trajectory_share=trajectory_share, min_trajectory_speech_s=min_trajectory_speech_s,
+                     min_trajectory_turns=min_trajectory_turns)
+    if isinstance(thirds, str) or not thirds[1].any() or thirds[1].all():
+        return None
+    last = thirds[1]
+    p = np.array([t["p_angry"] for t in customer], dtype=np.float64)
+    end, before = _weighted_mean(p[last], dur[last]), _weighted_mean(p[~last], dur[~last])
+    return {"end": end, "before": before, "rise": end - before, "turns": [t for t, k in zip(customer, last) if k]}
+
+
 def call_emotion_summary(turns: list[dict], *, trajectory_share: float = _DEFAULT.trajectory_share,
                          min_trajectory_speech_s: float = _DEFAULT.min_trajectory_speech_s,
                          min_trajectory_turns: int = _DEFAULT.min_trajectory_turns,
@@ -50,12 +86,12 @@ def call_emotion_summary(turns: list[dict], *, trajectory_share: float = _DEFAUL
         dur = np.array([t["end_s"] - t["start_s"] for t in customer])
         val = np.array([t["valence"] for t in customer])
         total = float(dur.sum())
-        mid = np.cumsum(dur) - dur / 2  # each turn's midpoint in customer speech time
-        if total < min_trajectory_speech_s or len(customer) < min_trajectory_turns:
-            why = (f"customer has {total:.1f} s in {len(customer)} scored turn(s); the trajectory needs at least "
-                   f"{min_trajectory_speech_s:g} s in {min_trajectory_turns} turns")
+        thirds = _thirds(dur, trajectory_share=trajectory_share, min_trajectory_speech_s=min_trajectory_speech_s,
+                         min_trajectory_turns=min_trajectory_turns)
+        if isinstance(thirds, str):
+            why = thirds
         else:
-            first, last = mid < trajectory_share * total, mid > (1 - trajectory_share) * total
+            first, last = thirds
             out["customer_valence_start"] = _weighted_mean(val[first], dur[first])
             out["customer_valence_end"] = _weighted_mean(val[last], dur[last])
             why = "no customer turn has its midpoint in the first or last third of the customer's speech (one turn dominates)"
