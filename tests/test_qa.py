@@ -37,7 +37,7 @@ def turn(speaker, start, end, label=None, conf=0.8):
 
 def test_default_rules_file_loads_with_every_rule_type():
     rules = load_default_rules()
-    assert rules.version == "default-1"
+    assert rules.version == "default-2"
     assert {r.type for r in rules.rules} == {"metric", "dead_air", "agent_interruptions", "agent_latency",
                                              "customer_ending_angry", "agent_angry"}
     assert len({r.id for r in rules.rules}) == len(rules.rules)
