@@ -129,7 +129,9 @@ def list_calls(conn: sqlite3.Connection, f: CallFilter, *, page: int = 1, page_s
     total = conn.execute(f"SELECT COUNT(*) FROM calls c{where}", args).fetchone()[0]
     sort = f.sort if f.sort in sort_columns(conn) else "call_id"
     direction = "DESC" if f.descending else "ASC"
-    nulls = "c.{0} IS NULL, ".format(sort)  # nulls last in both directions
+    order = f"c.{sort} IS NULL, c.{sort} {direction}, c.call_id {direction}"  # nulls last in both directions
+    if sort == "call_id":  # never null: the primary key's index gives the page directly
+        order = f"c.call_id {direction}"
     metrics = [m for m in shown_metrics if m in metric_columns(conn)]
     select = ", ".join(["c.call_id", "c.path", "c.status", "c.duration_s", "c.qa_score", "c.qa_failed",
                         "c.n_warnings"] + [f"c.{m}" for m in metrics if m != "duration_s"])
@@ -140,7 +142,8 @@ def list_calls(conn: sqlite3.Connection, f: CallFilter, *, page: int = 1, page_s
            "(SELECT COUNT(*) FROM qa_reviews_latest a WHERE a.call_id = c.call_id AND a.verdict = 'dispute') "
            "AS n_disputes, "
            "(SELECT COUNT(*) FROM coaching_notes a WHERE a.call_id = c.call_id) AS n_notes "
-           f"FROM calls c{where} ORDER BY {nulls}c.{sort} {direction}, c.call_id {direction} LIMIT ? OFFSET ?")
+           f"FROM (SELECT c.call_id FROM calls c{where} ORDER BY {order} LIMIT ? OFFSET ?) AS page "
+           f"JOIN calls c ON c.call_id = page.call_id ORDER BY {order}")  # subqueries for the page's rows only
     page_size = max(1, int(page_size))
     offset = (max(1, int(page)) - 1) * page_size
     cursor = conn.execute(sql, args + [page_size, offset])
