@@ -160,6 +160,10 @@ def create_app(results_dir: str | Path, *, token: str | None = None, loopback: b
 
     # -- pages -------------------------------------------------------------------------------------
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status=204)
+
     @app.get("/")
     def calls_list():
         conn = connect()
