@@ -250,8 +250,8 @@ def create_app(results_dir: str | Path, *, token: str | None = None, loopback: b
                       review_turns={t["index"]: t for t in review["turns"]},
                       review_data={"call_id": call_id, "csrf": g.csrf, "turns": review["turns"],
                                    "labels": list(annotations.TURN_LABELS), "keys": LABEL_KEYS, "label_text": LABEL_TEXT,
-                                   "api": {"label": url_for("api_label"), "qa": url_for("api_qa"),
-                                           "note": url_for("api_note"), "call": url_for("api_call", id=call_id)}},
+                                   "api": {**{kind: url_for("api_write", kind=kind) for kind in writes},
+                                           "call": url_for("api_call", id=call_id)}},
                       label_keys=LABEL_KEYS, label_text=LABEL_TEXT)
 
     @app.get("/audio")
@@ -280,40 +280,30 @@ def create_app(results_dir: str | Path, *, token: str | None = None, loopback: b
             abort(Response("who is reviewing? enter your name first\n", status=400, mimetype="text/plain"))
         return body, annotator
 
-    def _store(action):
+    writes = {  # kind -> (store function, its fields from the JSON body and their types, optimistic check?)
+        "label": (annotations.label_turn, {"turn_index": int, "start_s": float, "end_s": float, "label": str}, True),
+        "qa": (annotations.review_qa, {"rule": str, "verdict": str}, True),
+        "note": (annotations.add_note, {"time_s": float, "text": str}, False),
+    }
+
+    @app.post("/api/<kind>")
+    def api_write(kind: str):
+        if kind not in writes:
+            abort(404)
+        store, fields, checked = writes[kind]
+        body, annotator = _body()
         try:
-            row = action()
+            kwargs = {name: kind_of(body[name]) for name, kind_of in fields.items()}
+            if checked:
+                kwargs.update(expected_previous=body.get("expected_previous"), comment=body.get("comment"))
+            row = store(connect(), call_id=str(body["call_id"]), annotator=annotator, journal=journal, **kwargs)
         except annotations.StaleEdit as exc:
             return jsonify({"error": "stale", "message": str(exc), "current": exc.current}), 409
         except annotations.AnnotationError as exc:
             return jsonify({"error": "invalid", "message": str(exc)}), 400
         except (TypeError, ValueError, KeyError) as exc:
-            return jsonify({"error": "invalid", "message": f"bad request: {exc}"}), 400
+            return jsonify({"error": "invalid", "message": f"bad request: missing or wrong field {exc}"}), 400
         return jsonify({"ok": True, "row": row})
-
-    @app.post("/api/label")
-    def api_label():
-        body, annotator = _body()
-        return _store(lambda: annotations.label_turn(
-            connect(), call_id=str(body["call_id"]), turn_index=int(body["turn_index"]),
-            start_s=float(body["start_s"]), end_s=float(body["end_s"]), label=str(body["label"]),
-            annotator=annotator, expected_previous=body.get("expected_previous"), comment=body.get("comment"),
-            journal=journal))
-
-    @app.post("/api/qa")
-    def api_qa():
-        body, annotator = _body()
-        return _store(lambda: annotations.review_qa(
-            connect(), call_id=str(body["call_id"]), rule=str(body["rule"]), verdict=str(body["verdict"]),
-            annotator=annotator, expected_previous=body.get("expected_previous"), comment=body.get("comment"),
-            journal=journal))
-
-    @app.post("/api/note")
-    def api_note():
-        body, annotator = _body()
-        return _store(lambda: annotations.add_note(
-            connect(), call_id=str(body["call_id"]), time_s=float(body["time_s"]), text=str(body.get("text") or ""),
-            annotator=annotator, journal=journal))
 
     return app
 
