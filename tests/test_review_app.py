@@ -1,14 +1,13 @@
 """The review app (call-analyzer serve) as a real server on a free port, driven by headless Chromium
 (Playwright, as tests/test_browser.py) and by raw HTTP for the security checks.
 
-Set UPDATE_SCREENSHOTS=1 to also refresh docs/img/review-call.png (README "Review calls")."""
+The README's screenshot of the app comes from scripts/review_screenshot.py (a real call)."""
 
 from __future__ import annotations
 
 import csv
 import http.client
 import json
-import os
 import shutil
 import sqlite3
 import urllib.parse
@@ -23,7 +22,6 @@ from review_helpers import CALL_IDS, build_results
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img" / "review-call.png"
 SCRIPT_NOTE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
 
 
@@ -126,10 +124,6 @@ def test_reviewer_relabels_a_turn_by_keyboard_and_one_by_mouse_disputes_qa_and_s
         assert row.locator(".by").inner_text() == "Ann Lee"
         assert page.locator("#notes-list li .note-text").all_inner_texts() == ["Good recovery after the hold"]
         assert page.problems == []
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-            page.evaluate("document.getElementById('player').currentTime = 0")
-            DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG), full_page=True)
     finally:
         context.close()
     with _db(site) as conn:
