@@ -157,6 +157,8 @@ def test_two_browsers_editing_one_call_keep_both_edits_and_a_stale_overwrite_is_
             page.reload()
             page.wait_for_function("document.getElementById('player').readyState >= 1")
         assert (_human(ann, t1), _human(ann, t2)) == ("angry", "neutral") == (_human(bob, t1), _human(bob, t2))
+        history = ann.locator(f"#turn-list td.rv[data-turn='{t1}'] .human").get_attribute("title").splitlines()
+        assert [line.split(",")[0] for line in history[:2]] == ["bob", "ann"] and history[0].endswith("angry (was happy)")
         assert ann.problems == []
         assert [p for p in bob.problems if "status of 409 (CONFLICT)" not in p] == []  # the refused stale edit
     finally:

@@ -30,7 +30,12 @@ def _run_serve(args) -> int:
     server, url, token = make_server(args.results, host=args.host, port=args.port)
     print(f"call-analyzer review app for {args.results}: open {url}", file=sys.stderr)
     if token:
+        import socket
+
         print(f"access token (required on every request; the link above carries it once): {token}", file=sys.stderr)
+        if args.host == "0.0.0.0":
+            print(f"from another machine: {url.replace(args.host, socket.gethostname(), 1)}", file=sys.stderr)
+        print("no TLS: on a shared network use an SSH tunnel or a TLS proxy (docs/review.md)", file=sys.stderr)
     print("press Ctrl-C to stop", file=sys.stderr)
     try:
         server.serve_forever()
