@@ -255,3 +255,16 @@ def test_the_calls_list_filters_sorts_and_pages_in_sql_over_20000_calls(tmp_path
     elapsed = time.perf_counter() - start
     assert elapsed < 2.0, elapsed  # three queries; a page of everything would not be this quick
     db.close()
+
+
+def test_the_search_box_also_searches_transcripts_when_the_database_has_them(results):
+    with _conn(results) as conn:
+        assert not queries.has_transcripts(conn)
+        assert queries.list_calls(conn, queries.CallFilter(text="contract"))[1] == 0
+        conn.execute("INSERT INTO turns_fts VALUES ('I want to cancel my contract', ?, 1, 'customer', 3.1, 5.0)",
+                     (CALL_IDS[1],))
+        assert queries.has_transcripts(conn)
+        rows, total = queries.list_calls(conn, queries.CallFilter(text="contract"))
+        assert total == 1 and rows[0]["call_id"] == CALL_IDS[1]
+        assert [r["call_id"] for r in queries.list_calls(conn, queries.CallFilter(text="2024-05-01"))[0]] == [CALL_IDS[0]]
+        assert queries.list_calls(conn, queries.CallFilter(text='"unbalanced'))[1] == 0  # no FTS error, no match
