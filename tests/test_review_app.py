@@ -118,6 +118,8 @@ def test_reviewer_relabels_a_turn_by_keyboard_and_one_by_mouse_disputes_qa_and_s
         page.wait_for_function("document.getElementById('player').readyState >= 1")
         assert _human(page, current) == "angry" and _human(page, other) == "sad"
         assert page.locator(f"#turn-list td.rv[data-turn='{other}'] button.lbl.on").get_attribute("data-label") == "sad"
+        assert sorted(page.locator("#tl-inner .turn.reviewed").evaluate_all("els => els.map(e => e.dataset.human)")) \
+            == ["angry", "sad"]  # outlined on the timeline
         row = page.locator(f"#qa-review tr[data-rule='{rule}']")
         assert row.locator(".verdict").inner_text() == "dispute"
         assert row.locator(".saved-comment").inner_text() == "customer was on hold, the agent did not speak"
