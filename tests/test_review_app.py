@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import http.client
 import json
+import os
 import shutil
 import sqlite3
 import urllib.parse
@@ -368,3 +369,25 @@ def test_the_export_of_the_browser_edits_is_the_agreed_csv(site, capsys):
     assert rows and all(r["label"] in ("neutral", "happy", "angry", "sad") and Path(r["path"]).is_file() for r in rows)
     assert all(r["channel"] in ("0", "1") for r in rows)
     assert list(csv.DictReader(disputes.open()))  # the dispute of the first browser test (module order)
+
+
+def test_the_serve_command_prints_the_address_and_off_localhost_the_token(site):
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "serve", str(site["results"]), "--host", "0.0.0.0",
+                             "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [proc.stderr.readline() for _ in range(2)]
+        match = re.search(r"open http://0\.0\.0\.0:(\d+)/\?token=(\S+)", lines[0])
+        assert match, lines
+        port, token = match.groups()
+        assert f"access token (required on every request; the link above carries it once): {token}" in lines[1]
+        base = f"http://127.0.0.1:{port}/"
+        assert _request(base, target="/")[0] == 401
+        assert _request(base, target="/", headers={"X-Review-Token": token})[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
