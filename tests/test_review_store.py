@@ -268,3 +268,13 @@ def test_the_search_box_also_searches_transcripts_when_the_database_has_them(res
         assert total == 1 and rows[0]["call_id"] == CALL_IDS[1]
         assert [r["call_id"] for r in queries.list_calls(conn, queries.CallFilter(text="2024-05-01"))[0]] == [CALL_IDS[0]]
         assert queries.list_calls(conn, queries.CallFilter(text='"unbalanced'))[1] == 0  # no FTS error, no match
+
+
+def test_the_export_channel_is_the_speakers_stereo_channel_and_empty_for_mono_and_mono_mix():
+    import json
+
+    stereo = {"mode": "stereo", "channels": {"agent": 1, "customer": 0}, "params": {"audio": {"mono_mix": False}}}
+    assert ann._channels(json.dumps(stereo)) == {"agent": 1, "customer": 0}
+    assert ann._channels(json.dumps({**stereo, "params": {"audio": {"mono_mix": True}}})) == {}
+    assert ann._channels(json.dumps({"mode": "mono", "channels": {}})) == {}
+    assert ann._channels(None) == {} and ann._channels("{broken") == {}
