@@ -173,6 +173,36 @@ def test_two_browsers_editing_one_call_keep_both_edits_and_a_stale_overwrite_is_
     assert history == [("happy", None, "ann"), ("angry", "happy", "bob")]
 
 
+def test_a_hostile_call_id_and_rule_message_are_shown_as_text_in_the_list_and_the_call_view(browser, site):
+    hostile = "north/<img src=x onerror=window.__pwned=3>"
+    with _db(site) as conn:
+        (result_json,) = conn.execute("SELECT result_json FROM calls WHERE call_id = ?", (CALL_IDS[1],)).fetchone()
+        result = json.loads(result_json)
+        result["call_id"] = hostile
+        result["warnings"] = ["<script>window.__pwned=4</script>"]
+        conn.execute("INSERT INTO calls (call_id, path, qa_score, n_warnings, duration_s, result_json) "
+                     "VALUES (?, ?, 10, 1, 12, ?)", (hostile, result["path"], json.dumps(result)))
+        conn.execute("INSERT INTO qa_results (call_id, rule, status, message) VALUES (?, ?, 'failed', ?)",
+                     (hostile, "<b>rule</b>", "<script>window.__pwned=5</script>"))
+    context, page = _new_page(browser, "ann")
+    try:
+        page.goto(site["url"])
+        assert hostile in page.locator("#calls tbody").inner_text()
+        with page.expect_navigation():
+            page.locator("#calls tbody a", has_text="onerror").click()
+        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        assert page.locator("h1").inner_text() == hostile
+        assert "<script>window.__pwned=5</script>" in page.locator("#qa-review").inner_text()
+        assert page.locator("main img, #qa-review b, #qa-review script").count() == 0
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        assert page.problems == []
+    finally:
+        context.close()
+        with _db(site) as conn:
+            conn.execute("DELETE FROM qa_results WHERE call_id = ?", (hostile,))
+            conn.execute("DELETE FROM calls WHERE call_id = ?", (hostile,))
+
+
 def test_a_script_in_a_note_is_shown_as_text_and_never_runs(browser, site):
     context, page = _new_page(browser, "<b>mallory</b>")
     try:
