@@ -60,10 +60,19 @@ def _new_page(browser, name: str):
 
 def _open_call(page, site, call_id: str):
     page.goto(site["url"] + "call?" + urllib.parse.urlencode({"id": call_id}))
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    _ready(page)
     page.fill("#reviewer", page.reviewer)
     page.dispatch_event("#reviewer", "change")
     page.locator("#reviewer").blur()
+
+
+def _ready(page):
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+
+
+def _shown_as_text_and_no_script_ran(page):
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.problems == []
 
 
 def _saved(page, text: str):
@@ -116,7 +125,7 @@ def test_reviewer_relabels_a_turn_by_keyboard_and_one_by_mouse_disputes_qa_and_s
         page.click("#note-add")
         _saved(page, "note at 0:04.5 saved")
         page.reload()
-        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        _ready(page)
         assert _human(page, current) == "angry" and _human(page, other) == "sad"
         assert page.locator(f"#turn-list td.rv[data-turn='{other}'] button.lbl.on").get_attribute("data-label") == "sad"
         assert sorted(page.locator("#tl-inner .turn.reviewed").evaluate_all("els => els.map(e => e.dataset.human)")) \
@@ -158,7 +167,7 @@ def test_two_browsers_editing_one_call_keep_both_edits_and_a_stale_overwrite_is_
         _saved(bob, f"turn {t1} (")
         for page in (ann, bob):
             page.reload()
-            page.wait_for_function("document.getElementById('player').readyState >= 1")
+            _ready(page)
         assert (_human(ann, t1), _human(ann, t2)) == ("angry", "neutral") == (_human(bob, t1), _human(bob, t2))
         history = ann.locator(f"#turn-list td.rv[data-turn='{t1}'] .human").get_attribute("title").splitlines()
         assert [line.split(",")[0] for line in history[:2]] == ["bob", "ann"] and history[0].endswith("angry (was happy)")
@@ -190,12 +199,11 @@ def test_a_hostile_call_id_and_rule_message_are_shown_as_text_in_the_list_and_th
         assert hostile in page.locator("#calls tbody").inner_text()
         with page.expect_navigation():
             page.locator("#calls tbody a", has_text="onerror").click()
-        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        _ready(page)
         assert page.locator("h1").inner_text() == hostile
         assert "<script>window.__pwned=5</script>" in page.locator("#qa-review").inner_text()
         assert page.locator("main img, #qa-review b, #qa-review script").count() == 0
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-        assert page.problems == []
+        _shown_as_text_and_no_script_ran(page)
     finally:
         context.close()
         with _db(site) as conn:
@@ -212,13 +220,12 @@ def test_a_script_in_a_note_is_shown_as_text_and_never_runs(browser, site):
         page.click("#note-add")
         _saved(page, "saved")
         page.reload()
-        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        _ready(page)
         notes = page.locator("#notes-list li .note-text").all_inner_texts()
         assert SCRIPT_NOTE in notes
         assert "<b>mallory</b>" in page.locator("#notes-list").inner_text()
         assert page.locator("#notes-list img, #notes-list b, #notes-list script").count() == 0
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-        assert page.problems == []
+        _shown_as_text_and_no_script_ran(page)
     finally:
         context.close()
 
