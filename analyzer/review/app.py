@@ -68,7 +68,9 @@ def prepare_database(db: Path) -> None:
     """Bring the database to the current schema (annotation tables; annotations restored from the journal)."""
     from ..outputs.database import ResultsDatabase
 
-    ResultsDatabase(db, on_warning=lambda message: print(f"warning: {message}")).close()
+    import sys
+
+    ResultsDatabase(db, on_warning=lambda message: print(f"warning: {message}", file=sys.stderr)).close()
 
 
 def _number(value: str | None) -> float | None:
@@ -93,7 +95,6 @@ def create_app(results_dir: str | Path, *, token: str | None = None, loopback: b
     secret = secrets.token_bytes(32)
     guard = security.AudioGuard()
     app = Flask("analyzer.review")
-    app.config.update(REVIEW_RESULTS=str(Path(results_dir).resolve()), REVIEW_TOKEN=token)
 
     def connect() -> sqlite3.Connection:
         if "db" not in g:
