@@ -278,3 +278,25 @@ def test_the_export_channel_is_the_speakers_stereo_channel_and_empty_for_mono_an
     assert ann._channels(json.dumps({**stereo, "params": {"audio": {"mono_mix": True}}})) == {}
     assert ann._channels(json.dumps({"mode": "mono", "channels": {}})) == {}
     assert ann._channels(None) == {} and ann._channels("{broken") == {}
+
+
+def test_after_a_re_analysis_moved_a_turn_the_call_view_still_shows_its_label(results):
+    import json
+
+    from analyzer.review.app import create_app
+
+    with _conn(results) as conn:
+        turn = _turns(conn, CALL_IDS[0])[2]
+        _label(conn, results, CALL_IDS[0], turn, "angry")
+        (result_json,) = conn.execute("SELECT result_json FROM calls WHERE call_id = ?", (CALL_IDS[0],)).fetchone()
+        result = json.loads(result_json)  # as if re-analysed with other parameters: the turn starts 80 ms later
+        result["turns"][turn[0]]["start_s"] = round(turn[1] + 0.08, 3)
+        result["turns"].append({"index": 99, "speaker": turn[3], "start_s": 500.0, "end_s": 501.0})
+        conn.execute("UPDATE calls SET result_json = ? WHERE call_id = ?", (json.dumps(result), CALL_IDS[0]))
+        conn.execute("INSERT INTO turn_labels (uid, call_id, turn_index, start_s, end_s, speaker, label, annotator, "
+                     "annotated_at) VALUES ('gone', ?, 7, 300.0, 302.0, 'agent', 'sad', 'ann', '2026-01-01')", (CALL_IDS[0],))
+    client = create_app(results).test_client()
+    state = client.get(f"/api/call?id={CALL_IDS[0]}", headers={"Host": "localhost"}).get_json()
+    shown = {t["index"]: (t["label"], t["exact"]) for t in state["turns"] if t["label"]}
+    assert shown == {turn[0]: ("angry", False)}  # attached to the moved turn, marked as labelled before
+    assert [(o["label"], o["start_s"]) for o in state["orphans"]] == [("sad", 300.0)]
