@@ -252,6 +252,26 @@ def test_the_calls_list_filters_by_rule_and_text_and_links_to_the_call(browser, 
         context.close()
 
 
+def test_off_localhost_the_printed_link_opens_the_app_in_a_browser_and_writes_work(browser, site):
+    server = start_server(site["results"], host="0.0.0.0")
+    context, page = _new_page(browser, "remote reviewer")
+    try:
+        port = urllib.parse.urlsplit(server.url).port
+        page.goto(f"http://127.0.0.1:{port}/?token={server.token}")
+        assert "token" not in page.url  # moved into a cookie
+        with page.expect_navigation():
+            page.click("#calls tbody a")
+        _ready(page)  # the audio loads with the cookie too
+        page.fill("#reviewer", page.reviewer)
+        index = page.locator("#turn-list td.rv").last.get_attribute("data-turn")
+        page.locator(f"td.rv[data-turn='{index}'] button[data-label='unsure']").click()
+        _saved(page, f"turn {index} (")
+        assert page.problems == []
+    finally:
+        context.close()
+        server.stop()
+
+
 # -- HTTP-level checks -----------------------------------------------------------------------------
 
 
