@@ -417,6 +417,18 @@ def test_off_localhost_every_request_needs_the_printed_token(site):
 
 
 def test_the_export_of_the_browser_edits_is_the_agreed_csv(site, capsys):
+    from analyzer.outputs import annotations
+
+    with _db(site) as conn:  # the browser tests' edits, plus one of its own (without chromium they are skipped)
+        turn = conn.execute("SELECT turn_index, start_s, end_s FROM turns WHERE call_id = ? ORDER BY turn_index DESC",
+                            (CALL_IDS[1],)).fetchone()
+        previous = annotations.latest_turn_label(conn, CALL_IDS[1], turn[1], turn[2])
+        annotations.label_turn(conn, call_id=CALL_IDS[1], turn_index=turn[0], start_s=turn[1], end_s=turn[2],
+                               label="happy", annotator="exporter", expected_previous=previous and previous["label"])
+        rule = conn.execute("SELECT rule FROM qa_results WHERE call_id = ? ORDER BY rule", (CALL_IDS[0],)).fetchone()[0]
+        previous = annotations.latest_qa_review(conn, CALL_IDS[0], rule)
+        annotations.review_qa(conn, call_id=CALL_IDS[0], rule=rule, verdict="dispute", comment="not so",
+                              annotator="exporter", expected_previous=previous and previous["verdict"])
     out = site["root"] / "labels.csv"
     disputes = site["root"] / "disputes.csv"
     assert cli_main(["annotations", str(site["results"]), "--out", str(out), "--disputes", str(disputes)]) == 0
@@ -425,7 +437,9 @@ def test_the_export_of_the_browser_edits_is_the_agreed_csv(site, capsys):
     rows = list(csv.DictReader(out.open()))
     assert rows and all(r["label"] in ("neutral", "happy", "angry", "sad") and Path(r["path"]).is_file() for r in rows)
     assert all(r["channel"] in ("0", "1") for r in rows)
-    assert list(csv.DictReader(disputes.open()))  # the dispute of the first browser test (module order)
+    assert ("exporter", "happy") in {(r["annotator"], r["label"]) for r in rows}
+    assert (CALL_IDS[0], rule, "not so", "exporter") in {(r["call_id"], r["rule"], r["comment"], r["annotator"])
+                                                         for r in csv.DictReader(disputes.open())}
 
 
 def test_the_serve_command_prints_the_address_and_off_localhost_the_token(site):
