@@ -598,3 +598,20 @@ def load_config(path: str | Path) -> AnalysisConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=str(path)) from None
     return from_dict(data, source=str(path))
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """The review app (``call-analyzer serve``, docs/review.md). Not part of :class:`AnalysisConfig`: it
+    changes no result, so it is not in the params digest."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; any address other than loopback requires the printed access token."""
+    port: int = 8765
+    """TCP port (0: any free port)."""
+    page_size: int = 50
+    """Calls per page of the calls list (SQL LIMIT/OFFSET)."""
+    max_page_size: int = 500
+    """Largest page a ``?size=`` may ask for."""
+    min_label_overlap: float = 0.5
+    """A label of a re-analysed call attaches to the turn it overlaps by at least this share of the longer one."""

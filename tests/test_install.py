@@ -68,6 +68,7 @@ def test_wheel_in_a_fresh_venv_analyses_the_sample_call_like_the_checkout(tmp_pa
     assert "analyzer/models/voice-encoder-resemblyzer/weights.pt" in names
     assert "analyzer/models/voice-encoder-resemblyzer/LICENSE" in names
     assert not any(n.startswith(("callsim/", "tests/", "scripts/")) for n in names)  # development code stays out
+    assert "analyzer/review/templates/review_call.html.j2" in names and "analyzer/outputs/templates/call.html.j2" in names
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
@@ -93,6 +94,11 @@ def test_wheel_in_a_fresh_venv_analyses_the_sample_call_like_the_checkout(tmp_pa
     assert installed["metrics"]["customer_valence_end"] is not None  # emotion really scored
     assert installed["metrics"] == mono_result["metrics"]
     assert _plain(installed) == _plain(mono_result)
+    # the review app works from the wheel alone (flask is a declared dependency, templates are package data)
+    review = ("import sys; from analyzer.review.app import create_app; c = create_app(sys.argv[1]).test_client(); "
+              "r = c.get('/call?id=sample_call', headers={'Host': 'localhost'}); print(r.status_code, b'td class=\"rv\"' in r.data)")
+    served = subprocess.run([str(python), "-c", review, str(out)], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert served.stdout.split()[-2:] == ["200", "True"], served.stderr[-2000:]
 
 
 @pytest.mark.parametrize("mono", [False, True], ids=["stereo", "mono"])

@@ -1,6 +1,7 @@
 """Command line: a thin layer that builds the config, calls the library, and reports.
 
-One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``, ``export``, ``config``, ``search``),
+One module per command (``analyze``, ``emotion``, ``train_emotion``, ``compare``, ``score``, ``export``, ``config``, ``search``,
+``serve``, ``annotations``),
 each with ``register_commands(subparsers)``; handlers are ``args.func(args) -> int``.
 Errors are one line each; tracebacks only with ``--debug``.
 """
@@ -13,9 +14,9 @@ import sys
 
 from .._version import __version__
 from ..errors import AnalyzerError
-from . import analyze, compare, config, emotion, export, score, search, train_emotion
+from . import analyze, compare, config, emotion, export, export_annotations, score, search, serve, train_emotion
 
-COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, export, config, search)
+COMMAND_MODULES = (analyze, emotion, train_emotion, compare, score, export, config, search, serve, export_annotations)
 
 
 DEBUG_HELP = "show full tracebacks on errors"

@@ -1,6 +1,6 @@
 """The SQLite results database: schema, version, migration and the per-call upsert.
 
-Schema version 2 (``PRAGMA user_version = 2``; see docs/database.md):
+Schema version 3 (``PRAGMA user_version = 3``; see docs/database.md):
 
 * ``calls``: one row per call, a typed column per metric (``REAL``; counts ``INTEGER``) plus
   identity, mode, diarization confidences, model and licence, QA score, warnings count,
@@ -11,6 +11,9 @@ Schema version 2 (``PRAGMA user_version = 2``; see docs/database.md):
   speaker, rule, status).
 * ``errors``: files whose last analysis failed; ``json_sync``: sha256 of each call's JSON text
   (what :meth:`ResultsDatabase.sync` compares to bring the database in line with the JSON files).
+* ``turn_labels``, ``qa_reviews``, ``coaching_notes`` (and views ``turn_labels_latest``, ``qa_reviews_latest``):
+  the reviewers' append-only annotations (:mod:`analyzer.outputs.annotations`, version 3). No foreign key:
+  re-analysing a call must not delete them; a rebuilt database gets them back from ``annotations.jsonl``.
 * view ``metrics``: the long format ``(call_id, name, value)``, one row per metric column (nulls kept);
   ``metric_names`` lists the metric keys outside the catalogue that got a column.
 
@@ -20,6 +23,7 @@ column of its own (``ALTER TABLE ADD COLUMN``) the first time it is written.
 Version 1 (the unversioned database of call-analyzer 0.2: ``calls.result_json``, a ``metrics``
 table, ``turns.row_json``, epoch ``analysed_at``) is migrated on open, in one transaction: every
 call is re-inserted from its ``result_json``, epoch times become ISO-8601, errors are kept.
+Version 2 becomes 3 by creating the annotation tables (nothing else changes).
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..metrics.catalog import METRICS, WORDS_METRICS
-from . import tables
+from . import annotations, tables
 from .words_tables import FTS_SCHEMA, delete_call_text, replace_call_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 CALL_COLUMNS = {
@@ -90,6 +94,7 @@ def _create_sql() -> str:
     statements.append("CREATE TABLE IF NOT EXISTS json_sync (call_id TEXT PRIMARY KEY, text_sha256 TEXT)")
     statements.append("CREATE TABLE IF NOT EXISTS metric_names (name TEXT PRIMARY KEY)")
     statements.append(FTS_SCHEMA)
+    statements += [s.strip() for s in annotations.SCHEMA.split(";") if s.strip()]
     statements += [f"CREATE INDEX IF NOT EXISTS ix_{t}_{c} ON {t}({c})" for t, c in _INDEXES]
     return ";\n".join(statements) + ";"
 
@@ -193,10 +198,22 @@ class ResultsDatabase:
                     conn.executescript(_create_sql())
                     self._refresh_metrics_view()
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._restore_annotations()
         except (sqlite3.DatabaseError, AnalyzerError):
             conn.close()
             raise
         return conn
+
+    def _restore_annotations(self) -> None:
+        """A new or rebuilt database (no annotation rows) gets the reviewers' annotations back from
+        ``annotations.jsonl`` (:mod:`analyzer.outputs.annotations`)."""
+        journal = annotations.journal_path(self.path)
+        if not journal.is_file() or annotations.annotation_count(self._conn):
+            return
+        with self._conn:
+            restored = annotations.restore_from_journal(self._conn, journal)
+        if restored and self.on_warning:
+            self.on_warning(f"{self.path}: {restored} reviewer annotation(s) restored from {journal.name}")
 
     @staticmethod
     def _set_aside(path: Path) -> Path:
