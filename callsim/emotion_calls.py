@@ -244,10 +244,10 @@ def reviewer_rows(wav: Path, truth: dict, call_id: str) -> list[dict]:
              "machine_label": "", "annotator": "simulator-truth", "annotated_at": ""} for k, t in enumerate(truth["turns"])]
 
 
-def disjoint_speaker_cohort(corpora_root: Path, corpora: tuple[str, ...], *, seed: int, customer_speech_s: float = 30.0
-                            ) -> list[EmotionCallParams]:
+def disjoint_speaker_cohort(corpora_root: Path, corpora: tuple[str, ...], *, seed: int, customer_speech_s: float = 30.0,
+                            trajectories: tuple[str, ...] = tuple(TRAJECTORIES)) -> list[EmotionCallParams]:
     """One call per pair of corpus speakers, no speaker in two calls (so any split by call is a split by speaker):
-    each corpus' speakers shuffled (seeded) and paired agent/customer; trajectories cycle calm, turnaround, escalation."""
+    each corpus' speakers shuffled (seeded) and paired agent/customer; the calls cycle through ``trajectories``."""
     rng = np.random.default_rng(seed)
     out = []
     for corpus in corpora:
@@ -255,7 +255,7 @@ def disjoint_speaker_cohort(corpora_root: Path, corpora: tuple[str, ...], *, see
         order = rng.permutation(len(speakers))
         for k in range(len(order) // 2):
             agent, customer = speakers[order[2 * k]], speakers[order[2 * k + 1]]
-            out.append(EmotionCallParams(seed=call_seed(seed, len(out)), corpus=corpus, trajectory=tuple(TRAJECTORIES)[len(out) % 3],
+            out.append(EmotionCallParams(seed=call_seed(seed, len(out)), corpus=corpus, trajectory=trajectories[len(out) % len(trajectories)],
                                          customer_speech_s=customer_speech_s, agent_speaker=agent.speaker_id,
                                          customer_speaker=customer.speaker_id))
     return out

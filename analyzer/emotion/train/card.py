@@ -122,7 +122,8 @@ def before_after_md(report: dict) -> str:
     """The "Before / after on the held-out calls" section of a fine-tuned model's card."""
     h = report.get("heldout")
     if h is None:
-        body = "No held-out calls (`--holdout 0`): no before/after figures; the model was not checked on calls it did not see."
+        body = ("No held-out calls (`--holdout 0`, or the data hold a single call/speaker): no before/after figures; the model "
+                "was not checked on calls it did not see.")
     elif h.get("uar_shipped") is None:
         body = f"Trained from scratch: no base model to compare with; UAR on {h['n_turns']} held-out rows {h['uar_finetuned']:.3f}."
     else:

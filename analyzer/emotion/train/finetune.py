@@ -214,20 +214,24 @@ def evaluation(y: np.ndarray, before: np.ndarray, after: np.ndarray, items: list
 
 def finetune_encoder(base_model, items: list[LabelledItem], *, holdout_share: float = HOLDOUT_SHARE, seed: int = 0,
                      n_augmented: int = AUGMENTED_COPIES, split: tuple[np.ndarray, np.ndarray] | None = None,
+                     feats: WindowFeatures | None = None, strength_c: float | None = None,
                      progress: bool = True) -> tuple[object, dict]:
     """Fine-tune ``base_model``'s heads on the training calls of ``items`` and measure it and the base on the
-    held-out calls. ``split`` = explicit (train, held-out) indices, else :func:`group_split`. Returns the
-    fine-tuned model (a copy sharing the encoder) and the report dict."""
+    held-out calls. ``split`` = explicit (train, held-out) indices, else :func:`group_split`; ``feats`` =
+    precomputed :func:`item_features` (benchmarks reuse them across splits); ``strength_c`` = a fixed C instead
+    of the inner-CV choice. Returns the fine-tuned model (a copy sharing the encoder) and the report dict."""
     train, test = split if split is not None else group_split(items, holdout_share, seed)
     t0 = time.time()
-    feats = item_features(base_model, items, n_augmented=n_augmented, versions_for=set(train.tolist()), progress=progress)
+    if feats is None:
+        feats = item_features(base_model, items, n_augmented=n_augmented, versions_for=set(train.tolist()), progress=progress)
     t_features = time.time() - t0
     train, test = np.intersect1d(train, feats.scored), np.intersect1d(test, feats.scored)
     n_classes = len({items[i].label for i in train})
     if n_classes < 2:
         raise TrainingDataError(f"the training calls hold {n_classes} emotion class(es) among their scorable turns; "
                                 "fine-tuning needs at least two (label more turns, or pass --holdout 0)")
-    c, inner = choose_strength(base_model, feats, items, train, seed=seed, progress=progress)
+    c, inner = ((strength_c, {}) if strength_c is not None
+                else choose_strength(base_model, feats, items, train, seed=seed, progress=progress))
     tuned = base_model if c is None else refit_model(base_model, feats, items, train, c)
     report = {"base": base_model.name, "base_licence": base_model.licence, "strength_c": c, "inner_cv_uar": {str(k): v for k, v in inner.items()},
               "kept_shipped_heads": c is None, "seed": seed, "holdout_share": holdout_share, "n_augmented": n_augmented,
@@ -252,12 +256,13 @@ def summary_lines(report: dict) -> list[str]:
     groups = "call(s)" if report["kind"] == "turns" else "speaker group(s)"
     lines = [f"training: {tr['n_turns']} {report['kind']} from {tr['n_calls']} {groups}, {tr['n_speakers']} speaker(s) "
              f"({', '.join(f'{k} {v}' for k, v in tr['class_counts'].items())}); {report['n_unscored']} row(s) too short or silent, skipped",
+             report["method"] if "method" in report else
              "strength: " + ("kept the shipped heads (no C beat them in the inner CV)" if report["kept_shipped_heads"]
-                             else f"C = {report['strength_c']} (inner CV by call: "
-                             + ", ".join(f"{k} {v:.3f}" for k, v in report["inner_cv_uar"].items()) + ")")]
+                             else f"C = {report['strength_c']}" + (" (inner CV by call: " + ", ".join(
+                                 f"{k} {v:.3f}" for k, v in report["inner_cv_uar"].items()) + ")" if report["inner_cv_uar"] else ""))]
     h = report["heldout"]
     if h is None:
-        lines.append("held-out: none (--holdout 0): no before/after figures")
+        lines.append("held-out: none (--holdout 0, or a single call/speaker): no before/after figures")
     else:
         lines.append(f"held-out: {h['n_turns']} {report['kind']} from {h['n_calls']} {groups}, {h['n_speakers']} speaker(s) "
                      f"({', '.join(f'{k} {v}' for k, v in h['class_counts'].items())})")

@@ -424,6 +424,8 @@ def _finetune_cnn(items, model, *, base, out, csv_path, epochs, n_augmented, lr,
     report = {"base": base_name or "none", "base_licence": licence, "strength_c": None, "inner_cv_uar": {}, "kept_shipped_heads": False,
               "seed": seed, "holdout_share": holdout_share, "n_augmented": n_augmented, "n_rows": len(items), "n_unscored": 0,
               "kind": "turns" if items[0].is_turn else "clips",
+              "method": f"method: the CNN network {'fine-tuned' if model is not None else 'trained from scratch'} for {epochs} epoch(s), "
+                        "the functionals part refit",
               "train": {"n_turns": len(tr), "n_calls": len({it.group for it in tr}), "n_speakers": len(set(fs.speakers)),
                         "class_counts": {lab: fs.labels.count(lab) for lab in LABELS}}, "heldout": None}
     if len(test) and model is not None:
@@ -447,6 +449,7 @@ def _decided_by_score_turns(model, items, idx) -> tuple[np.ndarray, np.ndarray, 
     from ...config import EmotionConfig
     from ..scoring import score_turns
     from . import augment
+    from .labelled import item_audio
 
     cfg = EmotionConfig()
     clips = [augment.resample(*item_audio(items[i]), FEATURE_RATE_HZ) for i in idx]

@@ -145,16 +145,12 @@ def group_split(items: list[LabelledItem], holdout_share: float, seed: int) -> t
     """(train, held-out) row indices: whole groups (calls; speakers for clips) in a seeded random order go to
     the held-out side until it holds at least ``holdout_share`` of the rows; no group is on both sides.
 
-    ``holdout_share`` 0 holds nothing out. Raises :class:`TrainingDataError` if fewer than two groups
-    exist when a held-out split is asked for.
+    ``holdout_share`` 0, or data of a single group, holds nothing out (the report then has no before/after figures).
     """
     n = len(items)
-    if holdout_share <= 0:
-        return np.arange(n), np.zeros(0, dtype=int)
     groups = sorted({it.group for it in items})
-    if len(groups) < 2:
-        raise TrainingDataError(f"a held-out split needs at least 2 calls (or speakers); the data holds {len(groups)}; "
-                                "add calls or pass --holdout 0")
+    if holdout_share <= 0 or len(groups) < 2:
+        return np.arange(n), np.zeros(0, dtype=int)
     order = np.random.default_rng(seed).permutation(len(groups))
     size = {g: 0 for g in groups}
     for it in items:
