@@ -127,7 +127,7 @@ def reviewed_calls(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("reviewed")
     rows = []
-    for i, params in enumerate(disjoint_speaker_cohort(CORPORA, ("ravdess", "nemo"), seed=18, customer_speech_s=28.0,
+    for i, params in enumerate(disjoint_speaker_cohort(CORPORA, ("ravdess", "nemo"), seed=18, customer_speech_s=38.0,
                                                        trajectories=("turnaround", "escalation"))):
         call = simulate_emotion_call(params, corpora_root=CORPORA)
         wav = write_emotion_call(call, folder / "calls", f"call{i:02d}")
@@ -148,13 +148,13 @@ def test_fine_tuning_open_on_reviewed_calls_beats_it_on_held_out_calls(reviewed_
     t0 = time.time()
     out = reviewed_calls / "mine"
     args = _parser().parse_args(["train-emotion", "--data", str(reviewed_calls / "labels.csv"), "--base", "open", "--out", str(out),
-                                 "--holdout", "0.25", "--augmented-copies", "0", "--report", str(reviewed_calls / "report.json")])
+                                 "--holdout", "0.4", "--augmented-copies", "0", "--report", str(reviewed_calls / "report.json")])
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     report = json.loads((reviewed_calls / "report.json").read_text())
     h, tr = report["heldout"], report["train"]
     print(printed, f"train-emotion took {time.time() - t0:.0f} s")
-    assert 180 <= tr["n_turns"] <= 260 and h["n_turns"] >= 50 and h["n_calls"] >= 3  # ~200 reviewed turns, held-out calls
+    assert 170 <= tr["n_turns"] <= 280 and h["n_turns"] >= 100 and h["n_calls"] >= 5  # ~200 reviewed turns, held-out calls
     assert set(h["class_counts"]) == {"neutral", "happy", "angry", "sad"}
     assert h["uar_finetuned"] > h["uar_shipped"] + 0.05, (h["uar_shipped"], h["uar_finetuned"])
     assert f"shipped emotion-open-v2 {h['uar_shipped']:.3f} -> fine-tuned {h['uar_finetuned']:.3f}" in printed

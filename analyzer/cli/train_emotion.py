@@ -43,7 +43,7 @@ def register_commands(subparsers) -> None:
 
 def run_train(args) -> int:
     """Fine-tune/train on a user's CSV, write a model folder and print the before/after figures."""
-    from ..emotion.train.fit import finetune_from_csv
+    from ..emotion.train.finetune import finetune_from_csv
 
     import torch
 

@@ -31,6 +31,7 @@ from ..encoder_model import LinearHead
 from ..functionals import Z_CLIP, speaker_relative, uar
 from ..model import LABELS
 from .labelled import LabelledItem, TrainingDataError, group_split, item_audio
+from .report import evaluation, summary_lines
 
 C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)  # penalty toward the shipped weights: 1 / (2 C) per squared unit
 DEFAULT_C = 0.01  # used when the training side holds a single call (no inner CV possible)
@@ -200,18 +201,6 @@ def choose_strength(model, feats: WindowFeatures, items: list[LabelledItem], idx
     return (best if scores[best] > scores["shipped"] else None), scores
 
 
-def evaluation(y: np.ndarray, before: np.ndarray, after: np.ndarray, items: list[LabelledItem], ids: list[int]) -> dict:
-    """The before/after figures of the held-out turns: UAR, recall per class, counts."""
-    def recalls(p):
-        return {LABELS[k]: round(float(np.mean(p[y == k] == k)), 3) for k in sorted(set(y.tolist()))}
-
-    return {"n_turns": int(len(y)), "n_calls": len({items[i].group for i in ids}),
-            "n_speakers": len({items[i].speaker for i in ids}),
-            "class_counts": {LABELS[k]: int(np.sum(y == k)) for k in range(len(LABELS)) if np.any(y == k)},
-            "uar_shipped": round(uar(y, before), 4) if len(y) else None, "uar_finetuned": round(uar(y, after), 4) if len(y) else None,
-            "recall_shipped": recalls(before), "recall_finetuned": recalls(after)}
-
-
 def finetune_encoder(base_model, items: list[LabelledItem], *, holdout_share: float = HOLDOUT_SHARE, seed: int = 0,
                      n_augmented: int = AUGMENTED_COPIES, split: tuple[np.ndarray, np.ndarray] | None = None,
                      feats: WindowFeatures | None = None, strength_c: float | None = None,
@@ -250,27 +239,6 @@ def finetune_encoder(base_model, items: list[LabelledItem], *, holdout_share: fl
     return tuned, report
 
 
-def summary_lines(report: dict) -> list[str]:
-    """The before/after figures as printed by ``train-emotion`` (and written into the card)."""
-    tr = report["train"]
-    groups = "call(s)" if report["kind"] == "turns" else "speaker group(s)"
-    lines = [f"training: {tr['n_turns']} {report['kind']} from {tr['n_calls']} {groups}, {tr['n_speakers']} speaker(s) "
-             f"({', '.join(f'{k} {v}' for k, v in tr['class_counts'].items())}); {report['n_unscored']} row(s) too short or silent, skipped",
-             report["method"] if "method" in report else
-             "strength: " + ("kept the shipped heads (no C beat them in the inner CV)" if report["kept_shipped_heads"]
-                             else f"C = {report['strength_c']}" + (" (inner CV by call: " + ", ".join(
-                                 f"{k} {v:.3f}" for k, v in report["inner_cv_uar"].items()) + ")" if report["inner_cv_uar"] else ""))]
-    h = report["heldout"]
-    if h is None:
-        lines.append("held-out: none (--holdout 0, or a single call/speaker): no before/after figures")
-    else:
-        lines.append(f"held-out: {h['n_turns']} {report['kind']} from {h['n_calls']} {groups}, {h['n_speakers']} speaker(s) "
-                     f"({', '.join(f'{k} {v}' for k, v in h['class_counts'].items())})")
-        lines.append(f"held-out UAR: shipped {report['base']} {h['uar_shipped']:.3f} -> fine-tuned {h['uar_finetuned']:.3f} "
-                     f"({h['uar_finetuned'] - h['uar_shipped']:+.3f})")
-    return lines
-
-
 def write_encoder_folder(out_dir: str | Path, tuned, report: dict, *, data: str, command: str) -> Path:
     """The model folder (config.json with checksums, heads.json, MODEL_CARD.md) and ``finetune_report.json``."""
     from .card import finetune_card
@@ -286,3 +254,30 @@ def write_encoder_folder(out_dir: str | Path, tuned, report: dict, *, data: str,
                               training=training, card=card)
     (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return out
+
+
+def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str | Path, epochs: int = 10, n_augmented: int = 2,
+                      lr: float | None = None, seed: int = 0, holdout_share: float = 0.25, progress: bool = True) -> tuple[Path, dict]:
+    """Fine-tune ``base`` (open/multi = the shipped v2 encoder models, emotion-open-v1/-multi-v1 or a folder) or
+    train a CNN from scratch (``base='none'``) on a clips or turns CSV (:mod:`.labelled`); write a model folder.
+
+    Whole calls (speakers for clips) are held out (``holdout_share``, seeded); the written model is fit on the
+    others, and the report holds the base model's and the new model's per-turn UAR on the held-out turns.
+    Returns (folder, report); the report is also in ``finetune_report.json`` and the model card.
+    """
+    from ..model import load_model
+    from .fit import finetune_cnn
+    from .labelled import read_labelled_csv
+
+    items = read_labelled_csv(csv_path)
+    out = Path(out_dir)
+    command = (f"call-analyzer train-emotion --data {csv_path} --base {base} --out {out} --holdout {holdout_share} --seed {seed} "
+               f"--augmented-copies {n_augmented}")
+    model = None if base == "none" else load_model(base)
+    if model is not None and getattr(model, "scores_audio", False):
+        tuned, report = finetune_encoder(model, items, holdout_share=holdout_share, seed=seed, n_augmented=n_augmented, progress=progress)
+        write_encoder_folder(out, tuned, report, data=str(csv_path), command=command)
+        report["summary"] = summary_lines(report)
+        return out, report
+    return finetune_cnn(items, model, base=base, out=out, csv_path=csv_path, epochs=epochs, n_augmented=n_augmented, lr=lr,
+                         seed=seed, holdout_share=holdout_share, command=command + f" --epochs {epochs}", progress=progress)

@@ -348,38 +348,10 @@ RECIPES = {
 }
 
 
-def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str | Path, epochs: int = 10, n_augmented: int = 2,
-                      lr: float | None = None, seed: int = 0, holdout_share: float = 0.25, progress: bool = True) -> tuple[Path, dict]:
-    """Fine-tune ``base`` (open/multi = the shipped v2 encoder models, emotion-open-v1/-multi-v1 or a folder) or
-    train a CNN from scratch (``base='none'``) on a clips or turns CSV (:mod:`.labelled`); write a model folder.
-
-    Whole calls (speakers for clips) are held out (``holdout_share``, seeded); the written model is fit on the
-    others, and the report holds the base model's and the new model's per-turn UAR on the held-out turns.
-    Returns (folder, report); the report is also in ``finetune_report.json`` and the model card.
-    """
-    from ..model import load_model
-    from .labelled import read_labelled_csv
-
-    items = read_labelled_csv(csv_path)
-    out = Path(out_dir)
-    command = (f"call-analyzer train-emotion --data {csv_path} --base {base} --out {out} --holdout {holdout_share} --seed {seed} "
-               f"--augmented-copies {n_augmented}")
-    model = None if base == "none" else load_model(base)
-    if model is not None and getattr(model, "scores_audio", False):
-        from .finetune import finetune_encoder, summary_lines, write_encoder_folder
-
-        tuned, report = finetune_encoder(model, items, holdout_share=holdout_share, seed=seed, n_augmented=n_augmented, progress=progress)
-        write_encoder_folder(out, tuned, report, data=str(csv_path), command=command)
-        report["summary"] = summary_lines(report)
-        return out, report
-    return _finetune_cnn(items, model, base=base, out=out, csv_path=csv_path, epochs=epochs, n_augmented=n_augmented, lr=lr,
-                         seed=seed, holdout_share=holdout_share, command=command + f" --epochs {epochs}", progress=progress)
-
-
-def _finetune_cnn(items, model, *, base, out, csv_path, epochs, n_augmented, lr, seed, holdout_share, command, progress) -> tuple[Path, dict]:
+def finetune_cnn(items, model, *, base, out, csv_path, epochs, n_augmented, lr, seed, holdout_share, command, progress) -> tuple[Path, dict]:
     """The CNN (v1) path of :func:`finetune_from_csv`: the network fine-tuned (or trained) and the functionals part refit."""
     from .card import before_after_md, model_card
-    from .finetune import evaluation, summary_lines
+    from .report import evaluation, summary_lines
     from .labelled import group_split, item_audio
     from ..model import load_model
 
