@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -134,9 +135,14 @@ def main() -> None:
     print(f"{len(items_train)} training turns ({args.train_calls} calls), {len(items_held)} held-out turns "
           f"({args.heldout_calls} calls); speakers {json.dumps(pools)}; built in {time.time() - t0:.0f} s", flush=True)
     t1 = time.process_time()
-    feats_aug = item_features(base, items, n_augmented=2, versions_for=set(range(n_tr)))
+    cache = WORK / f"features-{base.name}-{args.seed}-{args.train_calls}-{args.heldout_calls}.pkl"
+    if cache.exists():  # features of the same calls (under /tmp, never in the repository)
+        feats_aug, feature_cpu = pickle.loads(cache.read_bytes())
+    else:
+        feats_aug = item_features(base, items, n_augmented=2, versions_for=set(range(n_tr)))
+        feature_cpu = time.process_time() - t1
+        cache.write_bytes(pickle.dumps((feats_aug, feature_cpu)))
     feats = only_version_0(feats_aug)
-    feature_cpu = time.process_time() - t1
     rows = []
 
     def run(name, budget, f, c=None):

@@ -168,3 +168,58 @@ def test_fine_tuning_open_on_reviewed_calls_beats_it_on_held_out_calls(reviewed_
     result = analyze_file(reviewed_calls / "calls" / "call00.wav", AnalysisConfig().replace(emotion={"model": str(out)})).to_dict()
     assert result["versions"]["emotion_model"] == "mine"
     assert sum(t["emotion_label"] is not None for t in result["turns"]) >= 10
+
+
+def _synthetic(n_calls: int = 12, turns: int = 16, seed: int = 0):
+    """Items and window features of made-up calls whose classes shift the features along fixed directions."""
+    from analyzer.emotion.model import LABELS
+    from analyzer.emotion.train.finetune import WindowFeatures
+    from analyzer.emotion.train.labelled import LabelledItem
+
+    rng = np.random.default_rng(seed)
+    direction = rng.standard_normal((4, 1024)) * 0.6
+    items, x = [], []
+    for c in range(n_calls):
+        offset = rng.standard_normal(1024) * 0.5  # each call's own level
+        for t in range(turns):
+            k = 0 if t % 2 == 0 else int(rng.integers(0, 4))
+            items.append(LabelledItem(f"/calls/{c}.wav", LABELS[k], f"call{c}/{'agent' if t % 2 == 0 else 'customer'}",
+                                      f"call{c}", t + 2, float(t), t + 0.9, t % 2))
+            x.append(rng.standard_normal(1024) + offset + direction[k])
+    n = len(items)
+    feats = WindowFeatures(np.array(x, np.float32), np.arange(n), np.zeros(n, int), np.ones(n), np.arange(n))
+    return items, feats
+
+
+def test_refit_head_stays_near_the_shipped_weights_under_a_strong_pull_and_keeps_absent_classes():
+    from analyzer.emotion.model import load_model
+    from analyzer.emotion.train.finetune import refit_head
+
+    head = load_model("open").absolute
+    items, feats = _synthetic()
+    y = np.array([["neutral", "happy", "angry", "sad"].index(it.label) for it in items])
+    keep = y != 3  # no sad turn
+    strong, weak = refit_head(head, feats.x[keep], y[keep], c=1e-6), refit_head(head, feats.x[keep], y[keep], c=1.0)
+    assert np.abs(strong.coef - head.coef).max() < np.abs(weak.coef - head.coef).max() / 20
+    np.testing.assert_array_equal(weak.coef[3], head.coef[3])  # the class without labels keeps its shipped row
+    assert weak.intercept[3] == head.intercept[3]
+    assert abs(np.mean(weak.intercept[:3] - head.intercept[:3])) < 1e-9  # ... and its odds against the others, on average
+    again = refit_head(head, feats.x[keep], y[keep], c=1.0)
+    np.testing.assert_array_equal(weak.coef, again.coef)  # deterministic
+
+
+def test_fine_tuning_on_precomputed_features_is_deterministic_and_learns_the_calls():
+    from analyzer.emotion.model import load_model
+    from analyzer.emotion.train.finetune import finetune_encoder
+
+    items, feats = _synthetic()
+    base = load_model("open")
+    runs = [finetune_encoder(base, items, feats=feats, holdout_share=0.25, seed=5, progress=False) for _ in range(2)]
+    (tuned, report), (tuned2, report2) = runs
+    def untimed(r):
+        return {k: v for k, v in r.items() if not k.endswith("_s")}
+
+    assert untimed(report) == untimed(report2) and np.array_equal(tuned.relative.coef, tuned2.relative.coef)
+    h = report["heldout"]
+    assert h["n_calls"] == 3 and h["n_turns"] == 48
+    assert report["strength_c"] is not None and h["uar_finetuned"] > h["uar_shipped"]

@@ -97,39 +97,43 @@ def item_features(model, items: list[LabelledItem], *, n_augmented: int, version
 
 def refit_head(head: LinearHead, x: np.ndarray, y: np.ndarray, *, c: float) -> LinearHead:
     """``head`` refit on ``(x, y)``: class-balanced cross-entropy + ``||W - W0||^2 / (2 c)`` (W0 = the shipped
-    coefficients), the shipped standardiser kept, intercepts free; classes absent from ``y`` keep their rows."""
+    coefficients), the shipped standardiser kept, intercepts free.
+
+    Classes absent from ``y`` keep their shipped rows: the loss is the softmax over the present classes only
+    (the labels say nothing about the others), and the present intercepts are shifted afterwards so that their
+    mean change is zero, which leaves the present classes' probabilities among themselves unchanged and the
+    absent classes' odds against them, on average, as shipped.
+    """
     from scipy.optimize import minimize
 
     z = np.clip((np.asarray(x, dtype=np.float64) - head.mean) / head.scale, -Z_CLIP, Z_CLIP)
-    k_all, d = head.coef.shape
-    present = np.array(sorted(set(y.tolist())), dtype=int)
+    present = np.array(sorted(set(np.asarray(y).tolist())), dtype=int)
     if len(present) < 2:
         return head
-    counts = np.bincount(y, minlength=k_all)
-    w = len(y) / (len(present) * counts[y])  # sklearn's class_weight="balanced"
-    onehot = np.zeros((len(y), len(present)))
+    k, d = len(present), head.coef.shape[1]
+    counts = np.bincount(y, minlength=head.coef.shape[0])
+    w = len(y) / (k * counts[y])  # sklearn's class_weight="balanced"
+    onehot = np.zeros((len(y), k))
     onehot[np.arange(len(y)), np.searchsorted(present, y)] = 1.0
-    w0, b_fixed = head.coef[present], head.intercept.copy()
-    absent = np.setdiff1d(np.arange(k_all), present)
-    fixed_logits = z @ head.coef[absent].T + head.intercept[absent] if len(absent) else np.zeros((len(y), 0))
+    w0, b0 = head.coef[present], head.intercept[present]
 
     def loss(theta):
-        coef = theta[: len(present) * d].reshape(len(present), d)
-        logits = np.hstack([z @ coef.T + theta[len(present) * d:], fixed_logits])
+        coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
+        logits = z @ coef.T + intercept
         m = logits.max(axis=1, keepdims=True)
         log_norm = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
-        p = np.exp(logits[:, : len(present)] - log_norm[:, None])
-        ce = float(np.sum(w * (log_norm - np.sum(onehot * logits[:, : len(present)], axis=1))))
+        p = np.exp(logits - log_norm[:, None])
+        ce = float(np.sum(w * (log_norm - np.sum(onehot * logits, axis=1))))
         diff = coef - w0
         g_logits = (p - onehot) * w[:, None]
         grad = np.concatenate([(g_logits.T @ z + diff / c).ravel(), g_logits.sum(axis=0)])
         return ce + float(np.sum(diff * diff)) / (2 * c), grad
 
-    theta0 = np.concatenate([w0.ravel(), head.intercept[present]])
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    coef, intercept = head.coef.copy(), b_fixed
-    coef[present] = res.x[: len(present) * d].reshape(len(present), d)
-    intercept[present] = res.x[len(present) * d:]
+    res = minimize(loss, np.concatenate([w0.ravel(), b0]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    coef, intercept = head.coef.copy(), head.intercept.copy()
+    coef[present] = res.x[: k * d].reshape(k, d)
+    b = res.x[k * d:]
+    intercept[present] = b - np.mean(b - b0)
     return LinearHead(head.mean, head.scale, coef, intercept)
 
 
