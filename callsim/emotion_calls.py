@@ -236,12 +236,27 @@ LABELS_CSV_COLUMNS = ("path", "start_s", "end_s", "label", "speaker", "channel",
 CHANNEL_OF = {AGENT: 0, CUSTOMER: 1}  # left = agent
 
 
-def reviewer_rows(wav: Path, truth: dict, call_id: str) -> list[dict]:
-    """The call's true turns as a reviewer's export would list them (one row per turn, ``LABELS_CSV_COLUMNS``):
-    the simulator's truth standing in for a human who labelled every turn."""
-    return [{"path": str(Path(wav).resolve()), "start_s": t["start_s"], "end_s": t["end_s"], "label": t["label"],
-             "speaker": t["speaker"], "channel": CHANNEL_OF[t["speaker"]], "call_id": call_id, "turn_index": k,
-             "machine_label": "", "annotator": "simulator-truth", "annotated_at": ""} for k, t in enumerate(truth["turns"])]
+def reviewer_rows(wav: Path, truth: dict, call_id: str, turns: list[dict] | None = None) -> list[dict]:
+    """A reviewer's export of one call (``LABELS_CSV_COLUMNS`` rows), the simulator's truth standing in for the human.
+
+    ``turns``: the analysis' turns (``result["turns"]``, with ``speaker``, ``start_s``, ``end_s``): each gets the label
+    of the true turn of its speaker it overlaps most, if that covers at least half of it (else the reviewer would
+    mark it "not a real turn": no row), as a reviewer labels the turns the app shows. Without ``turns``: every true turn.
+    """
+    path = str(Path(wav).resolve())
+    if turns is None:
+        return [{"path": path, "start_s": t["start_s"], "end_s": t["end_s"], "label": t["label"], "speaker": t["speaker"],
+                 "channel": CHANNEL_OF[t["speaker"]], "call_id": call_id, "turn_index": k, "machine_label": "",
+                 "annotator": "simulator-truth", "annotated_at": ""} for k, t in enumerate(truth["turns"])]
+    rows = []
+    for k, t in enumerate(turns):
+        overlaps = [(min(t["end_s"], g["end_s"]) - max(t["start_s"], g["start_s"]), g) for g in truth["turns"] if g["speaker"] == t["speaker"]]
+        best, g = max(overlaps, key=lambda o: o[0], default=(0.0, None))
+        if g is not None and best >= 0.5 * (t["end_s"] - t["start_s"]):
+            rows.append({"path": path, "start_s": t["start_s"], "end_s": t["end_s"], "label": g["label"], "speaker": t["speaker"],
+                         "channel": CHANNEL_OF[t["speaker"]], "call_id": call_id, "turn_index": t.get("index", k),
+                         "machine_label": t.get("emotion_label") or "", "annotator": "simulator-truth", "annotated_at": ""})
+    return rows
 
 
 def disjoint_speaker_cohort(corpora_root: Path, corpora: tuple[str, ...], *, seed: int, customer_speech_s: float = 30.0,

@@ -5,17 +5,21 @@
 1. Simulated stereo 8 kHz mu-law calls (callsim.emotion_calls) from RAVDESS + nEMO, which `open`'s heads (EmoDB only)
    never saw and which we may train on. Each corpus' speakers are split (seeded) into fine-tuning speakers and held-out
    speakers: --train-calls calls from the first, --heldout-calls from the second (trajectories calm, turnaround,
-   escalation in turn; 15-45 s of customer speech; calm agents). Every true turn is a reviewer's label (the simulator's
-   truth stands in for a human), in the format `call-analyzer annotations` exports.
+   escalation in turn; 15-45 s of customer speech; calm agents). The reviewer's labels (the simulator's truth standing
+   in for a human) are, by default (--labels pipeline), the turns `analyze` finds, each labelled from the true turn it
+   overlaps most (as a reviewer labels the turns the review app shows), in the format `call-analyzer annotations`
+   exports; --labels truth uses the true turns.
 2. Encoder features of every turn's windows are computed once (train-emotion's own code: analyzer.emotion.train.finetune);
    then for label budgets of about 100, 200, 400 turns and all (the first training calls in order) the heads are
    fine-tuned (C by inner grouped CV over the training calls, as train-emotion does), and the shipped and fine-tuned
    models label the held-out calls' turns as analyze would (windows, speaker baseline, decision layer).
    Also for the 200-turn budget: a weak pull toward the shipped weights (C = 1) and 2 augmented copies per turn.
-3. Out of domain, evaluation-only: --ood-calls calls per corpus of TurEV (Turkish) and ASED (Amharic) with the same
+3. The whole pipeline (analyze_file: VAD, turns, emotion) on the held-out calls with the shipped model and the 200-turn
+   model (2 augmented copies), VAD turns matched to the true turn they overlap most (scripts/eval_emotion_calls.py).
+4. Out of domain, evaluation-only: --ood-calls calls per corpus of TurEV (Turkish) and ASED (Amharic) with the same
    trajectories, labelled by the shipped and the 200-turn fine-tuned model: does fine-tuning on one line's calls cost
    accuracy on speech it was not tuned for? (TurEV/ASED are never trained on.)
-Per-turn 4-class UAR = mean recall over classes; on the true turns (not VAD turns). One thread, seeded.
+Per-turn 4-class UAR = mean recall over classes, over the labelled rows. One thread, seeded.
 """
 
 from __future__ import annotations
@@ -67,10 +71,17 @@ def designs(n_calls: int, pools: dict[str, list[str]], seed: int) -> list[Emotio
     return out
 
 
-def write_calls(name: str, params: list[EmotionCallParams]) -> Path:
-    """The calls (written once under WORK and reused) and their reviewer labels CSV; returns the CSV."""
+def write_calls(name: str, params: list[EmotionCallParams], *, labels: str = "truth") -> Path:
+    """The calls (written once under WORK and reused) and their reviewer labels CSV; returns the CSV.
+
+    ``labels="pipeline"``: the rows are the analysis' turns (analyze without emotion), labelled from the truth, as a
+    reviewer labels the turns the review app shows; ``"truth"``: the true turns."""
+    from analyzer.config import AnalysisConfig
+    from analyzer.pipeline import analyze_file
+
     folder = WORK / name
     rows = []
+    no_emotion = AnalysisConfig().replace(emotion={"enabled": False})
     for i, p in enumerate(params):
         call_id = f"{name}{i:03d}"
         wav = folder / f"{call_id}.wav"
@@ -81,12 +92,13 @@ def write_calls(name: str, params: list[EmotionCallParams]) -> Path:
             call = simulate_emotion_call(p, corpora_root=CORPORA_ROOT)
             truth = call.truth
             write_emotion_call(call, folder, call_id)
-        rows += reviewer_rows(wav, truth, call_id)
-    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+        turns = analyze_file(wav, no_emotion, call_id=call_id).to_dict()["turns"] if labels == "pipeline" else None
+        rows += reviewer_rows(wav, truth, call_id, turns)
+    with open(folder / f"labels-{labels}.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=LABELS_CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return folder / "labels.csv"
+    return folder / f"labels-{labels}.csv"
 
 
 def only_version_0(feats: WindowFeatures) -> WindowFeatures:
@@ -118,6 +130,10 @@ def main() -> None:
     ap.add_argument("--heldout-calls", type=int, default=24)
     ap.add_argument("--ood-calls", type=int, default=8, help="TurEV and ASED calls each (evaluation only); 0 = skip")
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--labels", choices=("pipeline", "truth"), default="pipeline",
+                    help="rows = the analysis' turns labelled from the truth (as a reviewer labels them; default) or the true turns")
+    ap.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                    help="skip running analyze on the held-out calls with both models")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "finetune_calls.md")
     args = ap.parse_args()
     import torch
@@ -126,8 +142,8 @@ def main() -> None:
     t0 = time.time()
     base = load_model(args.base)
     pools = {c: split_speakers(c, args.seed) for c in ("ravdess", "nemo")}
-    train_csv = write_calls("train", designs(args.train_calls, {c: p[0] for c, p in pools.items()}, args.seed))
-    held_csv = write_calls("heldout", designs(args.heldout_calls, {c: p[1] for c, p in pools.items()}, args.seed + 1))
+    train_csv = write_calls("train", designs(args.train_calls, {c: p[0] for c, p in pools.items()}, args.seed), labels=args.labels)
+    held_csv = write_calls("heldout", designs(args.heldout_calls, {c: p[1] for c, p in pools.items()}, args.seed + 1), labels=args.labels)
     items_train, items_held = read_labelled_csv(train_csv), read_labelled_csv(held_csv)
     items = items_train + items_held
     n_tr = len(items_train)
@@ -135,7 +151,7 @@ def main() -> None:
     print(f"{len(items_train)} training turns ({args.train_calls} calls), {len(items_held)} held-out turns "
           f"({args.heldout_calls} calls); speakers {json.dumps(pools)}; built in {time.time() - t0:.0f} s", flush=True)
     t1 = time.process_time()
-    cache = WORK / f"features-{base.name}-{args.seed}-{args.train_calls}-{args.heldout_calls}.pkl"
+    cache = WORK / f"features-{base.name}-{args.seed}-{args.train_calls}-{args.heldout_calls}-{args.labels}.pkl"
     if cache.exists():  # features of the same calls (under /tmp, never in the repository)
         feats_aug, feature_cpu = pickle.loads(cache.read_bytes())
     else:
@@ -164,6 +180,27 @@ def main() -> None:
     run("fine-tuned, ~200 turns, weak pull (C = 1)", 200, feats, c=1.0)
     run("fine-tuned, ~200 turns, 2 augmented copies", 200, feats_aug)
 
+    pipeline = None
+    if args.pipeline:
+        from analyzer.config import AnalysisConfig
+        from analyzer.emotion.train.finetune import refit_model
+        from analyzer.pipeline import analyze_file
+        from eval_emotion_calls import matched_labels
+
+        row = next(r for r in rows if r["variant"] == "fine-tuned, ~200 turns, 2 augmented copies")
+        train = budget_indices(items, n_tr, 200)
+        tuned = base if row["c"] is None else refit_model(base, feats_aug, items, train, row["c"])
+        pairs = {"shipped": [], "fine-tuned": []}
+        for wav in sorted((WORK / "heldout").glob("heldout*.wav")):
+            truth = json.loads(wav.with_suffix(".truth.json").read_text())
+            for name, model in (("shipped", base), ("fine-tuned", tuned)):
+                result = analyze_file(wav, AnalysisConfig(), call_id=wav.stem, emotion_model=model).to_dict()
+                pairs[name] += [(p[1], p[2]) for p in matched_labels(result, truth)]
+        pipeline = {name: {"turns": len(v), "uar": round(uar(np.array([a for a, _ in v]), np.array([b for _, b in v])), 4)}
+                    for name, v in pairs.items()}
+        print(f"  whole pipeline on the held-out calls (VAD turns matched to true turns), ~200 turns + 2 copies: "
+              f"UAR {pipeline['shipped']['uar']:.3f} -> {pipeline['fine-tuned']['uar']:.3f} ({pipeline['shipped']['turns']} turns)", flush=True)
+
     ood = None
     if args.ood_calls:
         from analyzer.emotion.train.finetune import refit_model
@@ -173,17 +210,20 @@ def main() -> None:
         ood_items = read_labelled_csv(write_calls("ood", params))
         ood_feats = item_features(base, ood_items, n_augmented=0, progress=False)
         train = budget_indices(items, n_tr, 200)
-        c = next(r["c"] for r in rows if r["variant"] == "fine-tuned, ~200 turns")
-        tuned = base if c is None else refit_model(base, feats, items, train, c)
         idx = np.arange(len(ood_items))
         y, before = decided_labels(base, ood_feats, ood_items, idx)
-        _, after = decided_labels(tuned, ood_feats, ood_items, idx)
-        ood = {"calls": len(params), "turns": int(len(y)), "uar_shipped": round(uar(y, before), 4), "uar_finetuned": round(uar(y, after), 4),
-               "recall_shipped": recall(y, before), "recall_finetuned": recall(y, after)}
-        print(f"  out of domain (TurEV + ASED, {len(params)} calls, {len(y)} turns): UAR {ood['uar_shipped']:.3f} -> {ood['uar_finetuned']:.3f}")
+        ood = {"calls": len(params), "turns": int(len(y)), "uar_shipped": round(uar(y, before), 4), "recall_shipped": recall(y, before)}
+        for key, variant, f in (("finetuned", "fine-tuned, ~200 turns", feats),
+                                ("finetuned_augmented", "fine-tuned, ~200 turns, 2 augmented copies", feats_aug)):
+            c = next(r["c"] for r in rows if r["variant"] == variant)
+            tuned = base if c is None else refit_model(base, f, items, train, c)
+            _, after = decided_labels(tuned, ood_feats, ood_items, idx)
+            ood[f"uar_{key}"], ood[f"recall_{key}"] = round(uar(y, after), 4), recall(y, after)
+        print(f"  out of domain (TurEV + ASED, {len(params)} calls, {len(y)} turns): UAR {ood['uar_shipped']:.3f} -> "
+              f"{ood['uar_finetuned']:.3f} (~200 turns), {ood['uar_finetuned_augmented']:.3f} (~200 turns, 2 copies)")
 
-    report = {"base": base.name, "seed": args.seed, "speakers": pools, "train_calls": args.train_calls, "heldout_calls": args.heldout_calls,
-              "feature_cpu_s": round(feature_cpu, 1), "rows": rows, "out_of_domain": ood, "wall_s": round(time.time() - t0)}
+    report = {"base": base.name, "labels": args.labels, "seed": args.seed, "speakers": pools, "train_calls": args.train_calls, "heldout_calls": args.heldout_calls,
+              "feature_cpu_s": round(feature_cpu, 1), "rows": rows, "pipeline": pipeline, "out_of_domain": ood, "wall_s": round(time.time() - t0)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     args.out.write_text(markdown(report, args) + "\n", encoding="utf-8")
@@ -194,9 +234,10 @@ def markdown(report: dict, args) -> str:
     lines = ["# Fine-tuning on reviewed calls (simulated)", "",
              f"Produced by `python scripts/eval_finetune_calls.py --base {args.base} --train-calls {args.train_calls} "
              f"--heldout-calls {args.heldout_calls} --ood-calls {args.ood_calls} --seed {args.seed}`. Base model `{report['base']}`. "
-             "Calls: RAVDESS + nEMO, 8 kHz stereo mu-law, every true turn labelled (the simulator's truth as the reviewer); "
+             f"Calls: RAVDESS + nEMO, 8 kHz stereo mu-law; labelled rows: {report['labels']} turns ('pipeline': the turns analyze finds, "
+             "each labelled from the true turn it overlaps most, as a reviewer labels the app's turns; the simulator's truth as the reviewer); "
              "fine-tuning and held-out calls use disjoint corpus speakers. UAR = per-turn 4-class UAR on the held-out calls' "
-             "true turns, labelled as analyze labels them (4 s windows, speaker baseline, decision layer). "
+             "labelled turns, labelled as analyze labels them (4 s windows, speaker baseline, decision layer). "
              f"Encoder features: {report['feature_cpu_s']} s CPU for all turns, once.", "",
              "| variant | training turns (calls) | C | held-out turns (calls) | shipped UAR | fine-tuned UAR | recall shipped | recall fine-tuned |",
              "|---|---|---|---|---|---|---|---|"]
@@ -206,11 +247,17 @@ def markdown(report: dict, args) -> str:
                      f"{r['recall_shipped']} | {r['recall_finetuned']} |")
     held = report["rows"][0]["class_counts"]
     lines += ["", f"Held-out class counts: {held}."]
+    pipe = report.get("pipeline")
+    if pipe:
+        lines += ["", f"Whole pipeline (`analyze_file`: VAD turns, each matched to the true turn it overlaps most) on the held-out calls, "
+                  f"the ~200-turn model with 2 augmented copies: UAR {pipe['shipped']['uar']:.3f} (shipped) -> "
+                  f"{pipe['fine-tuned']['uar']:.3f} (fine-tuned), {pipe['shipped']['turns']} scored turns."]
     ood = report["out_of_domain"]
     if ood:
-        lines += ["", f"Out of domain (TurEV + ASED calls, evaluation-only, {ood['calls']} calls, {ood['turns']} turns), the ~200-turn "
-                  f"model: UAR {ood['uar_shipped']:.3f} (shipped) -> {ood['uar_finetuned']:.3f} (fine-tuned); recall "
-                  f"{ood['recall_shipped']} -> {ood['recall_finetuned']}."]
+        lines += ["", f"Out of domain (TurEV + ASED calls, evaluation-only, {ood['calls']} calls, {ood['turns']} turns): UAR "
+                  f"{ood['uar_shipped']:.3f} (shipped) -> {ood['uar_finetuned']:.3f} (~200 turns) / {ood['uar_finetuned_augmented']:.3f} "
+                  f"(~200 turns, 2 augmented copies); recall {ood['recall_shipped']} -> {ood['recall_finetuned']} / "
+                  f"{ood['recall_finetuned_augmented']}."]
     return "\n".join(lines)
 
 
