@@ -12,8 +12,9 @@ regression whose penalty pulls the weights toward the shipped ones, ``sum_i w_i 
 (the shipped standardiser is kept, so W0 and W live in the same coordinates; intercepts are free; a class
 without any user label keeps its shipped row). Small ``C`` = stay close to what the shipped model learned
 from its corpora; large ``C`` = follow the user's labels. ``C`` is chosen from :data:`C_GRID` by grouped CV
-over the *training* calls only (the decided per-turn UAR, as ``analyze`` labels turns); if no ``C`` beats the
-shipped heads there, the shipped heads are kept and the report says so. The relative-head weight and the
+over the *training* calls only (the decided per-turn UAR, as ``analyze`` labels turns): the smallest ``C`` within
+:data:`TIE_UAR` of the best (a CV over a few calls is noisy; ties go to staying near the shipped weights); if it
+does not beat the shipped heads there, the shipped heads are kept and the report says so. The relative-head weight and the
 decision layer (``analyzer/config.py`` ``EmotionConfig``) stay as shipped.
 """
 
@@ -34,7 +35,8 @@ from .labelled import LabelledItem, TrainingDataError, group_split, item_audio
 from .report import evaluation, summary_lines
 
 C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)  # penalty toward the shipped weights: 1 / (2 C) per squared unit
-DEFAULT_C = 0.01  # used when the training side holds a single call (no inner CV possible)
+DEFAULT_C = 0.001  # used when the training side holds a single call (no inner CV possible)
+TIE_UAR = 0.02  # inner-CV UARs this close count as ties, resolved toward the stronger pull (smaller C)
 INNER_FOLDS = 3
 HOLDOUT_SHARE = 0.25
 AUGMENTED_COPIES = 2
@@ -184,7 +186,8 @@ def _inner_folds(items: list[LabelledItem], idx: np.ndarray, seed: int) -> list[
 def choose_strength(model, feats: WindowFeatures, items: list[LabelledItem], idx: np.ndarray, *, seed: int,
                     progress: bool = True) -> tuple[float | None, dict]:
     """``C`` from :data:`C_GRID` by grouped CV over the calls ``idx`` (decided per-turn UAR of the out-of-fold
-    turns); ``None`` when the shipped heads are at least as good. Returns (choice, {"shipped"|C: UAR})."""
+    turns; the smallest C within :data:`TIE_UAR` of the best); ``None`` when the shipped heads are at least as good.
+    Returns (choice, {"shipped"|C: UAR})."""
     folds = _inner_folds(items, idx, seed)
     if len(folds) < 2:
         return DEFAULT_C, {}
@@ -201,7 +204,8 @@ def choose_strength(model, feats: WindowFeatures, items: list[LabelledItem], idx
         scores["shipped" if c is None else c] = round(uar(y, p), 4) if len(y) else float("nan")
         if progress:
             print(f"  inner CV ({len(folds)} folds by call): {'shipped heads' if c is None else f'C={c}'}: UAR {scores['shipped' if c is None else c]:.3f}", flush=True)
-    best = max(C_GRID, key=lambda c: (scores[c], -c))
+    top = max(scores[c] for c in C_GRID)
+    best = min(c for c in C_GRID if scores[c] >= top - TIE_UAR)  # the strongest pull within the CV's noise of the best
     return (best if scores[best] > scores["shipped"] else None), scores
 
 
