@@ -408,7 +408,7 @@ def finetune_cnn(items, model, *, base, out, csv_path, epochs, n_augmented, lr, 
         y, after, ids = _decided_by_score_turns(load_model(str(out)), items, test)
         report["heldout"] = evaluation(y, after, after, items, ids)
         report["heldout"]["uar_shipped"] = None
-    report["summary"] = summary_lines(report) if report["heldout"] is None or report["heldout"]["uar_shipped"] is not None else []
+    report["summary"] = summary_lines(report)
     size = (out / "weights.pt").stat().st_size
     card = card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB") + "\n" + before_after_md(report) + "\n"
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")

@@ -37,6 +37,9 @@ def summary_lines(report: dict) -> list[str]:
     else:
         lines.append(f"held-out: {h['n_turns']} {report['kind']} from {h['n_calls']} {groups}, {h['n_speakers']} speaker(s) "
                      f"({', '.join(f'{k} {v}' for k, v in h['class_counts'].items())})")
-        lines.append(f"held-out UAR: shipped {report['base']} {h['uar_shipped']:.3f} -> fine-tuned {h['uar_finetuned']:.3f} "
-                     f"({h['uar_finetuned'] - h['uar_shipped']:+.3f})")
+        if h["uar_shipped"] is None:
+            lines.append(f"held-out UAR: {h['uar_finetuned']:.3f} (trained from scratch: no base model to compare with)")
+        else:
+            lines.append(f"held-out UAR: shipped {report['base']} {h['uar_shipped']:.3f} -> fine-tuned {h['uar_finetuned']:.3f} "
+                         f"({h['uar_finetuned'] - h['uar_shipped']:+.3f})")
     return lines
