@@ -227,3 +227,21 @@ def test_fine_tuning_on_precomputed_features_is_deterministic_and_learns_the_cal
     h = report["heldout"]
     assert h["n_calls"] == 3 and h["n_turns"] == 48
     assert report["strength_c"] is not None and h["uar_finetuned"] > h["uar_shipped"]
+
+
+@pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason="EmoDB not found")
+def test_a_clips_csv_fine_tunes_the_default_v2_model_holding_out_whole_speakers(tmp_path, capsys):
+    emodb = sorted((CORPORA / "emodb").glob("*.flac"))
+    code = {"W": "angry", "N": "neutral", "F": "happy", "T": "sad"}
+    rows = [(p, code[p.stem[5]], spk) for spk in ("03", "08", "09")
+            for p in [p for p in emodb if p.stem[:2] == spk and p.stem[5] in code][:12]]
+    data = tmp_path / "clips.csv"
+    data.write_text("path,label,speaker\n" + "".join(f"{p},{lab},{spk}\n" for p, lab, spk in rows))
+    args = _parser().parse_args(["train-emotion", "--data", str(data), "--out", str(tmp_path / "mine"), "--holdout", "0.3",
+                                 "--augmented-copies", "0", "--report", str(tmp_path / "r.json")])
+    assert args.func(args) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["base"] == "emotion-open-v2" and report["kind"] == "clips"
+    assert report["heldout"]["n_speakers"] == report["heldout"]["n_calls"] == 1  # one whole speaker held out
+    assert report["train"]["n_turns"] + report["heldout"]["n_turns"] == len(rows)
+    assert "held-out UAR: shipped emotion-open-v2" in capsys.readouterr().out
