@@ -55,7 +55,11 @@ class EmotionSimulationError(AnalyzerError):
 
 @dataclass(frozen=True)
 class EmotionCallParams:
-    """One call's design. ``customer_speech_s``: target customer speech (s), reached turn by turn."""
+    """One call's design. ``customer_speech_s``: target customer speech (s), reached turn by turn.
+
+    ``agent_speaker`` / ``customer_speaker``: a corpus speaker id (e.g. ``"03"``) to use instead of a random
+    draw (empty: random, as before), so a cohort can keep sets of speakers apart (fine-tuning vs held-out calls).
+    """
 
     seed: int
     corpus: str = "turev"
@@ -64,6 +68,8 @@ class EmotionCallParams:
     customer_turn_s: tuple[float, float] = (2.0, 5.0)
     agent_turn_s: tuple[float, float] = (1.5, 4.0)
     snr_db: float = 35.0
+    agent_speaker: str = ""
+    customer_speaker: str = ""
 
     def __post_init__(self):
         if self.trajectory not in TRAJECTORIES:
@@ -143,12 +149,15 @@ class _Picker:
         return np.concatenate(parts)
 
 
-def _speakers(index: tuple[CorpusSpeaker, ...], labels: set[str], rng: np.random.Generator) -> tuple[CorpusSpeaker, CorpusSpeaker]:
-    customers = [s for s in index if labels <= set(s.clips)]
+def _speakers(index: tuple[CorpusSpeaker, ...], labels: set[str], rng: np.random.Generator, *, agent_id: str = "",
+              customer_id: str = "") -> tuple[CorpusSpeaker, CorpusSpeaker]:
+    customers = [s for s in index if labels <= set(s.clips) and customer_id in ("", s.speaker_id)]
     if not customers:
-        raise EmotionSimulationError(f"no speaker has clips of all of {sorted(labels)}")
+        raise EmotionSimulationError(f"no speaker {customer_id or ''} has clips of all of {sorted(labels)}".replace("  ", " "))
     customer = customers[rng.integers(len(customers))]
-    agents = [s for s in index if "neutral" in s.clips and s.speaker_id != customer.speaker_id]
+    agents = [s for s in index if "neutral" in s.clips and s.speaker_id != customer.speaker_id and agent_id in ("", s.speaker_id)]
+    if not agents:
+        raise EmotionSimulationError(f"no agent speaker {agent_id} with neutral clips other than the customer")
     return agents[rng.integers(len(agents))], customer
 
 
@@ -157,7 +166,8 @@ def simulate_emotion_call(params: EmotionCallParams, *, corpora_root: Path) -> E
     rng = np.random.default_rng(params.seed)
     root_str = str(Path(corpora_root).resolve())
     index = emotion_corpus_index(corpora_root, params.corpus)
-    agent, customer = _speakers(index, set(TRAJECTORIES[params.trajectory]), rng)
+    agent, customer = _speakers(index, set(TRAJECTORIES[params.trajectory]), rng, agent_id=params.agent_speaker,
+                                customer_id=params.customer_speaker)
     pick = {AGENT: _Picker(root_str, agent, rng), CUSTOMER: _Picker(root_str, customer, rng)}
     # customer turns first (their number decides the phases), then interleave agent turns
     cust_audio: list[np.ndarray] = []
@@ -191,7 +201,8 @@ def simulate_emotion_call(params: EmotionCallParams, *, corpora_root: Path) -> E
         x = x + rng.standard_normal(len(x)).astype(np.float32) * np.float32(10 ** (noise_db / 20))
         channels.append(x)
     stereo = _mulaw_roundtrip(np.clip(np.stack(channels, axis=1), -0.99, 0.99).astype(np.float32), TELEPHONE_RATE_HZ)
-    truth = {"schema": TRUTH_SCHEMA, "params": asdict(params), "agent_speaker": agent.key, "customer_speaker": customer.key,
+    design = {k: v for k, v in asdict(params).items() if v != "" or k not in ("agent_speaker", "customer_speaker")}
+    truth = {"schema": TRUTH_SCHEMA, "params": design, "agent_speaker": agent.key, "customer_speaker": customer.key,
              "customer_speech_s": round(total, 3), "turns": turns,
              "note": "test data built from corpus speech; never train on it"}
     return EmotionCall(np.asarray(stereo, dtype=np.float32), TELEPHONE_RATE_HZ, truth)
@@ -217,4 +228,49 @@ def emotion_cohort(corpus: str, trajectory: str, n_calls: int, *, seed: int, spe
         s = call_seed(seed, i)
         out.append(EmotionCallParams(seed=s, corpus=corpus, trajectory=trajectory,
                                      customer_speech_s=float(np.random.default_rng(s).uniform(*speech_s))))
+    return out
+
+
+LABELS_CSV_COLUMNS = ("path", "start_s", "end_s", "label", "speaker", "channel", "call_id", "turn_index", "machine_label",
+                      "annotator", "annotated_at")  # the columns of `call-analyzer annotations RESULTS --out labels.csv`
+CHANNEL_OF = {AGENT: 0, CUSTOMER: 1}  # left = agent
+
+
+def reviewer_rows(wav: Path, truth: dict, call_id: str, turns: list[dict] | None = None) -> list[dict]:
+    """A reviewer's export of one call (``LABELS_CSV_COLUMNS`` rows), the simulator's truth standing in for the human.
+
+    ``turns``: the analysis' turns (``result["turns"]``, with ``speaker``, ``start_s``, ``end_s``): each gets the label
+    of the true turn of its speaker it overlaps most, if that covers at least half of it (else the reviewer would
+    mark it "not a real turn": no row), as a reviewer labels the turns the app shows. Without ``turns``: every true turn.
+    """
+    path = str(Path(wav).resolve())
+    if turns is None:
+        return [{"path": path, "start_s": t["start_s"], "end_s": t["end_s"], "label": t["label"], "speaker": t["speaker"],
+                 "channel": CHANNEL_OF[t["speaker"]], "call_id": call_id, "turn_index": k, "machine_label": "",
+                 "annotator": "simulator-truth", "annotated_at": ""} for k, t in enumerate(truth["turns"])]
+    rows = []
+    for k, t in enumerate(turns):
+        overlaps = [(min(t["end_s"], g["end_s"]) - max(t["start_s"], g["start_s"]), g) for g in truth["turns"] if g["speaker"] == t["speaker"]]
+        best, g = max(overlaps, key=lambda o: o[0], default=(0.0, None))
+        if g is not None and best >= 0.5 * (t["end_s"] - t["start_s"]):
+            rows.append({"path": path, "start_s": t["start_s"], "end_s": t["end_s"], "label": g["label"], "speaker": t["speaker"],
+                         "channel": CHANNEL_OF[t["speaker"]], "call_id": call_id, "turn_index": t.get("index", k),
+                         "machine_label": t.get("emotion_label") or "", "annotator": "simulator-truth", "annotated_at": ""})
+    return rows
+
+
+def disjoint_speaker_cohort(corpora_root: Path, corpora: tuple[str, ...], *, seed: int, customer_speech_s: float = 30.0,
+                            trajectories: tuple[str, ...] = tuple(TRAJECTORIES)) -> list[EmotionCallParams]:
+    """One call per pair of corpus speakers, no speaker in two calls (so any split by call is a split by speaker):
+    each corpus' speakers shuffled (seeded) and paired agent/customer; the calls cycle through ``trajectories``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for corpus in corpora:
+        speakers = [s for s in emotion_corpus_index(corpora_root, corpus) if {"neutral", "happy", "angry", "sad"} <= set(s.clips)]
+        order = rng.permutation(len(speakers))
+        for k in range(len(order) // 2):
+            agent, customer = speakers[order[2 * k]], speakers[order[2 * k + 1]]
+            out.append(EmotionCallParams(seed=call_seed(seed, len(out)), corpus=corpus, trajectory=trajectories[len(out) % len(trajectories)],
+                                         customer_speech_s=customer_speech_s, agent_speaker=agent.speaker_id,
+                                         customer_speaker=customer.speaker_id))
     return out

@@ -280,7 +280,7 @@ def test_training_smoke_on_a_tiny_subset_writes_a_loadable_model(tmp_path):
         label = {"W": "angry", "N": "neutral", "F": "happy", "T": "sad"}
         for n in names:
             w.writerow([str(CORPORA / "emodb" / f"{n}.flac"), label[n[5]], n[:2]])
-    args = _parser().parse_args(["train-emotion", "--data", str(data), "--base", "open", "--out", str(tmp_path / "mine"),
+    args = _parser().parse_args(["train-emotion", "--data", str(data), "--base", "emotion-open-v1", "--out", str(tmp_path / "mine"),
                                  "--epochs", "1", "--augmented-copies", "1"])
     assert args.func(args) == 0
     model = load_model(str(tmp_path / "mine"))

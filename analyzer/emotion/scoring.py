@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .features import HOP_S, LOG_FLOOR, SPEECH_RANGE_DB, EmotionInputError, check_clip, log_mel, peak_normalise, to_feature_rate
@@ -137,14 +139,34 @@ def _audio_model_evidence(model, clips, sample_rate_hz, speakers, *, min_turn_s,
     ``SPEECH_RANGE_DB`` of the turn's loudest), each window passed alone. ``absolute_reference`` does not
     apply (the model's own absolute judgement is the absolute evidence).
     """
+    windows = audio_windows(clips, sample_rate_hz, min_turn_s=min_turn_s, window_s=window_s, hop_s=hop_s)
+    if not windows.ids:
+        return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
+    return (windows.ids, *pooled_evidence(model, model.features(windows.clips_16k), windows, speakers))
+
+
+@dataclass(frozen=True, eq=False)
+class AudioWindows:
+    """The 16 kHz windows an audio-scoring model judges: ``clips_16k[k]`` belongs to clip ``turn[k]`` with
+    ``weight[k]`` speech frames (10 ms); ``ids`` = the scored clips (see :func:`audio_windows`)."""
+
+    ids: list[int]
+    clips_16k: list[np.ndarray]
+    turn: np.ndarray
+    weight: np.ndarray
+
+
+def audio_windows(clips: list[np.ndarray], sample_rate_hz: int, *, min_turn_s: float = _DEFAULT.min_turn_s,
+                  window_s: float = _DEFAULT.window_s, hop_s: float = _DEFAULT.hop_s) -> AudioWindows:
+    """Cut the scorable clips (at least ``min_turn_s`` s, not silent) into the windows an audio model scores:
+    each clip peak-normalised, resampled to 16 kHz, cut every ``hop_s`` into ``window_s`` windows (the last
+    flush with the end), each weighted by its speech frames (within ``SPEECH_RANGE_DB`` of the clip's loudest)."""
     import soxr
 
-    ids = _scored_turns(clips, sample_rate_hz, min_turn_s)
-    if not ids:
-        return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
+    ids = _scored_turns(clips, sample_rate_hz, max(min_turn_s, 0.25))
     frame = AUDIO_MODEL_RATE_HZ // 100
     window, hop = int(round(window_s * AUDIO_MODEL_RATE_HZ)), max(1, int(round(hop_s * AUDIO_MODEL_RATE_HZ)))
-    win_clips, win_speakers, win_turn, win_weight = [], [], [], []
+    win_clips, win_turn, win_weight = [], [], []
     for i in ids:
         x = peak_normalise(np.asarray(clips[i], dtype=np.float32).reshape(-1))
         if sample_rate_hz != AUDIO_MODEL_RATE_HZ:
@@ -155,13 +177,18 @@ def _audio_model_evidence(model, clips, sample_rate_hz, speakers, *, min_turn_s,
         speech = energy_db >= energy_db.max() - SPEECH_RANGE_DB
         for a, b in _windows(x.size, window, hop):
             win_clips.append(x[a:b])
-            win_speakers.append(speakers[i])
             win_turn.append(i)
             win_weight.append(float(max(int(speech[a // frame: max(b // frame, a // frame + 1)].sum()), 1)))
-    feats = model.features(win_clips)
-    relative, absolute = model.predict_pooled(feats, win_speakers), model.predict_pooled(feats, None)
-    win_turn_arr, weights = np.array(win_turn), np.array(win_weight)
-    return ids, _pool(relative, ids, win_turn_arr, weights), _pool(absolute, ids, win_turn_arr, weights)
+    return AudioWindows(ids, win_clips, np.array(win_turn, dtype=int), np.array(win_weight))
+
+
+def pooled_evidence(model, features: np.ndarray, windows: AudioWindows, speakers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(p_relative, p_absolute)`` per scored clip from the windows' pooled encoder ``features``: each window
+    judged against its speaker's windows (``speakers``: one per clip) and on its own, then pooled per clip."""
+    win_speakers = [speakers[i] for i in windows.turn]
+    relative, absolute = model.predict_pooled(features, win_speakers), model.predict_pooled(features, None)
+    return (_pool(relative, windows.ids, windows.turn, windows.weight),
+            _pool(absolute, windows.ids, windows.turn, windows.weight))
 
 
 def _pool(probs: np.ndarray, ids: list[int], win_turn: np.ndarray, weights: np.ndarray) -> np.ndarray:

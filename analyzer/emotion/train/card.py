@@ -108,3 +108,71 @@ def replace_metrics(card: str, metrics_md: str) -> str:
     head, _, rest = card.partition(METRICS_BEGIN)
     _, _, tail = rest.partition(METRICS_END)
     return f"{head}{METRICS_BEGIN}\n{metrics_md}\n{METRICS_END}{tail}"
+
+
+LICENCE_NOTES = {
+    "CC-BY-NC-SA-4.0": "The base model was trained on CC BY-NC-SA 4.0 corpora (RAVDESS, nEMO), so this fine-tuned model inherits "
+                       "**CC BY-NC-SA 4.0**: non-commercial use only, attribution, share alike.",
+    "CC0-1.0": "The base model's heads were trained on EmoDB only (CC0 1.0) and its encoder is OpenAI's Whisper base (MIT): the base "
+               "adds no restriction beyond keeping the MIT notice of the Whisper weights.",
+}
+
+
+def before_after_md(report: dict) -> str:
+    """The "Before / after on the held-out calls" section of a fine-tuned model's card."""
+    h = report.get("heldout")
+    if h is None:
+        body = ("No held-out calls (`--holdout 0`, or the data hold a single call/speaker): no before/after figures; the model "
+                "was not checked on calls it did not see.")
+    elif h.get("uar_shipped") is None:
+        body = f"Trained from scratch: no base model to compare with; UAR on {h['n_turns']} held-out rows {h['uar_finetuned']:.3f}."
+    else:
+        body = ("| held-out turns | calls | speakers | classes | base model UAR | fine-tuned UAR |\n|---|---|---|---|---|---|\n"
+                f"| {h['n_turns']} | {h['n_calls']} | {h['n_speakers']} | "
+                f"{', '.join(f'{k} {v}' for k, v in h['class_counts'].items())} | {h['uar_shipped']:.3f} | {h['uar_finetuned']:.3f} |\n\n"
+                f"Recall per class, base: {h['recall_shipped']}; fine-tuned: {h['recall_finetuned']}.")
+    return f"""## Before / after on the held-out calls
+
+Whole calls (for clips: speakers) held out, seeded (seed {report['seed']}), share {report['holdout_share']}; a speaker is
+`call_id/speaker`, so no call and no call's speaker is on both sides. The model in this folder was fit on the other calls
+only, so these figures describe it. Per-turn 4-class UAR (mean recall over the classes present), turns labelled as
+`analyze` labels them (4 s windows, speaker baseline over the speaker's held-out turns, the decision layer):
+
+{body}
+"""
+
+
+def finetune_card(*, name: str, licence: str, report: dict, data: str, command: str, lines: list[str]) -> str:
+    """Model card of an encoder model fine-tuned by ``train-emotion``: base, licence inheritance, data, before/after figures."""
+    return f"""# {name}
+
+Emotion model fine-tuned by `call-analyzer train-emotion` from **{report['base']}** (4 classes: `neutral`, `happy`,
+`angry`, `sad`). Use it with `call-analyzer analyze ... --emotion-model PATH/{name}`.
+
+## Licence
+
+**{licence}** (inherited from {report['base']}). {LICENCE_NOTES.get(licence, "See the base model's card.")}
+The rights in the fine-tuning data ({data}) are the data owner's and apply in addition.
+
+## Base model and method
+
+- Base: {report['base']} ({report['base_licence']}); its card lists its own training data. The frozen Whisper-base encoder
+  (MIT) is unchanged; its SHA-256 is in config.json and checked at load.
+- Both linear heads (speaker-relative and absolute) warm-started from the base's weights and refit on the user's windows
+  (4 s windows as `analyze` cuts turns; the audio as given{' plus ' + str(report['n_augmented']) + ' augmented copies' if report['n_augmented'] else ''}),
+  class-balanced logistic regression with the penalty `||W - W_base||^2 / (2 C)` toward the base weights.
+  C chosen by grouped CV over the training calls only: {'kept the base heads (no C beat them)' if report['kept_shipped_heads'] else report['strength_c']}.
+  Inner-CV UAR by C: {report['inner_cv_uar'] or 'not run (one training call)'}.
+- The relative-head weight and the decision layer (prior, temperature, uncertain -> neutral) are the shipped ones.
+
+## Data
+
+{chr(10).join('- ' + line for line in lines)}
+
+{before_after_md(report)}
+## Reproduce
+
+```
+{command}
+```
+"""

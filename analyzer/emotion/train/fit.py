@@ -16,16 +16,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ...errors import AnalyzerError
 from ..features import FEATURE_RATE_HZ, FeatureParams, clip_features, frame_stats, model_input, speaker_stats
 from ..functionals import functionals
 from ..model import INFERENCE_BATCH, LABELS, collate, run_network, sha256_file  # noqa: F401 - LABELS, sha256_file re-exported for scripts
+from .labelled import TrainingDataError  # noqa: F401 - re-exported (scripts, tests)
 
 HIGH_AROUSAL = ("happy", "angry")
 
 
-class TrainingDataError(AnalyzerError):
-    """Labelled training data cannot be used (bad CSV, unknown label, missing file)."""
 
 
 ARCHITECTURE = {"class": "EmotionCNN", "n_mels": 40, "channels": [16, 32, 64, 128], "dropout": 0.3}
@@ -54,15 +52,18 @@ def read_clip(path: str) -> tuple[np.ndarray, int]:
     return data.mean(axis=1), int(rate)
 
 
-def build_features(paths, labels, speakers, corpora, *, n_augmented: int = 4, seed: int = 0, progress: bool = True) -> FeatureSet:
-    """Compute clean, phone-channel and ``n_augmented`` randomly augmented log-mel copies of every clip."""
+def build_features(paths, labels, speakers, corpora, *, n_augmented: int = 4, seed: int = 0, progress: bool = True,
+                   read=None) -> FeatureSet:
+    """Compute clean, phone-channel and ``n_augmented`` randomly augmented log-mel copies of every clip.
+
+    ``read(i) -> (audio, rate)`` supplies clip ``i``'s samples (default: the whole file ``paths[i]``)."""
     from . import augment
 
     rng = np.random.default_rng(seed)
     fs = FeatureSet(list(paths), list(labels), list(speakers), list(corpora), [], [], [])
     t0 = time.time()
     for i, path in enumerate(fs.paths):
-        audio, rate = read_clip(path)
+        audio, rate = read(i) if read is not None else read_clip(path)
         peak = float(np.max(np.abs(audio))) or 1.0
         audio = audio * (0.5 / peak)
         fs.clean.append(clip_features(audio, rate))
@@ -347,93 +348,98 @@ RECIPES = {
 }
 
 
-def read_labels_csv(csv_path: str | Path) -> tuple[list[str], list[str], list[str]]:
-    """``path,label[,speaker]`` rows -> (paths, labels, speakers); relative paths are relative to the CSV.
-
-    A missing speaker makes each clip its own speaker. Raises :class:`TrainingDataError`.
-    """
-    import csv
-
-    csv_path = Path(csv_path)
-    if not csv_path.exists():
-        raise TrainingDataError("labels CSV not found; pass --data with columns path,label[,speaker]", path=str(csv_path))
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or not {"path", "label"} <= set(rows[0]):
-        raise TrainingDataError("labels CSV needs a header with columns path,label (optional speaker)", path=str(csv_path))
-    paths, labels, speakers = [], [], []
-    for n, row in enumerate(rows, start=2):
-        label = (row["label"] or "").strip().lower()
-        if label not in LABELS:
-            raise TrainingDataError(f"line {n}: label {row['label']!r} is not one of {', '.join(LABELS)}; map your labels to these", path=str(csv_path))
-        p = Path(row["path"].strip())
-        p = p if p.is_absolute() else csv_path.parent / p
-        if not p.exists():
-            raise TrainingDataError(f"line {n}: audio file {p} not found; fix the path (relative paths start at the CSV's folder)", path=str(csv_path))
-        paths.append(str(p))
-        labels.append(label)
-        speakers.append((row.get("speaker") or "").strip() or f"clip:{p}")
-    if len(paths) < 2:
-        raise TrainingDataError("need at least 2 labelled clips to train", path=str(csv_path))
-    return paths, labels, speakers
-
-
-def finetune_from_csv(csv_path: str | Path, *, base: str = "open", out_dir: str | Path, epochs: int = 10, n_augmented: int = 2,
-                      lr: float | None = None, seed: int = 0, progress: bool = True) -> Path:
-    """Fine-tune a model (``base`` = open/multi/folder) or train from scratch (``base='none'``) on a user's clips; write a model folder."""
-    from .card import model_card
+def finetune_cnn(items, model, *, base, out, csv_path, epochs, n_augmented, lr, seed, holdout_share, command, progress) -> tuple[Path, dict]:
+    """The CNN (v1) path of :func:`finetune_from_csv`: the network fine-tuned (or trained) and the functionals part refit."""
+    from .card import before_after_md, model_card
+    from .report import evaluation, summary_lines
+    from .labelled import group_split, item_audio
     from ..model import load_model
 
-    paths, labels, speakers = read_labels_csv(csv_path)
+    train, test = group_split(items, holdout_share, seed)
+    audio = {int(i): item_audio(items[i]) for i in train}
+    tr = [items[i] for i in train]
     try:
-        fs = build_features(paths, labels, speakers, ["user"] * len(paths), n_augmented=n_augmented, seed=seed, progress=progress)
+        fs = build_features([it.path for it in tr], [it.label for it in tr], [it.speaker for it in tr], ["user"] * len(tr),
+                            n_augmented=n_augmented, seed=seed, progress=progress, read=lambda k: audio[int(train[k])])
     except (RuntimeError, ValueError, TypeError) as exc:  # soundfile errors
         raise TrainingDataError(f"cannot read a clip ({exc}); convert the clips to WAV or FLAC", path=str(csv_path)) from None
     init_state = norm = None
-    if base == "none":
+    if model is None:
         licence, base_name = "user-defined", None
         licence_text = "Trained from scratch on the user's clips only; the licence is the owner's of those clips."
     else:
-        from ..model import CNN_SHIPPED
-
-        model = load_model(CNN_SHIPPED.get(base, base))  # 'open'/'multi': the CNN models (v1); the encoder models' heads are not fine-tuned here
-        if not hasattr(model, "net"):
-            raise TrainingDataError(f"--base {base} is an encoder model; fine-tuning starts from a CNN model: open, multi, emotion-open-v1, emotion-multi-v1 or none")
         init_state = {k: v.clone() for k, v in model.net.state_dict().items()}
         norm = (model.global_mean, model.global_std)
         licence, base_name = model.licence, model.name
         licence_text = (f"Fine-tuned from {model.name} ({model.licence}); the base model's licence terms apply to these "
                         "weights, in addition to the rights in the fine-tuning clips.")
-    trained = fit(fs, np.arange(len(paths)), epochs=epochs, seed=seed, lr=lr or (2e-3 if init_state is None else 5e-4),
+    trained = fit(fs, np.arange(len(tr)), epochs=epochs, seed=seed, lr=lr or (2e-3 if init_state is None else 5e-4),
                   init_state=init_state, norm=norm, progress=progress)
 
-    funcs = [functionals_of_file(p) for p in paths]
-    classifier = fit_functionals_part(np.array([f[0] for f in funcs]), np.array([f[1] for f in funcs]), labels, speakers)
+    funcs = [functionals_of_audio(*audio[int(i)]) for i in train]
+    classifier = fit_functionals_part(np.array([f[0] for f in funcs]), np.array([f[1] for f in funcs]), fs.labels, fs.speakers)
     # Fusion weight: the base model's (chosen by speaker-grouped CV on its corpora); 0.5 from scratch.
-    network_weight = 0.5 if base == "none" else (model.network_weight if model.fused else 0.5)
-    out = Path(out_dir)
+    network_weight = 0.5 if model is None else (model.network_weight if model.fused else 0.5)
     training = {"data": str(csv_path), "base": base_name or "none (from scratch)", "epochs": epochs,
-                "n_augmented_copies": n_augmented, "seed": seed, "final_train_loss": round(trained["history"][-1]["loss"], 4),
-                "command": f"call-analyzer train-emotion --data {csv_path} --base {base} --out {out} --epochs {epochs}"}
+                "n_augmented_copies": n_augmented, "seed": seed, "holdout_share": holdout_share,
+                "final_train_loss": round(trained["history"][-1]["loss"], 4), "command": command}
     n_params = sum(v.numel() for k, v in trained["state_dict"].items() if "running" not in k and "num_batches" not in k)
     card = model_card(name=out.name, licence=licence, licence_text=licence_text, training_data=[f"user clips from {csv_path}"],
-                      n_clips=len(paths), n_speakers=len(set(speakers)), size_bytes=0, n_params=n_params, training=training,
+                      n_clips=len(tr), n_speakers=len(set(fs.speakers)), size_bytes=0, n_params=n_params, training=training,
                       data_note=("Fine-tuned from " + base_name + "; see its card for its own training data.") if base_name else "")
     training["fusion"] = ("network-only (fewer than two classes in the clips)" if classifier is None else
                           f"functionals classifier refit on these clips; network weight {network_weight} "
-                          + ("(from scratch: fixed 0.5)" if base == "none" else f"(taken from {base_name})"))
+                          + ("(from scratch: fixed 0.5)" if model is None else f"(taken from {base_name})"))
     save_model_folder(out, trained, name=out.name, licence=licence, training=training, card=card,
                       functionals_classifier=classifier, network_weight=network_weight if classifier is not None else 1.0,
                       fusion_note=training["fusion"])
+    report = {"base": base_name or "none", "base_licence": licence, "strength_c": None, "inner_cv_uar": {}, "kept_shipped_heads": False,
+              "seed": seed, "holdout_share": holdout_share, "n_augmented": n_augmented, "n_rows": len(items), "n_unscored": 0,
+              "kind": "turns" if items[0].is_turn else "clips",
+              "method": f"method: the CNN network {'fine-tuned' if model is not None else 'trained from scratch'} for {epochs} epoch(s), "
+                        "the functionals part refit",
+              "train": {"n_turns": len(tr), "n_calls": len({it.group for it in tr}), "n_speakers": len(set(fs.speakers)),
+                        "class_counts": {lab: fs.labels.count(lab) for lab in LABELS}}, "heldout": None}
+    if len(test) and model is not None:
+        y, before, ids = _decided_by_score_turns(model, items, test)
+        _, after, _ = _decided_by_score_turns(load_model(str(out)), items, test)
+        report["heldout"] = evaluation(y, before, after, items, ids)
+    elif len(test):
+        y, after, ids = _decided_by_score_turns(load_model(str(out)), items, test)
+        report["heldout"] = evaluation(y, after, after, items, ids)
+        report["heldout"]["uar_shipped"] = None
+    report["summary"] = summary_lines(report)
     size = (out / "weights.pt").stat().st_size
-    (out / "MODEL_CARD.md").write_text(card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB"), encoding="utf-8")
-    return out
+    card = card.replace("weights.pt is 0.00 MB", f"weights.pt is {size / 1e6:.2f} MB") + "\n" + before_after_md(report) + "\n"
+    (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return out, report
+
+
+def _decided_by_score_turns(model, items, idx) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(true, decided, item ids) of the items ``idx`` scored by ``score_turns`` (8 kHz, speaker baseline over those items)."""
+    from ...config import EmotionConfig
+    from ..scoring import score_turns
+    from . import augment
+    from .labelled import item_audio
+
+    cfg = EmotionConfig()
+    clips = [augment.resample(*item_audio(items[i]), FEATURE_RATE_HZ) for i in idx]
+    rows = score_turns(model, clips, FEATURE_RATE_HZ, [items[i].speaker for i in idx], min_turn_s=cfg.min_turn_s,
+                       window_s=cfg.window_s, hop_s=cfg.hop_s, **cfg.decision())
+    kept = [(int(i), r) for i, r in zip(idx, rows) if r is not None]
+    y = np.array([LABELS.index(items[i].label) for i, _ in kept], dtype=int)
+    return y, np.array([LABELS.index(r["emotion_label"]) for _, r in kept], dtype=int), [i for i, _ in kept]
 
 
 def functionals_of_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Functionals of a labelled clip as in training: peak-normalised, (original -> 8 kHz, simulated phone channel)."""
+    return functionals_of_audio(*read_clip(path))
+
+
+def functionals_of_audio(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`functionals_of_file` for samples already read."""
     from . import augment
 
-    audio, rate = read_clip(path)
     audio = audio * (0.5 / (float(np.max(np.abs(audio))) or 1.0))
     return functionals(augment.resample(audio, rate, FEATURE_RATE_HZ)), functionals(augment.simulate_phone(audio, rate))
