@@ -7,8 +7,9 @@ The two parts are read as one file: the joined bytes' SHA-256 is checked against
 ``ENCODER_SHA256`` (streamed, by :mod:`analyzer.whisper_weights`, the one loader shared with
 transcription), only the encoder's variables are read (CTranslate2's binary format:
 version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
-into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
-hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
+into :mod:`analyzer.emotion.whisper_torch`'s blocks: the operations of ``transformers``'
+``WhisperEncoder`` in plain torch, bit-identical to it (tested), without the ~2.7 s and ~195 MB
+that importing ``transformers`` costs every process (issue 16). Only the first ``n_layers`` transformer blocks are built and run, on
 the real length of each clip: Whisper's learned positional embedding is sliced to the clip's
 frames instead of padding to 30 s.
 
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import struct
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soxr
 
+from .whisper_torch import log_mel_16k  # noqa: F401 - Whisper's log-mel front end, part of this module's face
 from ..whisper_weights import INSTALL_HINT, WHEEL_PARTS  # noqa: F401 - the one loader of the Whisper weights
 from ..whisper_weights import WHISPER_BASE_BYTES as ENCODER_BYTES  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
@@ -69,8 +70,9 @@ class _JoinedFiles:
             handle.close()
 
 
-def read_ct2_variables(paths: list[Path], prefix: str = "encoder/") -> dict[str, np.ndarray]:
-    """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``.
+def read_ct2_variables(paths: list[Path], prefix: str = "encoder/", keep=None) -> dict[str, np.ndarray]:
+    """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``
+    (and, with ``keep``, for which ``keep(name)`` is true).
 
     Layout: version (u32), spec name, revision (u32), variable count (u32), then per variable its name,
     rank (u8), dims (u32 each), dtype id (u8), byte count (u32) and the bytes; strings are u16 length
@@ -96,7 +98,7 @@ def read_ct2_variables(paths: list[Path], prefix: str = "encoder/") -> dict[str,
             shape = [take("<I") for _ in range(take("<B"))]
             dtype = _CT2_DTYPES[take("<B")]
             n_bytes = take("<I")
-            if name.startswith(prefix):
+            if name.startswith(prefix) and (keep is None or keep(name)):
                 out[name] = np.frombuffer(f.read(n_bytes), dtype=dtype).reshape(shape)
             else:
                 f.skip(n_bytes)
@@ -111,7 +113,7 @@ def n_blocks(variables: dict[str, np.ndarray]) -> int:
 
 
 def _state_dict(variables: dict[str, np.ndarray], n_layers: int) -> dict:
-    """CTranslate2 Whisper encoder names -> ``transformers`` WhisperEncoder state dict (first ``n_layers`` blocks).
+    """CTranslate2 Whisper encoder names -> the state dict of ``transformers``' WhisperEncoder (and of ``WhisperBlocks``) (first ``n_layers`` blocks).
 
     CTranslate2 fuses the self-attention's q, k, v projections into ``linear_0`` (rows q, k, v; k has no bias).
     """
@@ -149,17 +151,23 @@ class WhisperFeatureEncoder:
 
     def __init__(self, n_layers: int, *, int8: bool = False):
         import torch
-        from transformers import WhisperConfig
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-        variables = read_ct2_variables(encoder_files())
-        n_available = n_blocks(variables)
+        from .whisper_torch import whisper_blocks_class
+
+        names: list[str] = []
+
+        def needed(name: str) -> bool:  # the stem, the positions and blocks 0..n_layers-1 (~25 MB less to hold at load)
+            names.append(name)
+            block = name.split("/")[1]
+            return not (block.startswith("layer_") and block[6:].isdigit() and int(block[6:]) >= n_layers)
+
+        variables = read_ct2_variables(encoder_files(), keep=needed)
+        n_available = n_blocks(dict.fromkeys(names))
         if not 0 <= n_layers <= n_available:
             raise EncoderError(f"n_layers={n_layers}: the encoder has {n_available} layers")
-        config = WhisperConfig(d_model=D_MODEL, encoder_layers=n_layers, encoder_attention_heads=int(variables["encoder/num_heads"]),
-                               encoder_ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]), num_mel_bins=N_MELS,
-                               max_source_positions=MAX_FRAMES, activation_function="gelu")
-        encoder = WhisperEncoder(config)
+        encoder = whisper_blocks_class()(n_layers=n_layers, d_model=D_MODEL, n_heads=int(variables["encoder/num_heads"]),
+                                         ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
+                                         n_mels=N_MELS, max_positions=MAX_FRAMES)
         encoder.load_state_dict(_state_dict(variables, n_layers), strict=True)
         encoder.eval()
         if int8:
@@ -195,25 +203,12 @@ class WhisperFeatureEncoder:
         return np.concatenate([h.mean(axis=0), h.std(axis=0, ddof=1 if len(h) > 1 else 0)]).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
-def _feature_extractor():
-    from transformers import WhisperFeatureExtractor
-
-    return WhisperFeatureExtractor(feature_size=N_MELS, sampling_rate=ENCODER_RATE_HZ, hop_length=160, chunk_length=30, n_fft=400)
-
-
 def to_16k(clip: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Resample a 1-D clip to the encoder's 16 kHz (float32; no-op at 16 kHz)."""
     clip = np.asarray(clip, dtype=np.float32)
     if sample_rate_hz == ENCODER_RATE_HZ:
         return clip
     return soxr.resample(clip, sample_rate_hz, ENCODER_RATE_HZ, quality="HQ").astype(np.float32)
-
-
-def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
-    """Whisper's log-mel input ``(80, n_frames)`` (100 frames/s) of a 16 kHz clip, unpadded."""
-    return _feature_extractor()(np.asarray(clip_16k, dtype=np.float32), sampling_rate=ENCODER_RATE_HZ,
-                                return_tensors="np", padding=False)["input_features"][0]
 
 
 _ENCODERS: dict[tuple[int, bool], WhisperFeatureEncoder] = {}
