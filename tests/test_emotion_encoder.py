@@ -35,6 +35,23 @@ def test_missing_encoder_wheel_says_how_to_install_it():
         encoder_files(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
 
 
+def test_encoder_weights_are_checksummed_in_the_same_pass_that_reads_them(tmp_path):
+    from analyzer.emotion.encoder import model_paths
+
+    parts = model_paths()
+    variables = read_ct2_variables(parts, expected_sha256=ENCODER_SHA256)  # the pinned file: read and checked at once
+    assert n_blocks(variables) == 6
+    damaged = tmp_path / "part2"
+    data = bytearray(parts[1].read_bytes())
+    data[-1000] ^= 0xFF  # one flipped byte near the end, after every variable the encoder reads
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(EncoderError, match=r"checksum mismatch .*pip install"):
+        read_ct2_variables([parts[0], damaged], keep=lambda name: "layer_0/" in name, expected_sha256=ENCODER_SHA256)
+    damaged.write_bytes(bytes(data[: len(data) // 2]))  # truncated: the checksum error, not a parsing error
+    with pytest.raises(EncoderError, match=r"checksum mismatch"):
+        read_ct2_variables([parts[0], damaged], expected_sha256=ENCODER_SHA256)
+
+
 def test_joined_encoder_file_is_whisper_base_with_six_encoder_blocks():
     variables = read_ct2_variables(encoder_files())
     assert variables["encoder/conv1/weight"].shape == (512, 80, 3)

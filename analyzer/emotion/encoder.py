@@ -20,6 +20,7 @@ frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import threading
 from pathlib import Path
@@ -33,6 +34,7 @@ from ..whisper_weights import WHISPER_BASE_BYTES as ENCODER_BYTES  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_SHA256 as ENCODER_SHA256
 from ..whisper_weights import WeightsError as EncoderError
+from ..whisper_weights import check_digest, model_paths
 from ..whisper_weights import checked_model_paths as encoder_files
 
 ENCODER_RATE_HZ = 16000
@@ -44,10 +46,12 @@ _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float1
 
 
 class _JoinedFiles:
-    """Sequential reads across files as if they were one (the split ``model.bin``)."""
+    """Sequential reads across files as if they were one (the split ``model.bin``); with ``digest``
+    (a hashlib object) every byte read is also hashed."""
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], digest=None):
         self._handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed in close()
+        self.digest, self.size = digest, 0
 
     def read(self, n: int) -> bytes:
         out = bytearray()
@@ -57,9 +61,23 @@ class _JoinedFiles:
                 out += chunk
             else:
                 self._handles.pop(0).close()
+        if self.digest is not None:
+            self.digest.update(out)
+            self.size += len(out)
         if len(out) < n:
             raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
         return bytes(out)
+
+    def drain(self) -> None:
+        """Read (and hash) whatever is left."""
+        while self._handles:
+            chunk = self._handles[0].read(1 << 22)
+            if chunk:
+                if self.digest is not None:
+                    self.digest.update(chunk)
+                    self.size += len(chunk)
+            else:
+                self._handles.pop(0).close()
 
     def skip(self, n: int) -> None:
         while n > 0:
@@ -70,15 +88,20 @@ class _JoinedFiles:
             handle.close()
 
 
-def read_ct2_variables(paths: list[Path], prefix: str = "encoder/", keep=None) -> dict[str, np.ndarray]:
+def read_ct2_variables(paths: list[Path], prefix: str = "encoder/", keep=None,
+                       expected_sha256: str | None = None) -> dict[str, np.ndarray]:
     """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``
     (and, with ``keep``, for which ``keep(name)`` is true).
+
+    ``expected_sha256``: hash every byte of the joined file in the same pass and raise
+    :class:`EncoderError` (the reinstall fix) before returning anything unless it matches: one read
+    of the 145 MB file instead of two (checksum, then variables), the same guarantee.
 
     Layout: version (u32), spec name, revision (u32), variable count (u32), then per variable its name,
     rank (u8), dims (u32 each), dtype id (u8), byte count (u32) and the bytes; strings are u16 length
     (including a final NUL) + UTF-8. Only the matching variables are read into memory.
     """
-    f = _JoinedFiles(paths)
+    f = _JoinedFiles(paths, hashlib.sha256() if expected_sha256 else None)
 
     def take(fmt: str):
         return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
@@ -102,6 +125,15 @@ def read_ct2_variables(paths: list[Path], prefix: str = "encoder/", keep=None) -
                 out[name] = np.frombuffer(f.read(n_bytes), dtype=dtype).reshape(shape)
             else:
                 f.skip(n_bytes)
+    except Exception:
+        if expected_sha256:  # a damaged or substituted file: say so (checksum) rather than how its parsing failed
+            f.drain()
+            check_digest(f.digest.hexdigest(), f.size, expected_sha256)
+        raise
+    else:
+        if expected_sha256:
+            f.drain()
+            check_digest(f.digest.hexdigest(), f.size, expected_sha256)
     finally:
         f.close()
     return out
@@ -161,7 +193,7 @@ class WhisperFeatureEncoder:
             block = name.split("/")[1]
             return not (block.startswith("layer_") and block[6:].isdigit() and int(block[6:]) >= n_layers)
 
-        variables = read_ct2_variables(encoder_files(), keep=needed)
+        variables = read_ct2_variables(model_paths(), keep=needed, expected_sha256=ENCODER_SHA256)  # checked as read
         n_available = n_blocks(dict.fromkeys(names))
         if not 0 <= n_layers <= n_available:
             raise EncoderError(f"n_layers={n_layers}: the encoder has {n_available} layers")
