@@ -144,15 +144,18 @@ def n_blocks(variables: dict[str, np.ndarray]) -> int:
     return len({k.split("/")[1] for k in variables if k.split("/")[1].startswith("layer_") and k.split("/")[1][6:].isdigit()})
 
 
-def _state_dict(variables: dict[str, np.ndarray], n_layers: int) -> dict:
+def _state_dict(variables: dict[str, np.ndarray], n_layers: int, *, float32: bool = True) -> dict:
     """CTranslate2 Whisper encoder names -> the state dict of ``transformers``' WhisperEncoder (and of ``WhisperBlocks``) (first ``n_layers`` blocks).
 
     CTranslate2 fuses the self-attention's q, k, v projections into ``linear_0`` (rows q, k, v; k has no bias).
+    ``float32=False``: the stored dtype (fp16) as zero-copy views, for ``load_state_dict`` to convert into the
+    module's own float32 parameters (exact; no second float32 copy of the weights at load).
     """
     import torch
 
     def t(name: str):
-        return torch.from_numpy(variables["encoder/" + name].astype(np.float32))
+        value = variables["encoder/" + name]
+        return torch.from_numpy(value.astype(np.float32) if float32 else value.copy())  # writable fp16
 
     sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"), "conv2.weight": t("conv2/weight"),
           "conv2.bias": t("conv2/bias"), "embed_positions.weight": t("position_encodings/encodings"),
@@ -200,7 +203,8 @@ class WhisperFeatureEncoder:
         encoder = whisper_blocks_class()(n_layers=n_layers, d_model=D_MODEL, n_heads=int(variables["encoder/num_heads"]),
                                          ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
                                          n_mels=N_MELS, max_positions=MAX_FRAMES)
-        encoder.load_state_dict(_state_dict(variables, n_layers), strict=True)
+        encoder.load_state_dict(_state_dict(variables, n_layers, float32=False), strict=True)
+        del variables
         encoder.eval()
         if int8:
             import warnings
