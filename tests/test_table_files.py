@@ -28,6 +28,7 @@ CASES = {
     "strings_formulas_quotes_missing": [{"call_id": "=HYPERLINK(1)", "t": 'a,"b"\nc'}, {"call_id": "-x"}, {"t": None, "call_id": "é"}],
     "all_none_column": [{"a": None, "b": 1}, {"a": None, "b": 2}],
     "no_rows": [],
+    "a_row_longer_than_the_json_reader_block": [{"text": "x" * 3_000_000, "n": 1}, {"text": "y", "n": 2}],
 }
 
 

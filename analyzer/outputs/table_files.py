@@ -145,7 +145,9 @@ def parquet_bytes(rows: list[dict]) -> bytes:
         if floats:
             row = {**row, **{k: None for k in floats if isinstance(row.get(k), float) and row[k] != row[k]}}
         lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False))
-    table = pa_json.read_json(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")),
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    longest = max(len(line.encode("utf-8")) for line in lines)  # a row must fit in one block of the reader
+    table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest + 2)),
                               parse_options=pa_json.ParseOptions(explicit_schema=schema))
     pq.write_table(table.select(names), out)
     return out.getvalue()
