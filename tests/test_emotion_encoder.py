@@ -35,6 +35,23 @@ def test_missing_encoder_wheel_says_how_to_install_it():
         encoder_files(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
 
 
+def test_encoder_weights_are_checksummed_in_the_same_pass_that_reads_them(tmp_path):
+    from analyzer.emotion.encoder import model_paths
+
+    parts = model_paths()
+    variables = read_ct2_variables(parts, expected_sha256=ENCODER_SHA256)  # the pinned file: read and checked at once
+    assert n_blocks(variables) == 6
+    damaged = tmp_path / "part2"
+    data = bytearray(parts[1].read_bytes())
+    data[-1000] ^= 0xFF  # one flipped byte near the end, after every variable the encoder reads
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(EncoderError, match=r"checksum mismatch .*pip install"):
+        read_ct2_variables([parts[0], damaged], keep=lambda name: "layer_0/" in name, expected_sha256=ENCODER_SHA256)
+    damaged.write_bytes(bytes(data[: len(data) // 2]))  # truncated: the checksum error, not a parsing error
+    with pytest.raises(EncoderError, match=r"checksum mismatch"):
+        read_ct2_variables([parts[0], damaged], expected_sha256=ENCODER_SHA256)
+
+
 def test_joined_encoder_file_is_whisper_base_with_six_encoder_blocks():
     variables = read_ct2_variables(encoder_files())
     assert variables["encoder/conv1/weight"].shape == (512, 80, 3)
@@ -50,6 +67,41 @@ def test_encoder_features_are_deterministic_and_length_true():
     assert a.shape == (1024,) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert encoder.hidden_states(np.zeros((80, 300), np.float32)).shape == (150, 512)  # 3 s -> 150 frames, no padding to 30 s
+
+
+def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():
+    """The plain-torch encoder (issue 16: no transformers import at analysis time) computes what transformers does."""
+    pytest.importorskip("transformers")
+    import threading
+
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from analyzer.emotion.encoder import WhisperFeatureEncoder, _state_dict
+    from analyzer.emotion.whisper_torch import log_mel_16k, mel_filters
+
+    extractor = WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400)
+    noise = np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1
+    clips = [_tone(2.0), _tone(0.7, f0=120.0), noise, np.zeros(8000, np.float32)]
+    np.testing.assert_array_equal(mel_filters(), extractor.mel_filters)
+    for clip in clips:
+        theirs = extractor(clip, sampling_rate=16000, return_tensors="np", padding=False)["input_features"][0]
+        ours = log_mel_16k(clip)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)
+    variables = read_ct2_variables(encoder_files())
+    config = WhisperConfig(d_model=512, encoder_layers=2, encoder_attention_heads=int(variables["encoder/num_heads"]),
+                           encoder_ffn_dim=2048, num_mel_bins=80, max_source_positions=1500, activation_function="gelu")
+    reference = WhisperEncoder(config)
+    reference.load_state_dict(_state_dict(variables, 2), strict=True)
+    reference.eval()
+    reference = torch.ao.quantization.quantize_dynamic(reference, {torch.nn.Linear}, dtype=torch.qint8)
+    theirs = WhisperFeatureEncoder.__new__(WhisperFeatureEncoder)
+    theirs.n_layers, theirs.int8, theirs._encoder, theirs._lock = 2, True, reference, threading.Lock()
+    ours = load_encoder(2, int8=True)  # what the v2 models run
+    for clip in clips:
+        np.testing.assert_array_equal(ours.pooled(clip), theirs.pooled(clip))
 
 
 @pytest.mark.parametrize("name", ["open", "multi"])

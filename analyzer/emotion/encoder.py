@@ -7,8 +7,9 @@ The two parts are read as one file: the joined bytes' SHA-256 is checked against
 ``ENCODER_SHA256`` (streamed, by :mod:`analyzer.whisper_weights`, the one loader shared with
 transcription), only the encoder's variables are read (CTranslate2's binary format:
 version, spec name, revision, then name/shape/dtype/bytes per variable), and they are mapped
-into ``transformers``' ``WhisperEncoder`` (the well-kept implementation; nothing here is a
-hand-written network). Only the first ``n_layers`` transformer blocks are built and run, on
+into :mod:`analyzer.emotion.whisper_torch`'s blocks: the operations of ``transformers``'
+``WhisperEncoder`` in plain torch, bit-identical to it (tested), without the ~2.7 s and ~195 MB
+that importing ``transformers`` costs every process (issue 16). Only the first ``n_layers`` transformer blocks are built and run, on
 the real length of each clip: Whisper's learned positional embedding is sliced to the clip's
 frames instead of padding to 30 s.
 
@@ -19,19 +20,21 @@ frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soxr
 
+from .whisper_torch import log_mel_16k  # noqa: F401 - Whisper's log-mel front end, part of this module's face
 from ..whisper_weights import INSTALL_HINT, WHEEL_PARTS  # noqa: F401 - the one loader of the Whisper weights
 from ..whisper_weights import WHISPER_BASE_BYTES as ENCODER_BYTES  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_SHA256 as ENCODER_SHA256
 from ..whisper_weights import WeightsError as EncoderError
+from ..whisper_weights import check_digest, model_paths
 from ..whisper_weights import checked_model_paths as encoder_files
 
 ENCODER_RATE_HZ = 16000
@@ -43,10 +46,12 @@ _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float1
 
 
 class _JoinedFiles:
-    """Sequential reads across files as if they were one (the split ``model.bin``)."""
+    """Sequential reads across files as if they were one (the split ``model.bin``); with ``digest``
+    (a hashlib object) every byte read is also hashed."""
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], digest=None):
         self._handles = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed in close()
+        self.digest, self.size = digest, 0
 
     def read(self, n: int) -> bytes:
         out = bytearray()
@@ -56,9 +61,23 @@ class _JoinedFiles:
                 out += chunk
             else:
                 self._handles.pop(0).close()
+        if self.digest is not None:
+            self.digest.update(out)
+            self.size += len(out)
         if len(out) < n:
             raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
         return bytes(out)
+
+    def drain(self) -> None:
+        """Read (and hash) whatever is left."""
+        while self._handles:
+            chunk = self._handles[0].read(1 << 22)
+            if chunk:
+                if self.digest is not None:
+                    self.digest.update(chunk)
+                    self.size += len(chunk)
+            else:
+                self._handles.pop(0).close()
 
     def skip(self, n: int) -> None:
         while n > 0:
@@ -69,14 +88,20 @@ class _JoinedFiles:
             handle.close()
 
 
-def read_ct2_variables(paths: list[Path], prefix: str = "encoder/") -> dict[str, np.ndarray]:
-    """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``.
+def read_ct2_variables(paths: list[Path], prefix: str = "encoder/", keep=None,
+                       expected_sha256: str | None = None) -> dict[str, np.ndarray]:
+    """Variables of a CTranslate2 ``model.bin`` (binary version 6, split across ``paths``) whose names start with ``prefix``
+    (and, with ``keep``, for which ``keep(name)`` is true).
+
+    ``expected_sha256``: hash every byte of the joined file in the same pass and raise
+    :class:`EncoderError` (the reinstall fix) before returning anything unless it matches: one read
+    of the 145 MB file instead of two (checksum, then variables), the same guarantee.
 
     Layout: version (u32), spec name, revision (u32), variable count (u32), then per variable its name,
     rank (u8), dims (u32 each), dtype id (u8), byte count (u32) and the bytes; strings are u16 length
     (including a final NUL) + UTF-8. Only the matching variables are read into memory.
     """
-    f = _JoinedFiles(paths)
+    f = _JoinedFiles(paths, hashlib.sha256() if expected_sha256 else None)
 
     def take(fmt: str):
         return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
@@ -96,10 +121,19 @@ def read_ct2_variables(paths: list[Path], prefix: str = "encoder/") -> dict[str,
             shape = [take("<I") for _ in range(take("<B"))]
             dtype = _CT2_DTYPES[take("<B")]
             n_bytes = take("<I")
-            if name.startswith(prefix):
+            if name.startswith(prefix) and (keep is None or keep(name)):
                 out[name] = np.frombuffer(f.read(n_bytes), dtype=dtype).reshape(shape)
             else:
                 f.skip(n_bytes)
+    except Exception:
+        if expected_sha256:  # a damaged or substituted file: say so (checksum) rather than how its parsing failed
+            f.drain()
+            check_digest(f.digest.hexdigest(), f.size, expected_sha256)
+        raise
+    else:
+        if expected_sha256:
+            f.drain()
+            check_digest(f.digest.hexdigest(), f.size, expected_sha256)
     finally:
         f.close()
     return out
@@ -110,15 +144,18 @@ def n_blocks(variables: dict[str, np.ndarray]) -> int:
     return len({k.split("/")[1] for k in variables if k.split("/")[1].startswith("layer_") and k.split("/")[1][6:].isdigit()})
 
 
-def _state_dict(variables: dict[str, np.ndarray], n_layers: int) -> dict:
-    """CTranslate2 Whisper encoder names -> ``transformers`` WhisperEncoder state dict (first ``n_layers`` blocks).
+def _state_dict(variables: dict[str, np.ndarray], n_layers: int, *, float32: bool = True) -> dict:
+    """CTranslate2 Whisper encoder names -> the state dict of ``transformers``' WhisperEncoder (and of ``WhisperBlocks``) (first ``n_layers`` blocks).
 
     CTranslate2 fuses the self-attention's q, k, v projections into ``linear_0`` (rows q, k, v; k has no bias).
+    ``float32=False``: the stored dtype (fp16) as zero-copy views, for ``load_state_dict`` to convert into the
+    module's own float32 parameters (exact; no second float32 copy of the weights at load).
     """
     import torch
 
     def t(name: str):
-        return torch.from_numpy(variables["encoder/" + name].astype(np.float32))
+        value = variables["encoder/" + name]
+        return torch.from_numpy(value.astype(np.float32) if float32 else value.copy())  # writable fp16
 
     sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"), "conv2.weight": t("conv2/weight"),
           "conv2.bias": t("conv2/bias"), "embed_positions.weight": t("position_encodings/encodings"),
@@ -149,18 +186,25 @@ class WhisperFeatureEncoder:
 
     def __init__(self, n_layers: int, *, int8: bool = False):
         import torch
-        from transformers import WhisperConfig
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-        variables = read_ct2_variables(encoder_files())
-        n_available = n_blocks(variables)
+        from .whisper_torch import whisper_blocks_class
+
+        names: list[str] = []
+
+        def needed(name: str) -> bool:  # the stem, the positions and blocks 0..n_layers-1 (~25 MB less to hold at load)
+            names.append(name)
+            block = name.split("/")[1]
+            return not (block.startswith("layer_") and block[6:].isdigit() and int(block[6:]) >= n_layers)
+
+        variables = read_ct2_variables(model_paths(), keep=needed, expected_sha256=ENCODER_SHA256)  # checked as read
+        n_available = n_blocks(dict.fromkeys(names))
         if not 0 <= n_layers <= n_available:
             raise EncoderError(f"n_layers={n_layers}: the encoder has {n_available} layers")
-        config = WhisperConfig(d_model=D_MODEL, encoder_layers=n_layers, encoder_attention_heads=int(variables["encoder/num_heads"]),
-                               encoder_ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]), num_mel_bins=N_MELS,
-                               max_source_positions=MAX_FRAMES, activation_function="gelu")
-        encoder = WhisperEncoder(config)
-        encoder.load_state_dict(_state_dict(variables, n_layers), strict=True)
+        encoder = whisper_blocks_class()(n_layers=n_layers, d_model=D_MODEL, n_heads=int(variables["encoder/num_heads"]),
+                                         ffn_dim=int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
+                                         n_mels=N_MELS, max_positions=MAX_FRAMES)
+        encoder.load_state_dict(_state_dict(variables, n_layers, float32=False), strict=True)
+        del variables
         encoder.eval()
         if int8:
             import warnings
@@ -195,25 +239,12 @@ class WhisperFeatureEncoder:
         return np.concatenate([h.mean(axis=0), h.std(axis=0, ddof=1 if len(h) > 1 else 0)]).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
-def _feature_extractor():
-    from transformers import WhisperFeatureExtractor
-
-    return WhisperFeatureExtractor(feature_size=N_MELS, sampling_rate=ENCODER_RATE_HZ, hop_length=160, chunk_length=30, n_fft=400)
-
-
 def to_16k(clip: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Resample a 1-D clip to the encoder's 16 kHz (float32; no-op at 16 kHz)."""
     clip = np.asarray(clip, dtype=np.float32)
     if sample_rate_hz == ENCODER_RATE_HZ:
         return clip
     return soxr.resample(clip, sample_rate_hz, ENCODER_RATE_HZ, quality="HQ").astype(np.float32)
-
-
-def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
-    """Whisper's log-mel input ``(80, n_frames)`` (100 frames/s) of a 16 kHz clip, unpadded."""
-    return _feature_extractor()(np.asarray(clip_16k, dtype=np.float32), sampling_rate=ENCODER_RATE_HZ,
-                                return_tensors="np", padding=False)["input_features"][0]
 
 
 _ENCODERS: dict[tuple[int, bool], WhisperFeatureEncoder] = {}

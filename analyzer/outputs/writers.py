@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from . import tables
+from . import table_files, tables
+from .indented_json import dumps_indent1
 from .database import ResultsDatabase  # noqa: F401 - the schema lives in database.py; callers use writers.ResultsDatabase
 
 
@@ -123,8 +124,9 @@ def call_json_path(out_dir: Path, call_id: str) -> Path:
 
 
 def result_json_text(result: dict) -> str:
-    """The exact text a call's JSON file holds (its sha256 is kept in the database to spot changes)."""
-    return json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False)
+    """The exact text a call's JSON file holds (its sha256 is kept in the database to spot changes):
+    ``json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False)``, by the faster equal encoder."""
+    return dumps_indent1(result)
 
 
 def write_call_json(out_dir: Path, result: dict, text: str | None = None) -> Path:
@@ -359,8 +361,8 @@ def turn_table_rows(result: dict) -> list[dict]:
     return tables.turn_rows(result)
 
 
-CSV_PROBABILITY_DECIMALS = 4  # p_*, arousal, valence, emotion_confidence in CSV (the model is not better than 1e-4)
-_PROBABILITY_COLUMNS = ("arousal", "valence", "emotion_confidence")
+from .table_files import CSV_PROBABILITY_DECIMALS  # noqa: E402 - p_*, arousal, valence, emotion_confidence in CSV
+from .table_files import PROBABILITY_COLUMNS as _PROBABILITY_COLUMNS  # noqa: E402
 
 
 def round_for_csv(frame):
@@ -376,6 +378,12 @@ def round_for_csv(frame):
 
 
 def _write_table(rows: list[dict], csv_path: Path, parquet_path: Path) -> None:
+    """``<table>.csv`` and ``<table>.parquet`` of the rows: by :mod:`analyzer.outputs.table_files` (no pandas
+    import, the same CSV text and Parquet frame), through pandas for column mixes that module leaves to it."""
+    if not table_files.needs_pandas(rows):
+        atomic_write_text(csv_path, table_files.csv_text(rows, neutralise_csv_cell))
+        atomic_write_bytes(parquet_path, table_files.parquet_bytes(rows))
+        return
     import pandas as pd
 
     frame = pd.DataFrame(rows)

@@ -1,0 +1,143 @@
+"""Whisper base's log-mel input and the first encoder blocks, in plain torch (no ``transformers`` import).
+
+The emotion encoder needs Whisper's convolutional stem, its learned positional embedding and the
+first two pre-norm transformer blocks, plus the log-mel front end. ``transformers`` provides both,
+but importing its Whisper model costs ~2 s of CPU and ~155 MB of memory per process (it pulls in
+``torch.distributed.tensor``, ``torch._dynamo`` and sympy), its feature extractor another ~0.7 s
+and ~40 MB; the analysis itself needs about 40 lines of standard torch ops (issue 16). This module
+does the same operations in the same order as ``transformers`` 5.x does on CPU
+(``WhisperEncoder`` with its default ``sdpa`` attention, ``WhisperFeatureExtractor``'s torch
+path), with the same parameter names, so the CTranslate2 -> state-dict mapping of
+:mod:`analyzer.emotion.encoder` loads unchanged; ``tests/test_emotion_encoder.py`` checks that
+features and log-mels are bit-identical to ``transformers``' where it is installed.
+
+Shapes: a clip is 1-D float32 at 16 kHz; :func:`log_mel_16k` gives ``(80, n_frames)`` at 100
+frames/s; :class:`WhisperBlocks` maps ``(1, 80, n_frames)`` to hidden states ``(1, n_frames // 2, 512)``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+SAMPLE_RATE_HZ = 16000
+N_FFT = 400  # 25 ms
+HOP_SAMPLES = 160  # 10 ms
+N_MELS = 80
+
+
+def _hz_to_mel_slaney(freq_hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa/transformers)."""
+    freq_hz = np.asarray(freq_hz, dtype=np.float64)
+    mels = 3.0 * freq_hz / 200.0
+    log_region = freq_hz >= 1000.0
+    mels[log_region] = 15.0 + np.log(freq_hz[log_region] / 1000.0) * (27.0 / np.log(6.4))
+    return mels
+
+
+def _mel_to_hz_slaney(mels: np.ndarray) -> np.ndarray:
+    mels = np.asarray(mels, dtype=np.float64)
+    freq = 200.0 * mels / 3.0
+    log_region = mels >= 15.0
+    freq[log_region] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mels[log_region] - 15.0))
+    return freq
+
+
+@lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """Whisper's mel filter bank ``(201, 80)`` float64: 80 Slaney-normalised triangles over 0-8 kHz."""
+    mel_min, mel_max = _hz_to_mel_slaney(np.array([0.0]))[0], _hz_to_mel_slaney(np.array([8000.0]))[0]
+    filter_hz = _mel_to_hz_slaney(np.linspace(mel_min, mel_max, N_MELS + 2))
+    fft_hz = np.linspace(0, SAMPLE_RATE_HZ // 2, 1 + N_FFT // 2)
+    filter_diff = np.diff(filter_hz)
+    slopes = np.expand_dims(filter_hz, 0) - np.expand_dims(fft_hz, 1)
+    down = -slopes[:, :-2] / filter_diff[:-1]
+    up = slopes[:, 2:] / filter_diff[1:]
+    bank = np.maximum(np.zeros(1), np.minimum(down, up))
+    bank *= np.expand_dims(2.0 / (filter_hz[2: N_MELS + 2] - filter_hz[:N_MELS]), 0)
+    return bank
+
+
+def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel input ``(80, n_frames)`` float32 of a 16 kHz clip, unpadded (100 frames/s).
+
+    Power STFT (Hann 400, hop 160, centred, reflect padding; the last frame dropped), mel filters,
+    ``log10`` floored at 1e-10, clamped to 8 (i.e. 80 dB) below the clip's maximum, then ``(x + 4) / 4``.
+    """
+    import torch
+
+    waveform = torch.from_numpy(np.asarray(clip_16k, dtype=np.float32).reshape(1, -1))
+    window = torch.hann_window(N_FFT)
+    stft = torch.stft(waveform, N_FFT, HOP_SAMPLES, window=window, return_complex=True)
+    magnitudes = (stft[..., :-1].abs() ** 2).contiguous()
+    mel_spec = torch.from_numpy(mel_filters()).to(torch.float32).T @ magnitudes
+    log_spec = torch.clamp(mel_spec, min=1e-10).log10()
+    max_val = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
+    log_spec = torch.maximum(log_spec, max_val - 8.0)
+    return ((log_spec + 4.0) / 4.0).numpy()[0]
+
+
+def _build():
+    """The torch module classes (defined on first use: importing this module does not import torch)."""
+    import torch
+    from torch import nn
+
+    class Attention(nn.Module):
+        """Bidirectional multi-head self-attention (q, v and out projections with bias, k without)."""
+
+        def __init__(self, d_model: int, n_heads: int):
+            super().__init__()
+            self.n_heads, self.head_dim = n_heads, d_model // n_heads
+            self.scaling = self.head_dim ** -0.5
+            self.q_proj = nn.Linear(d_model, d_model)
+            self.k_proj = nn.Linear(d_model, d_model, bias=False)
+            self.v_proj = nn.Linear(d_model, d_model)
+            self.out_proj = nn.Linear(d_model, d_model)
+
+        def forward(self, x):
+            shape = (*x.shape[:-1], -1, self.head_dim)
+            q = (self.q_proj(x) * self.scaling).view(shape).transpose(1, 2).contiguous()
+            k = self.k_proj(x).view(shape).transpose(1, 2).contiguous()
+            v = self.v_proj(x).view(shape).transpose(1, 2).contiguous()
+            out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=1.0,
+                                                                   is_causal=False)
+            out = out.transpose(1, 2).contiguous()
+            return self.out_proj(out.reshape(*x.shape[:-1], -1).contiguous())
+
+    class Block(nn.Module):
+        """Pre-norm transformer block: x + attn(LN(x)), then x + fc2(gelu(fc1(LN(x))))."""
+
+        def __init__(self, d_model: int, n_heads: int, ffn_dim: int):
+            super().__init__()
+            self.self_attn = Attention(d_model, n_heads)
+            self.self_attn_layer_norm = nn.LayerNorm(d_model)
+            self.fc1 = nn.Linear(d_model, ffn_dim)
+            self.fc2 = nn.Linear(ffn_dim, d_model)
+            self.final_layer_norm = nn.LayerNorm(d_model)
+
+        def forward(self, x, attention_mask=None):
+            x = x + self.self_attn(self.self_attn_layer_norm(x))
+            return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
+
+    class WhisperBlocks(nn.Module):
+        """Whisper's encoder stem (two convolutions, the second with stride 2), positional embedding and
+        ``n_layers`` blocks; parameter names as ``transformers``' ``WhisperEncoder`` (its final layer norm
+        is kept for the state dict but, as there, only applied after the last of all blocks: not used here)."""
+
+        def __init__(self, *, n_layers: int, d_model: int, n_heads: int, ffn_dim: int, n_mels: int, max_positions: int):
+            super().__init__()
+            self.conv1 = nn.Conv1d(n_mels, d_model, kernel_size=3, padding=1)
+            self.conv2 = nn.Conv1d(d_model, d_model, kernel_size=3, stride=2, padding=1)
+            self.embed_positions = nn.Embedding(max_positions, d_model)
+            self.embed_positions.requires_grad_(False)
+            self.layers = nn.ModuleList([Block(d_model, n_heads, ffn_dim) for _ in range(n_layers)])
+            self.layer_norm = nn.LayerNorm(d_model)
+
+    return WhisperBlocks
+
+
+@lru_cache(maxsize=1)
+def whisper_blocks_class():
+    """The :class:`WhisperBlocks` torch module class (imports torch)."""
+    return _build()
