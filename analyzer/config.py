@@ -69,6 +69,19 @@ class VadConfig:
     leading_noise_max_s / min_voiced_share: before a party's first voice, its segments shorter than
         leading_noise_max_s with less than min_voiced_share voiced frames are dropped as non-speech
         (a thump or click is not the agent's first turn; analyzer.vad.drop_leading_noise).
+    noise_check: the noisy-line check of webrtc's decisions by silero-vad (ONNX), per channel:
+        'auto' (default) scores a sample of webrtc's speech (noise_check_sample_s, windows spread over
+        the call) and, where silero scores at least noise_check_min_rejected of it below
+        noise_check_threshold, re-checks all of that channel's speech: a webrtc frame stays speech only
+        if silero scores it >= noise_check_threshold, in a run of such frames that reaches
+        noise_check_onset (silero's own hysteresis; a noise onset raises its score briefly);
+        'always' re-checks every channel; 'off' never.
+        Not used with backend 'silero'. docs/turn-taking.md, "Voice activity on noisy lines".
+    noise_check_window_s / noise_check_lead_s: silero scores windows of this length, each after this
+        much lead-in audio from a fresh state.
+    noise_party_min_rejected / noise_party_min_scored_s: a party whose speech silero scores below
+        noise_check_threshold in at least this share of at least this many scored seconds gets the
+        warning that a noise source may have been taken for it.
     """
 
     backend: str = "webrtc"
@@ -86,6 +99,15 @@ class VadConfig:
     crosstalk: bool = True
     leading_noise_max_s: float = 1.0
     min_voiced_share: float = 0.2
+    noise_check: str = "auto"
+    noise_check_sample_s: float = 40.0
+    noise_check_min_rejected: float = 0.2
+    noise_check_threshold: float = 0.2
+    noise_check_onset: float = 0.5
+    noise_check_window_s: float = 1.28
+    noise_check_lead_s: float = 0.64
+    noise_party_min_rejected: float = 0.5
+    noise_party_min_scored_s: float = 1.0
 
     def __post_init__(self):
         if self.backend not in ("webrtc", "silero"):
@@ -96,6 +118,14 @@ class VadConfig:
             raise ConfigError(f"webrtc_decision_ms must be 10, 20 or 30 and a multiple of frame_ms, got {self.webrtc_decision_ms}")
         if self.webrtc_mode not in (0, 1, 2, 3):
             raise ConfigError(f"webrtc_mode must be 0..3, got {self.webrtc_mode}")
+        if self.noise_check not in ("auto", "always", "off"):
+            raise ConfigError(f"vad noise_check must be 'auto', 'always' or 'off', got {self.noise_check!r}")
+        if not 0.0 <= self.noise_check_min_rejected <= 1.0 or not 0.0 < self.noise_check_threshold < 1.0:
+            raise ConfigError("vad noise_check_min_rejected must be in 0..1 and noise_check_threshold in (0, 1), got "
+                              f"{self.noise_check_min_rejected} and {self.noise_check_threshold}")
+        if self.noise_check_window_s < 0.1 or self.noise_check_lead_s < 0.0 or self.noise_check_sample_s < 0.0:
+            raise ConfigError("vad noise_check_window_s must be >= 0.1 s and noise_check_lead_s, noise_check_sample_s >= 0, "
+                              f"got {self.noise_check_window_s}, {self.noise_check_lead_s}, {self.noise_check_sample_s}")
 
     @property
     def hop_s(self) -> float:

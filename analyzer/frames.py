@@ -7,6 +7,8 @@ few numbers per channel, so memory grows by ~20 bytes per channel per 10 ms
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -15,7 +17,8 @@ import numpy as np
 from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig, AudioConfig, ProsodyConfig, VadConfig
 from .intervals import hop_samples
-from .vad import frame_energy_db, make_vad
+from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, energy_gate, silero_onnx, frame_energy_db, frame_speech_probabilities, make_vad,
+                  rejected_share, silero_speech, window_starts)
 
 CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
 
@@ -31,6 +34,8 @@ class CallFrames:
     intensity_db: np.ndarray | None  # Praat-style intensity (dB), or None when prosody is off
     f0_hz: np.ndarray | None  # NaN where unvoiced
     decoded_s: float = 0.0  # seconds of audio actually decoded (a truncated file decodes less than its header says)
+    noise_check: tuple = ()  # per channel: what the noisy-line check found and did (see check_noisy_lines)
+    speech_prob: np.ndarray | None = None  # silero's speech probability (0..1) where it scored, NaN elsewhere
 
     @property
     def n_frames(self) -> int:
@@ -74,15 +79,61 @@ def measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _measure_frames(info, audio, vad, prosody)
+        frames, sampled = _measure_frames(info, audio, vad, prosody)
+        return check_noisy_lines(info, frames, sampled, audio, vad)
 
 
-def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody: ProsodyConfig | None) -> CallFrames:
+def _noise_check_on(vad: VadConfig, rate_hz: int) -> bool:
+    return vad.backend == "webrtc" and vad.noise_check != "off" and rate_hz in SILERO_CHUNK_SAMPLES
+
+
+class _WindowScorer:
+    """Silero's frame probabilities of chosen windows of one channel, block by block (the previous
+    block's tail is the first window's lead-in; at the start of the file, the opening audio played
+    backwards: from a fresh state silero scores the first half second of any sound, noise too, as speech)."""
+
+    def __init__(self, model: SileroOnnx, hop: int, vad: VadConfig):
+        self.model, self.hop = model, hop
+        self.window_frames = max(1, int(round(vad.noise_check_window_s / vad.hop_s)))
+        self.lead_frames = int(round(vad.noise_check_lead_s / vad.hop_s))
+        self._tail: np.ndarray | None = None
+
+    def score(self, block: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        if self._tail is None:
+            opening = block[: self.lead_frames * self.hop][::-1]
+            self._tail = np.concatenate([np.zeros(self.lead_frames * self.hop - len(opening), np.float32), opening])
+        samples = np.concatenate([self._tail, block])
+        if self.lead_frames:
+            self._tail = samples[len(samples) - self.lead_frames * self.hop :]
+        return frame_speech_probabilities(self.model, samples, self.hop, starts, window_frames=self.window_frames,
+                                          lead_frames=self.lead_frames)
+
+
+def sample_window_starts(decided: np.ndarray, *, window_frames: int, n_windows: int) -> np.ndarray:
+    """Up to ``n_windows`` tiles of ``window_frames`` frames, evenly spread over the tiles in which
+    the detector found speech (the sample the noisy-line check scores)."""
+    n_tiles = len(decided) // window_frames
+    if n_tiles == 0 or n_windows <= 0:
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.flatnonzero(decided[: n_tiles * window_frames].reshape(n_tiles, window_frames).any(axis=1))
+    if len(candidates) > n_windows:
+        candidates = candidates[np.linspace(0, len(candidates) - 1, n_windows).round().astype(int)]
+    return candidates * window_frames
+
+
+def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
+                    prosody: ProsodyConfig | None) -> tuple[CallFrames, np.ndarray | None]:
     rate = info.analysis_rate_hz
     hop_s = vad.hop_s
     hop = hop_samples(rate, hop_s)
     n_channels = 1 if (audio.mono_mix or info.n_channels == 1) else 2
     vads = [make_vad(vad, rate) for _ in range(n_channels)]
+    scorers = None
+    if _noise_check_on(vad, rate) and vad.noise_check == "auto" and vad.noise_check_sample_s > 0:
+        model = silero_onnx(rate)
+        scorers = [_WindowScorer(model, hop, vad) for _ in range(n_channels)]
+        windows_per_s = vad.noise_check_sample_s / vad.noise_check_window_s / max(info.duration_s, 1e-9)
+    sampled = []
     energy, decisions, intensity, pitch = [], [], [], []
     blocks = _channel_blocks(info, audio.block_s, n_channels)
     if prosody is not None:
@@ -102,6 +153,12 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody
         energy.append(np.column_stack([frame_energy_db(core[:, c], hop) for c in range(n_channels)]))
         decided = np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)])
         decisions.append(decided)
+        if scorers is not None:
+            n_windows = math.ceil(windows_per_s * n * hop_s)
+            sampled.append(np.column_stack([
+                scorers[c].score(core[:, c], sample_window_starts(decided[:, c], window_frames=scorers[c].window_frames,
+                                                                  n_windows=n_windows))[:n]
+                for c in range(n_channels)]))
         if prosody is not None:
             first = left // hop
             n_padded = len(padded) // hop
@@ -125,12 +182,70 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody
     if not energy:
         empty = np.zeros((0, n_channels), np.float32)
         with_prosody = empty if prosody is not None else None
-        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate)
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate), None
     return CallFrames(
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
         np.concatenate(intensity) if prosody is not None else None, np.concatenate(pitch) if prosody is not None else None,
         decoded_samples / rate,
-    )
+    ), (np.concatenate(sampled) if scorers is not None else None)
+
+
+def check_noisy_lines(info: AudioInfo, frames: CallFrames, sampled_prob: np.ndarray | None, audio: AudioConfig,
+                      vad: VadConfig) -> CallFrames:
+    """The frames with webrtc's speech re-checked by silero-vad on the channels where it admits noise.
+
+    ``sampled_prob``: silero's probabilities on the sample of webrtc's speech scored while measuring
+    (``(n_frames, n_channels)``, NaN elsewhere; None with ``noise_check`` 'always' or off). A channel
+    whose gated speech frames (:func:`~analyzer.vad.energy_gate`) silero scores below
+    ``noise_check_threshold`` in at least ``noise_check_min_rejected`` of the sample is decoded again
+    and keeps only the speech frames silero scores at least that high (all channels with 'always').
+    ``CallFrames.noise_check`` says per channel: ``sampled_s`` (speech frames scored), ``rejected_share``
+    and ``checked`` (whether the whole channel was re-checked).
+    """
+    if not _noise_check_on(vad, frames.analysis_rate_hz) or frames.n_frames == 0:
+        return frames
+    n_channels = frames.vad.shape[1]
+    report, to_check = [], []
+    for c in range(n_channels):
+        share, n_scored = 0.0, 0
+        if sampled_prob is not None:
+            active = energy_gate(frames.energy_db[:, c], frames.vad[:, c], floor_db=vad.energy_floor_db,
+                                 noise_gate_db=vad.noise_gate_db)
+            share, n_scored = rejected_share(active, sampled_prob[:, c], threshold=vad.noise_check_threshold)
+        check = vad.noise_check == "always" or (n_scored > 0 and share >= vad.noise_check_min_rejected)
+        report.append({"sampled_s": round(n_scored * frames.hop_s, 2), "rejected_share": round(share, 3), "checked": check})
+        if check:
+            to_check.append(c)
+    decisions = frames.vad
+    prob = sampled_prob if sampled_prob is not None else np.full(frames.vad.shape, np.nan, np.float32)
+    if to_check:
+        scored = _score_speech(info, frames, to_check, audio, vad)
+        decisions, prob = frames.vad.copy(), prob.copy()
+        for c in to_check:
+            decisions[:, c] &= silero_speech(scored[:, c], threshold=vad.noise_check_threshold,
+                                             onset=vad.noise_check_onset)
+            prob[:, c] = np.where(np.isnan(scored[:, c]), prob[:, c], scored[:, c])
+    return dataclasses.replace(frames, vad=decisions, noise_check=tuple(report), speech_prob=prob)
+
+
+def _score_speech(info: AudioInfo, frames: CallFrames, channels: list[int], audio: AudioConfig,
+                  vad: VadConfig) -> np.ndarray:
+    """Silero's probability on every window of ``channels`` that holds webrtc speech (a second decode
+    pass); ``(n_frames, n_channels)``, NaN where not scored."""
+    rate, hop = frames.analysis_rate_hz, hop_samples(frames.analysis_rate_hz, frames.hop_s)
+    model = silero_onnx(rate)
+    scorers = {c: _WindowScorer(model, hop, vad) for c in channels}
+    prob = np.full(frames.vad.shape, np.nan, np.float32)
+    first = 0
+    for block in _channel_blocks(info, audio.block_s, frames.vad.shape[1]):
+        n = min(len(block) // hop, frames.n_frames - first)
+        if n <= 0:
+            break
+        for c in channels:
+            starts = window_starts(frames.vad[first : first + n, c], window_frames=scorers[c].window_frames)
+            prob[first : first + n, c] = scorers[c].score(block[: n * hop, c], starts)[:n]
+        first += n
+    return prob
 
 
 def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:

@@ -68,21 +68,44 @@ def evaluate(sections: dict, ami: Path = AMI, *, peer: str | None = None, limit:
     truth_by_file: dict[str, list[Segment]] = {}
     for rttm in sorted(ami.glob("*.rttm")):
         truth_by_file.update(read_rttm(rttm))
-    per_file, offset = {}, 0.0
+    per_file, offset, durations, detected_by_file, noise_checks = {}, 0.0, {}, {}, {}
     pooled_truth, pooled_detected = [], []
     for audio in sorted(ami.glob("*.flac"))[:limit]:
         info = probe(audio)
         if peer is None:
             frames = extract_frames(info, config, prosody=False)
             detected = channel_segments(frames.vad, frames.energy_db, [UNKNOWN], config.vad)
+            noise_checks[audio.stem] = frames.noise_check[0] if frames.noise_check else None
         else:
             detected = peer_segments(peer, audio, config)
         truth = truth_by_file.get(audio.stem, [])
         per_file[audio.stem] = speech_f1(truth, detected, info.duration_s)
+        durations[audio.stem], detected_by_file[audio.stem] = info.duration_s, detected
         pooled_truth += [Segment(s.start_s + offset, s.end_s + offset) for s in truth]
         pooled_detected += [Segment(s.start_s + offset, s.end_s + offset) for s in detected]
         offset += info.duration_s
-    return {"per_file": per_file, "pooled": speech_f1(pooled_truth, pooled_detected, offset), "files": len(per_file)}
+    splits = {}
+    for name, stems in ami_splits(ami).items():
+        truth_s, detected_s, split_offset = [], [], 0.0
+        for stem in stems:
+            if stem not in durations:
+                continue
+            truth_s += [Segment(s.start_s + split_offset, s.end_s + split_offset) for s in truth_by_file.get(stem, [])]
+            detected_s += [Segment(s.start_s + split_offset, s.end_s + split_offset) for s in detected_by_file[stem]]
+            split_offset += durations[stem]
+        if split_offset:
+            splits[name] = speech_f1(truth_s, detected_s, split_offset)
+    return {"per_file": per_file, "pooled": speech_f1(pooled_truth, pooled_detected, offset), "files": len(per_file),
+            "splits": splits, "noise_check": noise_checks}
+
+
+def ami_splits(ami: Path = AMI) -> dict[str, list[str]]:
+    """The excerpts of each split: ``tune`` (train + development: what defaults may be chosen on) and ``test``."""
+    def listed(name: str) -> list[str]:
+        path = ami / f"debug.{name}.lst"
+        return path.read_text().split() if path.exists() else []
+
+    return {"tune": listed("train") + listed("development"), "test": listed("test")}
 
 
 def main() -> int:
