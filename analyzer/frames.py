@@ -17,8 +17,8 @@ import numpy as np
 from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig, AudioConfig, ProsodyConfig, VadConfig
 from .intervals import hop_samples
-from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, energy_gate, silero_onnx, frame_energy_db, frame_speech_probabilities, make_vad,
-                  rejected_share, silero_speech, window_starts)
+from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, cut_windows, energy_gate, frame_energy_db, frame_speech_probabilities,
+                  make_vad, rejected_share, silero_onnx, voiced_runs, silero_speech, spread_windows, window_starts)
 
 CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
 
@@ -98,15 +98,42 @@ class _WindowScorer:
         self.lead_frames = int(round(vad.noise_check_lead_s / vad.hop_s))
         self._tail: np.ndarray | None = None
 
-    def score(self, block: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        self._first_frame = 0  # frame of the call at which the next block starts
+        self._collected: list[tuple[np.ndarray, np.ndarray]] = []  # (call frames, windows) kept for one batch
+
+    def _with_lead(self, block: np.ndarray) -> np.ndarray:
         if self._tail is None:
             opening = block[: self.lead_frames * self.hop][::-1]
             self._tail = np.concatenate([np.zeros(self.lead_frames * self.hop - len(opening), np.float32), opening])
         samples = np.concatenate([self._tail, block])
         if self.lead_frames:
             self._tail = samples[len(samples) - self.lead_frames * self.hop :]
-        return frame_speech_probabilities(self.model, samples, self.hop, starts, window_frames=self.window_frames,
-                                          lead_frames=self.lead_frames)
+        self._first_frame += len(block) // self.hop
+        return samples
+
+    def score(self, block: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Probabilities of the windows at ``starts`` (frames of this block), one per frame of the block."""
+        return frame_speech_probabilities(self.model, self._with_lead(block), self.hop, starts,
+                                          window_frames=self.window_frames, lead_frames=self.lead_frames)
+
+    def collect(self, block: np.ndarray, starts: np.ndarray) -> None:
+        """Keep the windows at ``starts`` (frames of this block) to be scored in one batch by :meth:`scored`
+        (a sample of a few dozen windows is ~2x cheaper scored together than block by block)."""
+        first = self._first_frame
+        samples = self._with_lead(block)
+        starts = starts[starts < len(block) // self.hop]
+        if len(starts):
+            self._collected.append((starts + first, cut_windows(samples, self.hop, starts, window_frames=self.window_frames,
+                                                                lead_frames=self.lead_frames, chunk=self.model.chunk)))
+
+    def scored(self, n_frames: int) -> np.ndarray:
+        """The collected windows' probabilities, one per frame of the call (NaN elsewhere)."""
+        if not self._collected:
+            return np.full(n_frames, np.nan, np.float32)
+        starts = np.concatenate([s for s, _ in self._collected])
+        windows = np.concatenate([w for _, w in self._collected])
+        return spread_windows(self.model.window_probabilities(windows), starts, n_frames, chunk=self.model.chunk,
+                              hop=self.hop, window_frames=self.window_frames, lead_frames=self.lead_frames)
 
 
 def sample_window_starts(decided: np.ndarray, *, window_frames: int, n_windows: int) -> np.ndarray:
@@ -133,7 +160,6 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
         model = silero_onnx(rate)
         scorers = [_WindowScorer(model, hop, vad) for _ in range(n_channels)]
         windows_per_s = vad.noise_check_sample_s / vad.noise_check_window_s / max(info.duration_s, 1e-9)
-    sampled = []
     energy, decisions, intensity, pitch = [], [], [], []
     blocks = _channel_blocks(info, audio.block_s, n_channels)
     if prosody is not None:
@@ -155,10 +181,9 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
         decisions.append(decided)
         if scorers is not None:
             n_windows = math.ceil(windows_per_s * n * hop_s)
-            sampled.append(np.column_stack([
-                scorers[c].score(core[:, c], sample_window_starts(decided[:, c], window_frames=scorers[c].window_frames,
-                                                                  n_windows=n_windows))[:n]
-                for c in range(n_channels)]))
+            for c in range(n_channels):
+                scorers[c].collect(core[:, c], sample_window_starts(decided[:, c], window_frames=scorers[c].window_frames,
+                                                                    n_windows=n_windows))
         if prosody is not None:
             first = left // hop
             n_padded = len(padded) // hop
@@ -187,7 +212,7 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
         np.concatenate(intensity) if prosody is not None else None, np.concatenate(pitch) if prosody is not None else None,
         decoded_samples / rate,
-    ), (np.concatenate(sampled) if scorers is not None else None)
+    ), (np.column_stack([scorer.scored(sum(len(d) for d in decisions)) for scorer in scorers]) if scorers is not None else None)
 
 
 def check_noisy_lines(info: AudioInfo, frames: CallFrames, sampled_prob: np.ndarray | None, audio: AudioConfig,
@@ -219,33 +244,39 @@ def check_noisy_lines(info: AudioInfo, frames: CallFrames, sampled_prob: np.ndar
     decisions = frames.vad
     prob = sampled_prob if sampled_prob is not None else np.full(frames.vad.shape, np.nan, np.float32)
     if to_check:
-        scored = _score_speech(info, frames, to_check, audio, vad)
+        scored, voiced = _score_speech(info, frames, to_check, audio, vad)
         decisions, prob = frames.vad.copy(), prob.copy()
         for c in to_check:
-            decisions[:, c] &= silero_speech(scored[:, c], threshold=vad.noise_check_threshold,
-                                             onset=vad.noise_check_onset)
+            decisions[:, c] = (frames.vad[:, c] & voiced[:, c]) | (frames.vad[:, c] & silero_speech(
+                scored[:, c], threshold=vad.noise_check_threshold, onset=vad.noise_check_onset))
             prob[:, c] = np.where(np.isnan(scored[:, c]), prob[:, c], scored[:, c])
     return dataclasses.replace(frames, vad=decisions, noise_check=tuple(report), speech_prob=prob)
 
 
 def _score_speech(info: AudioInfo, frames: CallFrames, channels: list[int], audio: AudioConfig,
-                  vad: VadConfig) -> np.ndarray:
-    """Silero's probability on every window of ``channels`` that holds webrtc speech (a second decode
-    pass); ``(n_frames, n_channels)``, NaN where not scored."""
+                  vad: VadConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A second decode pass over ``channels``: silero's probability on every window that holds webrtc
+    speech (NaN where not scored), and which of webrtc's runs that silero does not hear are voiced
+    (:func:`~analyzer.vad.voiced_runs`); both ``(n_frames, n_channels)``."""
     rate, hop = frames.analysis_rate_hz, hop_samples(frames.analysis_rate_hz, frames.hop_s)
     model = silero_onnx(rate)
     scorers = {c: _WindowScorer(model, hop, vad) for c in channels}
     prob = np.full(frames.vad.shape, np.nan, np.float32)
+    voiced = np.zeros(frames.vad.shape, dtype=bool)
     first = 0
     for block in _channel_blocks(info, audio.block_s, frames.vad.shape[1]):
         n = min(len(block) // hop, frames.n_frames - first)
         if n <= 0:
             break
         for c in channels:
-            starts = window_starts(frames.vad[first : first + n, c], window_frames=scorers[c].window_frames)
-            prob[first : first + n, c] = scorers[c].score(block[: n * hop, c], starts)[:n]
+            decided = frames.vad[first : first + n, c]
+            starts = window_starts(decided, window_frames=scorers[c].window_frames)
+            prob[first : first + n, c] = block_prob = scorers[c].score(block[: n * hop, c], starts)[:n]
+            unheard = decided & ~silero_speech(block_prob, threshold=vad.noise_check_threshold, onset=vad.noise_check_onset)
+            voiced[first : first + n, c] = voiced_runs(unheard, block[: n * hop, c], rate, hop_s=frames.hop_s,
+                                                       min_voiced_share=vad.min_voiced_share)
         first += n
-    return prob
+    return prob, voiced
 
 
 def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:

@@ -195,7 +195,7 @@ def frame_speech_probabilities(model: SileroOnnx, samples: np.ndarray, hop: int,
     """Silero's speech probability per frame of ``hop`` samples for the windows that start at ``starts``.
 
     ``samples``: 1-D, one channel starting ``lead_frames`` frames before frame 0 (the first window's
-    lead-in: the previous block's tail, or zeros), zero-padded where it runs short. Each window of
+    lead-in: the previous block's tail), zero-padded where it runs short. Each window of
     ``window_frames`` frames is scored after ``lead_frames`` of lead-in audio from a fresh state (the
     lead-in's scores are discarded); a frame gets the mean probability of the samples it covers.
     Returns one value per frame from frame 0 on, NaN outside the windows::
@@ -205,21 +205,37 @@ def frame_speech_probabilities(model: SileroOnnx, samples: np.ndarray, hop: int,
         result    p p p ... p  nan ... nan  p p ... p  nan
     """
     n_frames = max(0, len(samples) // hop - lead_frames)
-    result = np.full(n_frames, np.nan, np.float32)
     starts = starts[starts < n_frames]
-    if not len(starts):
-        return result
+    windows = cut_windows(samples, hop, starts, window_frames=window_frames, lead_frames=lead_frames, chunk=model.chunk)
+    return spread_windows(model.window_probabilities(windows), starts, n_frames, chunk=model.chunk, hop=hop,
+                          window_frames=window_frames, lead_frames=lead_frames)
+
+
+def cut_windows(samples: np.ndarray, hop: int, starts: np.ndarray, *, window_frames: int, lead_frames: int,
+                chunk: int) -> np.ndarray:
+    """The windows of :func:`frame_speech_probabilities`, lead-in included: ``(len(starts), span)`` with
+    ``span`` the lead-in and window in samples rounded up to whole chunks (zero-padded past the end)."""
     span = (lead_frames + window_frames) * hop
-    span += (-span) % model.chunk
+    span += (-span) % chunk
     windows = np.zeros((len(starts), span), np.float32)
     for i, start in enumerate(starts):  # window i's lead-in starts at sample start * hop
         piece = samples[start * hop : start * hop + span]
         windows[i, : len(piece)] = piece
-    per_sample = np.repeat(model.window_probabilities(windows), model.chunk, axis=1)
+    return windows
+
+
+def spread_windows(chunk_probs: np.ndarray, starts: np.ndarray, n_frames: int, *, chunk: int, hop: int,
+                   window_frames: int, lead_frames: int) -> np.ndarray:
+    """Chunk probabilities of :func:`cut_windows`' windows -> one value per frame of ``n_frames``
+    (each frame the mean over its samples; the lead-in dropped; NaN outside the windows)."""
+    result = np.full(n_frames, np.nan, np.float32)
+    if not len(starts):
+        return result
+    per_sample = np.repeat(chunk_probs, chunk, axis=1)[:, lead_frames * hop : (lead_frames + window_frames) * hop]
+    per_frame = per_sample.reshape(len(starts), window_frames, hop).mean(axis=2)
     for i, start in enumerate(starts):
-        frames = per_sample[i, lead_frames * hop : (lead_frames + window_frames) * hop].reshape(window_frames, hop).mean(axis=1)
         stop = min(n_frames, start + window_frames)
-        result[start:stop] = frames[: stop - start]
+        result[start:stop] = per_frame[i, : stop - start]
     return result
 
 
@@ -478,10 +494,17 @@ def channel_segments(
 # ----------------------------------------------------------------------------- leading non-speech (issue 14)
 
 
-def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.04, hop_s: float = FRAME_HOP_S,
-                       f0_range_hz: tuple[float, float] = (75.0, 400.0), min_periodicity: float = 0.5,
-                       min_band_share: float = 0.1) -> float:
-    """Share (0..1) of the ``frame_s`` frames of ``samples`` (1-D float, ``rate_hz``) that are voiced.
+def voiced_frame_share(samples: np.ndarray, rate_hz: int, **options) -> float:
+    """Share (0..1) of the frames of ``samples`` that :func:`voiced_frames` calls voiced (0.0 if too short)."""
+    voiced = voiced_frames(samples, rate_hz, **options)
+    return float(voiced.mean()) if len(voiced) else 0.0
+
+
+def voiced_frames(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.04, hop_s: float = FRAME_HOP_S,
+                  f0_range_hz: tuple[float, float] = (75.0, 400.0), min_periodicity: float = 0.5,
+                  min_band_share: float = 0.1) -> np.ndarray:
+    """Whether each ``frame_s`` frame of ``samples`` (1-D float, ``rate_hz``; one frame every ``hop_s``,
+    the first at sample 0) is voiced.
 
     A frame is voiced when its 300-3400 Hz band (where telephone speech lives) repeats with a period in
     ``f0_range_hz`` (normalised autocorrelation peak >= ``min_periodicity``) and carries at least
@@ -491,7 +514,7 @@ def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.
     frame, hop = int(frame_s * rate_hz), int(hop_s * rate_hz)
     samples = np.asarray(samples, dtype=np.float64)
     if len(samples) < frame:
-        return 0.0
+        return np.zeros(0, dtype=bool)
     high_hz = min(3400.0, 0.45 * rate_hz)
     # the band by FFT (the stretches judged here are short, under leading_noise_max_s): zero-phase like a
     # filtfilt, and no scipy.signal import on the pacing path (~0.6 s CPU and ~80 MB per process)
@@ -504,9 +527,9 @@ def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.
     band = np.fft.irfft(spectrum * gain, n=n_fft)[: len(samples)]
     lo, hi = int(rate_hz / f0_range_hz[1]), int(rate_hz / f0_range_hz[0])
     starts = range(0, len(samples) - frame + 1, hop)
-    voiced = 0
+    voiced = np.zeros(len(starts), dtype=bool)
     lags = np.arange(lo, hi + 1)
-    for a in starts:
+    for i, a in enumerate(starts):
         x = band[a : a + frame] - band[a : a + frame].mean()
         energy = float(x @ x)
         raw = samples[a : a + frame]
@@ -516,9 +539,22 @@ def voiced_frame_share(samples: np.ndarray, rate_hz: int, *, frame_s: float = 0.
         cum = np.concatenate([[0.0], np.cumsum(x * x)])
         head, tail = cum[frame - lags], cum[frame] - cum[lags]  # energy of x[:-k] and of x[k:]
         r = ac / np.sqrt(np.maximum(head * tail, 1e-24))
-        if r.max() >= min_periodicity:
-            voiced += 1
-    return voiced / len(starts)
+        voiced[i] = r.max() >= min_periodicity
+    return voiced
+
+
+def voiced_runs(mask: np.ndarray, samples: np.ndarray, rate_hz: int, *, hop_s: float, min_voiced_share: float) -> np.ndarray:
+    """The runs of ``mask`` (frames of ``hop_s`` over ``samples``) in which at least ``min_voiced_share``
+    of the frames are voiced (:func:`voiced_frames`): a vowel's periodicity in the telephone band, which
+    hum, rumble, clicks and hiss lack. The rest of the mask is dropped."""
+    hop = int(round(hop_s * rate_hz))
+    out = np.zeros(len(mask), dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        flags = voiced_frames(samples[start * hop : stop * hop + int(0.04 * rate_hz)], rate_hz, hop_s=hop_s)
+        if len(flags) and flags[: stop - start].mean() >= min_voiced_share:
+            out[start:stop] = True
+    return out
 
 
 def drop_leading_noise(segments: list[Segment], voiced_share_of, *, max_s: float, min_voiced_share: float,
