@@ -70,8 +70,10 @@ class VadConfig:
         leading_noise_max_s with less than min_voiced_share voiced frames are dropped as non-speech
         (a thump or click is not the agent's first turn; analyzer.vad.drop_leading_noise).
     noise_check: the noisy-line check of webrtc's decisions by silero-vad (ONNX), per channel:
-        'auto' (default) scores a sample of webrtc's speech (noise_check_sample_s, windows spread over
-        the call) and, where silero scores at least noise_check_min_rejected of it below
+        'auto' (default) takes a sample of webrtc's speech (noise_check_sample_s, windows spread over
+        the call); where webrtcvad's mode 3 rejects at least noise_check_prescreen of it (a cheap first
+        screen: clean lines never reach it), silero scores the sample, and where silero scores at least
+        noise_check_min_rejected of it below
         noise_check_threshold, re-checks all of that channel's speech: a webrtc frame stays speech only
         if silero scores it >= noise_check_threshold, in a run of such frames that reaches
         noise_check_onset (silero's own hysteresis; a noise onset raises its score briefly);
@@ -101,6 +103,9 @@ class VadConfig:
     min_voiced_share: float = 0.2
     noise_check: str = "auto"
     noise_check_sample_s: float = 40.0
+    noise_check_prescreen: float = 0.25
+    noise_check_min_voiced: float = 0.1
+    noise_check_voicing_windows: int = 2
     noise_check_min_rejected: float = 0.2
     noise_check_threshold: float = 0.2
     noise_check_onset: float = 0.5

@@ -17,8 +17,9 @@ import numpy as np
 from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig, AudioConfig, ProsodyConfig, VadConfig
 from .intervals import hop_samples
-from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, cut_windows, energy_gate, frame_energy_db, frame_speech_probabilities,
-                  make_vad, rejected_share, silero_onnx, voiced_runs, silero_speech, spread_windows, window_starts)
+from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, WebrtcVad, cut_windows, energy_gate, frame_energy_db,
+                  frame_speech_probabilities, make_vad, rejected_share, silero_onnx, silero_speech, spread_windows,
+                  voiced_frames, voiced_runs, window_starts)
 
 CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
 
@@ -79,8 +80,8 @@ def measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        frames, sampled = _measure_frames(info, audio, vad, prosody)
-        return check_noisy_lines(info, frames, sampled, audio, vad)
+        frames, sample = _measure_frames(info, audio, vad, prosody)
+        return check_noisy_lines(info, frames, sample, audio, vad)
 
 
 def _noise_check_on(vad: VadConfig, rate_hz: int) -> bool:
@@ -92,8 +93,9 @@ class _WindowScorer:
     block's tail is the first window's lead-in; at the start of the file, the opening audio played
     backwards: from a fresh state silero scores the first half second of any sound, noise too, as speech)."""
 
-    def __init__(self, model: SileroOnnx, hop: int, vad: VadConfig):
-        self.model, self.hop = model, hop
+    def __init__(self, rate_hz: int, hop: int, vad: VadConfig):
+        self.rate_hz, self.hop = rate_hz, hop
+        self.chunk = SILERO_CHUNK_SAMPLES[rate_hz]
         self.window_frames = max(1, int(round(vad.noise_check_window_s / vad.hop_s)))
         self.lead_frames = int(round(vad.noise_check_lead_s / vad.hop_s))
         self._tail: np.ndarray | None = None
@@ -111,6 +113,10 @@ class _WindowScorer:
         self._first_frame += len(block) // self.hop
         return samples
 
+    @property
+    def model(self) -> SileroOnnx:
+        return silero_onnx(self.rate_hz)  # loaded on first use: a clean call's sample never needs it
+
     def score(self, block: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Probabilities of the windows at ``starts`` (frames of this block), one per frame of the block."""
         return frame_speech_probabilities(self.model, self._with_lead(block), self.hop, starts,
@@ -124,15 +130,51 @@ class _WindowScorer:
         starts = starts[starts < len(block) // self.hop]
         if len(starts):
             self._collected.append((starts + first, cut_windows(samples, self.hop, starts, window_frames=self.window_frames,
-                                                                lead_frames=self.lead_frames, chunk=self.model.chunk)))
+                                                                lead_frames=self.lead_frames, chunk=self.chunk)))
+
+    def _windows(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._collected:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), np.float32)
+        return np.concatenate([s for s, _ in self._collected]), np.concatenate([w for _, w in self._collected])
+
+    def webrtc_mode3(self, n_frames: int, vad: VadConfig) -> np.ndarray:
+        """webrtcvad at its most aggressive mode on the collected windows (each from a fresh state after
+        its lead-in): 1.0 speech, 0.0 not, NaN outside the windows; a cheap first screen (~4000x real time)."""
+        starts, windows = self._windows()
+        decided = np.zeros((len(starts), windows.shape[1] // self.hop if len(starts) else 0), np.float32)
+        for i, window in enumerate(windows):
+            decided[i] = WebrtcVad(self.rate_hz, frame_ms=vad.frame_ms, mode=3,
+                                   decision_ms=vad.webrtc_decision_ms).process(window)
+        per_chunk = decided[:, self.lead_frames : self.lead_frames + self.window_frames]
+        result = np.full(n_frames, np.nan, np.float32)
+        for i, start in enumerate(starts):
+            stop = min(n_frames, start + self.window_frames)
+            result[start:stop] = per_chunk[i, : stop - start]
+        return result
+
+    def voiced_share(self, active: np.ndarray, *, max_windows: int) -> tuple[float, int]:
+        """Share of the ``active`` frames in up to ``max_windows`` collected windows (evenly spread) that
+        are voiced (:func:`~analyzer.vad.voiced_frames`), and how many frames were judged."""
+        starts, windows = self._windows()
+        if not len(starts):
+            return 0.0, 0
+        picked = np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).round().astype(int))
+        voiced = judged = 0
+        for i in picked:
+            start = starts[i]
+            piece = windows[i, self.lead_frames * self.hop :]
+            flags = voiced_frames(piece, self.rate_hz, hop_s=self.hop / self.rate_hz)[: self.window_frames]
+            mask = active[start : start + len(flags)]
+            voiced += int(flags[: len(mask)][mask].sum())
+            judged += int(mask.sum())
+        return (voiced / judged if judged else 0.0), judged
 
     def scored(self, n_frames: int) -> np.ndarray:
-        """The collected windows' probabilities, one per frame of the call (NaN elsewhere)."""
-        if not self._collected:
+        """The collected windows' silero probabilities, one per frame of the call (NaN elsewhere)."""
+        starts, windows = self._windows()
+        if not len(starts):
             return np.full(n_frames, np.nan, np.float32)
-        starts = np.concatenate([s for s, _ in self._collected])
-        windows = np.concatenate([w for _, w in self._collected])
-        return spread_windows(self.model.window_probabilities(windows), starts, n_frames, chunk=self.model.chunk,
+        return spread_windows(self.model.window_probabilities(windows), starts, n_frames, chunk=self.chunk,
                               hop=self.hop, window_frames=self.window_frames, lead_frames=self.lead_frames)
 
 
@@ -149,7 +191,7 @@ def sample_window_starts(decided: np.ndarray, *, window_frames: int, n_windows: 
 
 
 def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
-                    prosody: ProsodyConfig | None) -> tuple[CallFrames, np.ndarray | None]:
+                    prosody: ProsodyConfig | None) -> tuple[CallFrames, list | None]:
     rate = info.analysis_rate_hz
     hop_s = vad.hop_s
     hop = hop_samples(rate, hop_s)
@@ -157,8 +199,7 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
     vads = [make_vad(vad, rate) for _ in range(n_channels)]
     scorers = None
     if _noise_check_on(vad, rate) and vad.noise_check == "auto" and vad.noise_check_sample_s > 0:
-        model = silero_onnx(rate)
-        scorers = [_WindowScorer(model, hop, vad) for _ in range(n_channels)]
+        scorers = [_WindowScorer(rate, hop, vad) for _ in range(n_channels)]
         windows_per_s = vad.noise_check_sample_s / vad.noise_check_window_s / max(info.duration_s, 1e-9)
     energy, decisions, intensity, pitch = [], [], [], []
     blocks = _channel_blocks(info, audio.block_s, n_channels)
@@ -207,42 +248,50 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
     if not energy:
         empty = np.zeros((0, n_channels), np.float32)
         with_prosody = empty if prosody is not None else None
-        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate), None
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate), scorers
     return CallFrames(
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
         np.concatenate(intensity) if prosody is not None else None, np.concatenate(pitch) if prosody is not None else None,
         decoded_samples / rate,
-    ), (np.column_stack([scorer.scored(sum(len(d) for d in decisions)) for scorer in scorers]) if scorers is not None else None)
+    ), scorers
 
 
-def check_noisy_lines(info: AudioInfo, frames: CallFrames, sampled_prob: np.ndarray | None, audio: AudioConfig,
+def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, audio: AudioConfig,
                       vad: VadConfig) -> CallFrames:
     """The frames with webrtc's speech re-checked by silero-vad on the channels where it admits noise.
 
-    ``sampled_prob``: silero's probabilities on the sample of webrtc's speech scored while measuring
-    (``(n_frames, n_channels)``, NaN elsewhere; None with ``noise_check`` 'always' or off). A channel
-    whose gated speech frames (:func:`~analyzer.vad.energy_gate`) silero scores below
-    ``noise_check_threshold`` in at least ``noise_check_min_rejected`` of the sample is decoded again
-    and keeps only the speech frames silero scores at least that high (all channels with 'always').
-    ``CallFrames.noise_check`` says per channel: ``sampled_s`` (speech frames scored), ``rejected_share``
-    and ``checked`` (whether the whole channel was re-checked).
+    ``sample``: per channel, the windows of webrtc's speech collected while measuring (None with
+    ``noise_check`` 'always' or off). Per channel, on the gated speech frames of the sample
+    (:func:`~analyzer.vad.energy_gate`): if webrtcvad's mode 3 rejects at least ``noise_check_prescreen``
+    of them, silero scores the sample; if it scores at least ``noise_check_min_rejected`` of them below
+    ``noise_check_threshold``, the channel is decoded again and re-checked (:func:`_score_speech`; all
+    channels with 'always'). ``CallFrames.noise_check`` says per channel: ``sampled_s`` (speech frames
+    in the sample), ``mode3_rejected_share``, ``rejected_share`` (silero's; None when the prescreen
+    passed the channel) and ``checked`` (whether the whole channel was re-checked).
     """
     if not _noise_check_on(vad, frames.analysis_rate_hz) or frames.n_frames == 0:
         return frames
     n_channels = frames.vad.shape[1]
     report, to_check = [], []
+    sampled_prob = np.full(frames.vad.shape, np.nan, np.float32)
     for c in range(n_channels):
-        share, n_scored = 0.0, 0
-        if sampled_prob is not None:
+        share3, share, n_scored = None, None, 0
+        if sample is not None:
             active = energy_gate(frames.energy_db[:, c], frames.vad[:, c], floor_db=vad.energy_floor_db,
                                  noise_gate_db=vad.noise_gate_db)
-            share, n_scored = rejected_share(active, sampled_prob[:, c], threshold=vad.noise_check_threshold)
-        check = vad.noise_check == "always" or (n_scored > 0 and share >= vad.noise_check_min_rejected)
-        report.append({"sampled_s": round(n_scored * frames.hop_s, 2), "rejected_share": round(share, 3), "checked": check})
+            share3, n_scored = rejected_share(active, sample[c].webrtc_mode3(frames.n_frames, vad), threshold=0.5)
+            voiced, n_judged = sample[c].voiced_share(active, max_windows=vad.noise_check_voicing_windows)
+            if n_scored and (share3 >= vad.noise_check_prescreen or (n_judged and voiced < vad.noise_check_min_voiced)):
+                sampled_prob[:, c] = sample[c].scored(frames.n_frames)
+                share, _ = rejected_share(active, sampled_prob[:, c], threshold=vad.noise_check_threshold)
+        check = vad.noise_check == "always" or (share is not None and share >= vad.noise_check_min_rejected)
+        report.append({"sampled_s": round(n_scored * frames.hop_s, 2),
+                       "mode3_rejected_share": None if share3 is None else round(share3, 3),
+                       "voiced_share": None if sample is None else round(voiced, 3),
+                       "rejected_share": None if share is None else round(share, 3), "checked": check})
         if check:
             to_check.append(c)
-    decisions = frames.vad
-    prob = sampled_prob if sampled_prob is not None else np.full(frames.vad.shape, np.nan, np.float32)
+    decisions, prob = frames.vad, sampled_prob
     if to_check:
         scored, voiced = _score_speech(info, frames, to_check, audio, vad)
         decisions, prob = frames.vad.copy(), prob.copy()
@@ -259,8 +308,7 @@ def _score_speech(info: AudioInfo, frames: CallFrames, channels: list[int], audi
     speech (NaN where not scored), and which of webrtc's runs that silero does not hear are voiced
     (:func:`~analyzer.vad.voiced_runs`); both ``(n_frames, n_channels)``."""
     rate, hop = frames.analysis_rate_hz, hop_samples(frames.analysis_rate_hz, frames.hop_s)
-    model = silero_onnx(rate)
-    scorers = {c: _WindowScorer(model, hop, vad) for c in channels}
+    scorers = {c: _WindowScorer(rate, hop, vad) for c in channels}
     prob = np.full(frames.vad.shape, np.nan, np.float32)
     voiced = np.zeros(frames.vad.shape, dtype=bool)
     first = 0

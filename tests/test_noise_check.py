@@ -52,7 +52,9 @@ def test_a_clean_telephone_call_is_not_rechecked_and_keeps_its_speech():
     frames = extract_frames(probe(SAMPLE_CALL), config, prosody=False)
     webrtc = extract_frames(probe(SAMPLE_CALL), config.replace(vad={"noise_check": "off"}), prosody=False)
     assert [r["checked"] for r in frames.noise_check] == [False, False]
-    assert all(r["sampled_s"] >= 15.0 and r["rejected_share"] < 0.1 for r in frames.noise_check)
+    # the cheap screens pass it (webrtc mode 3 agrees, the speech is voiced), so silero never runs
+    assert all(r["sampled_s"] >= 15.0 and r["mode3_rejected_share"] < 0.25 and r["voiced_share"] >= 0.3
+               and r["rejected_share"] is None for r in frames.noise_check)
     assert np.array_equal(frames.vad, webrtc.vad)
 
 
