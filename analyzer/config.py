@@ -79,8 +79,14 @@ class VadConfig:
         noise_check_onset (silero's own hysteresis; a noise onset raises its score briefly);
         'always' re-checks every channel; 'off' never.
         Not used with backend 'silero'. docs/turn-taking.md, "Voice activity on noisy lines".
+    noise_check_prescreen / noise_check_min_voiced / noise_check_voicing_windows: the cheap screens:
+        silero scores the sample only where webrtc mode 3 rejects at least noise_check_prescreen of
+        it, or fewer than noise_check_min_voiced of its frames are voiced (judged on
+        noise_check_voicing_windows windows; hum and rumble that both webrtc modes accept).
     noise_check_window_s / noise_check_lead_s: silero scores windows of this length, each after this
         much lead-in audio from a fresh state.
+    A re-checked channel keeps a webrtc frame if silero hears speech there or if it lies in a run
+    silero does not hear whose frames are at least min_voiced_share voiced (a voice silero misses).
     noise_party_min_rejected / noise_party_min_scored_s: a party whose speech silero scores below
         noise_check_threshold in at least this share of at least this many scored seconds gets the
         warning that a noise source may have been taken for it.
@@ -102,10 +108,10 @@ class VadConfig:
     leading_noise_max_s: float = 1.0
     min_voiced_share: float = 0.2
     noise_check: str = "auto"
-    noise_check_sample_s: float = 40.0
+    noise_check_sample_s: float = 20.0
     noise_check_prescreen: float = 0.25
     noise_check_min_voiced: float = 0.1
-    noise_check_voicing_windows: int = 2
+    noise_check_voicing_windows: int = 1
     noise_check_min_rejected: float = 0.2
     noise_check_threshold: float = 0.2
     noise_check_onset: float = 0.5

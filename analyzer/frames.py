@@ -263,11 +263,13 @@ def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, 
     ``sample``: per channel, the windows of webrtc's speech collected while measuring (None with
     ``noise_check`` 'always' or off). Per channel, on the gated speech frames of the sample
     (:func:`~analyzer.vad.energy_gate`): if webrtcvad's mode 3 rejects at least ``noise_check_prescreen``
-    of them, silero scores the sample; if it scores at least ``noise_check_min_rejected`` of them below
-    ``noise_check_threshold``, the channel is decoded again and re-checked (:func:`_score_speech`; all
-    channels with 'always'). ``CallFrames.noise_check`` says per channel: ``sampled_s`` (speech frames
-    in the sample), ``mode3_rejected_share``, ``rejected_share`` (silero's; None when the prescreen
-    passed the channel) and ``checked`` (whether the whole channel was re-checked).
+    of them, or fewer than ``noise_check_min_voiced`` of them are voiced (judged on
+    ``noise_check_voicing_windows`` windows), silero scores the sample (the two cheap screens keep
+    silero, and onnxruntime, off clean calls); if silero scores at least ``noise_check_min_rejected``
+    of them below ``noise_check_threshold``, the channel is decoded again and re-checked
+    (:func:`_score_speech`; all channels with 'always'). ``CallFrames.noise_check`` says per channel:
+    ``sampled_s`` (speech frames in the sample), ``mode3_rejected_share``, ``voiced_share``,
+    ``rejected_share`` (silero's; None when the screens passed the channel) and ``checked``.
     """
     if not _noise_check_on(vad, frames.analysis_rate_hz) or frames.n_frames == 0:
         return frames
@@ -275,7 +277,7 @@ def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, 
     report, to_check = [], []
     sampled_prob = np.full(frames.vad.shape, np.nan, np.float32)
     for c in range(n_channels):
-        share3, share, n_scored = None, None, 0
+        share3, share, n_scored, voiced, n_judged = None, None, 0, 0.0, 0
         if sample is not None:
             active = energy_gate(frames.energy_db[:, c], frames.vad[:, c], floor_db=vad.energy_floor_db,
                                  noise_gate_db=vad.noise_gate_db)
@@ -287,7 +289,7 @@ def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, 
         check = vad.noise_check == "always" or (share is not None and share >= vad.noise_check_min_rejected)
         report.append({"sampled_s": round(n_scored * frames.hop_s, 2),
                        "mode3_rejected_share": None if share3 is None else round(share3, 3),
-                       "voiced_share": None if sample is None else round(voiced, 3),
+                       "voiced_share": None if sample is None or not n_judged else round(voiced, 3),
                        "rejected_share": None if share is None else round(share, 3), "checked": check})
         if check:
             to_check.append(c)
