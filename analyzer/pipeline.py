@@ -68,7 +68,10 @@ def analyze_file(
     segments = drop_leading_noise(segments, functools.partial(voiced_share, info, speakers),
                                   max_s=config.vad.leading_noise_max_s, min_voiced_share=config.vad.min_voiced_share)
     if not segments:
-        raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
+        rechecked = any(r["checked"] for r in frames.noise_check)
+        raise AudioError("no speech found in any channel (silent or constant recording"
+                         + (", or noise only: silero-vad heard no speech in what webrtcvad took for it)" if rechecked else ")"),
+                         path=str(path))
     clock.lap("vad_segments")
     diarization = None
     mixed_speech = segments if mono else None
