@@ -22,3 +22,24 @@ def test_default_vad_reaches_f1_093_on_ami_excerpts_where_webrtc_alone_admits_no
     assert checked["pooled"]["recall"] >= 0.90
     # the excerpts webrtc fills with noise are the ones re-checked; clean ones are left alone
     assert checked["noise_check"]["trn02"]["checked"] and not checked["noise_check"]["trn09"]["checked"]
+
+
+def test_on_a_real_meeting_excerpt_noise_is_no_party_without_a_warning(corpora):
+    """tst01 (test split): 6 s of annotated speech in 30 s of room noise and background talk."""
+    from analyzer.config import AnalysisConfig
+    from analyzer.intervals import Segment, segments_to_frames
+    from analyzer.pipeline import analyze_file
+    from callsim.evaluation import read_rttm
+
+    ami = corpora / "calls" / "ami_meetings"
+    truth = read_rttm(ami / "debug.test.rttm")["tst01"]
+    result = analyze_file(ami / "tst01.flac", AnalysisConfig().replace(emotion={"enabled": False}))
+    n = int(result.duration_s * 100) + 1
+    annotated = segments_to_frames(truth, n, 0.01)
+    for party in ("agent", "customer"):
+        mask = segments_to_frames([Segment(s["start_s"], s["end_s"]) for s in result.segments if s["speaker"] == party],
+                                  n, 0.01)
+        if mask.sum() and (mask & annotated).sum() < 0.5 * mask.sum():  # mostly not annotated speech: noise
+            assert any(f"taken for the {party}" in w for w in result.warnings), (party, result.warnings)
+    # measured when written: the customer (2.2 s, 52 % annotated) carries the warning, silero rejecting 73 % of it
+    assert any("noise source may have been taken for the customer" in w for w in result.warnings)
