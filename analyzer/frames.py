@@ -99,7 +99,6 @@ class _WindowScorer:
         self.window_frames = max(1, int(round(vad.noise_check_window_s / vad.hop_s)))
         self.lead_frames = int(round(vad.noise_check_lead_s / vad.hop_s))
         self._tail: np.ndarray | None = None
-
         self._first_frame = 0  # frame of the call at which the next block starts
         self._collected: list[tuple[np.ndarray, np.ndarray]] = []  # (call frames, windows) kept for one batch
 
@@ -145,11 +144,11 @@ class _WindowScorer:
         for i, window in enumerate(windows):
             decided[i] = WebrtcVad(self.rate_hz, frame_ms=vad.frame_ms, mode=3,
                                    decision_ms=vad.webrtc_decision_ms).process(window)
-        per_chunk = decided[:, self.lead_frames : self.lead_frames + self.window_frames]
+        per_frame = decided[:, self.lead_frames : self.lead_frames + self.window_frames]
         result = np.full(n_frames, np.nan, np.float32)
         for i, start in enumerate(starts):
             stop = min(n_frames, start + self.window_frames)
-            result[start:stop] = per_chunk[i, : stop - start]
+            result[start:stop] = per_frame[i, : stop - start]
         return result
 
     def voiced_share(self, active: np.ndarray, *, max_windows: int) -> tuple[float, int]:
@@ -298,8 +297,8 @@ def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, 
         scored, voiced = _score_speech(info, frames, to_check, audio, vad)
         decisions, prob = frames.vad.copy(), prob.copy()
         for c in to_check:
-            decisions[:, c] = (frames.vad[:, c] & voiced[:, c]) | (frames.vad[:, c] & silero_speech(
-                scored[:, c], threshold=vad.noise_check_threshold, onset=vad.noise_check_onset))
+            heard = silero_speech(scored[:, c], threshold=vad.noise_check_threshold, onset=vad.noise_check_onset)
+            decisions[:, c] = frames.vad[:, c] & (heard | voiced[:, c])
             prob[:, c] = np.where(np.isnan(scored[:, c]), prob[:, c], scored[:, c])
     return dataclasses.replace(frames, vad=decisions, noise_check=tuple(report), speech_prob=prob)
 
