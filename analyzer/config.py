@@ -69,6 +69,27 @@ class VadConfig:
     leading_noise_max_s / min_voiced_share: before a party's first voice, its segments shorter than
         leading_noise_max_s with less than min_voiced_share voiced frames are dropped as non-speech
         (a thump or click is not the agent's first turn; analyzer.vad.drop_leading_noise).
+    noise_check: the noisy-line check of webrtc's decisions by silero-vad (ONNX), per channel: 'auto'
+        (default: where a sample of the channel's speech looks like noise, re-check the channel),
+        'always' (re-check every channel) or 'off'; not used with backend 'silero'.
+        docs/turn-taking.md, "Voice activity on noisy lines".
+    noise_check_sample_s: at most this much of each channel's webrtc speech is sampled, in windows
+        spread over the call.
+    noise_check_prescreen / noise_check_min_voiced / noise_check_voicing_windows: the cheap screens:
+        silero scores the sample only where webrtc mode 3 rejects at least noise_check_prescreen of
+        it, or fewer than noise_check_min_voiced of its frames are voiced (judged on
+        noise_check_voicing_windows windows; hum and rumble that both webrtc modes accept).
+    noise_check_min_rejected: a channel whose sampled speech silero scores below noise_check_threshold
+        in at least this share is re-checked (decoded again, every window with webrtc speech scored).
+    noise_check_threshold / noise_check_onset: in a re-checked channel a webrtc frame stays speech if
+        silero scores it >= noise_check_threshold in a run of such frames that reaches
+        noise_check_onset (silero's own hysteresis: a noise onset raises its score briefly), or if it
+        lies in a run silero does not hear whose frames are at least min_voiced_share voiced.
+    noise_check_window_s / noise_check_lead_s: silero scores windows of this length, each after this
+        much lead-in audio from a fresh state.
+    noise_party_min_rejected / noise_party_min_scored_s: a party whose speech silero scores below
+        noise_check_threshold in at least this share of at least this many scored seconds gets the
+        warning that a noise source may have been taken for it.
     """
 
     backend: str = "webrtc"
@@ -86,6 +107,18 @@ class VadConfig:
     crosstalk: bool = True
     leading_noise_max_s: float = 1.0
     min_voiced_share: float = 0.2
+    noise_check: str = "auto"
+    noise_check_sample_s: float = 20.0
+    noise_check_prescreen: float = 0.25
+    noise_check_min_voiced: float = 0.1
+    noise_check_voicing_windows: int = 1
+    noise_check_min_rejected: float = 0.2
+    noise_check_threshold: float = 0.2
+    noise_check_onset: float = 0.5
+    noise_check_window_s: float = 1.28
+    noise_check_lead_s: float = 0.64
+    noise_party_min_rejected: float = 0.5
+    noise_party_min_scored_s: float = 1.0
 
     def __post_init__(self):
         if self.backend not in ("webrtc", "silero"):
@@ -96,6 +129,8 @@ class VadConfig:
             raise ConfigError(f"webrtc_decision_ms must be 10, 20 or 30 and a multiple of frame_ms, got {self.webrtc_decision_ms}")
         if self.webrtc_mode not in (0, 1, 2, 3):
             raise ConfigError(f"webrtc_mode must be 0..3, got {self.webrtc_mode}")
+        if self.noise_check not in ("auto", "always", "off"):
+            raise ConfigError(f"vad noise_check must be 'auto', 'always' or 'off', got {self.noise_check!r}")
 
     @property
     def hop_s(self) -> float:
@@ -431,6 +466,12 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "energy_floor_db": {"ge": 0, "le": 120}, "noise_gate_db": {"ge": 0, "le": 60}, "edge_gate_db": {"ge": 0, "le": 60},
         "edge_extension_s": {"ge": 0, "le": 5}, "crosstalk_margin_db": {"ge": 0, "le": 60},
         "leading_noise_max_s": {"ge": 0, "le": 60}, "min_voiced_share": {"ge": 0, "le": 1},
+        "noise_check_sample_s": {"ge": 0, "le": 3600}, "noise_check_prescreen": {"ge": 0, "le": 1},
+        "noise_check_min_voiced": {"ge": 0, "le": 1}, "noise_check_voicing_windows": {"ge": 0, "le": 1000},
+        "noise_check_min_rejected": {"ge": 0, "le": 1}, "noise_check_threshold": {"gt": 0, "le": 1},
+        "noise_check_onset": {"gt": 0, "le": 1}, "noise_check_window_s": {"ge": 0.1, "le": 30},
+        "noise_check_lead_s": {"ge": 0, "le": 10}, "noise_party_min_rejected": {"ge": 0, "le": 1},
+        "noise_party_min_scored_s": {"ge": 0, "le": 3600},
     },
     "turns": {
         "backchannel_max_s": {"gt": 0, "le": 30}, "backchannel_pause_max_s": {"ge": 0, "le": 60},

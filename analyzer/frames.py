@@ -7,6 +7,8 @@ few numbers per channel, so memory grows by ~20 bytes per channel per 10 ms
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -15,7 +17,9 @@ import numpy as np
 from .audio import AudioInfo, iter_blocks
 from .config import AnalysisConfig, AudioConfig, ProsodyConfig, VadConfig
 from .intervals import hop_samples
-from .vad import frame_energy_db, make_vad
+from .vad import (SILERO_CHUNK_SAMPLES, SileroOnnx, WebrtcVad, cut_windows, energy_gate, frame_energy_db,
+                  frame_speech_probabilities, make_vad, rejected_share, silero_onnx, silero_speech, spread_windows,
+                  voiced_frames, voiced_runs, window_starts)
 
 CONTEXT_S = 0.48  # audio on each side of a block for pitch/intensity (>= prosody.MIN_CONTEXT_S; a multiple of BLOCK_GRID_S)
 
@@ -31,6 +35,8 @@ class CallFrames:
     intensity_db: np.ndarray | None  # Praat-style intensity (dB), or None when prosody is off
     f0_hz: np.ndarray | None  # NaN where unvoiced
     decoded_s: float = 0.0  # seconds of audio actually decoded (a truncated file decodes less than its header says)
+    noise_check: tuple = ()  # per channel: what the noisy-line check found and did (see check_noisy_lines)
+    speech_prob: np.ndarray | None = None  # silero's speech probability (0..1) where it scored, NaN elsewhere
 
     @property
     def n_frames(self) -> int:
@@ -74,15 +80,126 @@ def measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _measure_frames(info, audio, vad, prosody)
+        frames, sample = _measure_frames(info, audio, vad, prosody)
+        return check_noisy_lines(info, frames, sample, audio, vad)
 
 
-def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody: ProsodyConfig | None) -> CallFrames:
+def _noise_check_on(vad: VadConfig, rate_hz: int) -> bool:
+    return vad.backend == "webrtc" and vad.noise_check != "off" and rate_hz in SILERO_CHUNK_SAMPLES
+
+
+class _WindowScorer:
+    """Silero's frame probabilities of chosen windows of one channel, block by block (the previous
+    block's tail is the first window's lead-in; at the start of the file, the opening audio played
+    backwards: from a fresh state silero scores the first half second of any sound, noise too, as speech)."""
+
+    def __init__(self, rate_hz: int, hop: int, vad: VadConfig):
+        self.rate_hz, self.hop = rate_hz, hop
+        self.chunk = SILERO_CHUNK_SAMPLES[rate_hz]
+        self.window_frames = max(1, int(round(vad.noise_check_window_s / vad.hop_s)))
+        self.lead_frames = int(round(vad.noise_check_lead_s / vad.hop_s))
+        self._tail: np.ndarray | None = None
+        self._first_frame = 0  # frame of the call at which the next block starts
+        self._collected: list[tuple[np.ndarray, np.ndarray]] = []  # (call frames, windows) kept for one batch
+
+    def _with_lead(self, block: np.ndarray) -> np.ndarray:
+        if self._tail is None:
+            opening = block[: self.lead_frames * self.hop][::-1]
+            self._tail = np.concatenate([np.zeros(self.lead_frames * self.hop - len(opening), np.float32), opening])
+        samples = np.concatenate([self._tail, block])
+        if self.lead_frames:
+            self._tail = samples[len(samples) - self.lead_frames * self.hop :]
+        self._first_frame += len(block) // self.hop
+        return samples
+
+    @property
+    def model(self) -> SileroOnnx:
+        return silero_onnx(self.rate_hz)  # loaded on first use: a clean call's sample never needs it
+
+    def score(self, block: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Probabilities of the windows at ``starts`` (frames of this block), one per frame of the block."""
+        return frame_speech_probabilities(self.model, self._with_lead(block), self.hop, starts,
+                                          window_frames=self.window_frames, lead_frames=self.lead_frames)
+
+    def collect(self, block: np.ndarray, starts: np.ndarray) -> None:
+        """Keep the windows at ``starts`` (frames of this block) to be scored in one batch by :meth:`scored`
+        (a sample of a few dozen windows is ~2x cheaper scored together than block by block)."""
+        first = self._first_frame
+        samples = self._with_lead(block)
+        starts = starts[starts < len(block) // self.hop]
+        if len(starts):
+            self._collected.append((starts + first, cut_windows(samples, self.hop, starts, window_frames=self.window_frames,
+                                                                lead_frames=self.lead_frames, chunk=self.chunk)))
+
+    def _windows(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._collected:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), np.float32)
+        return np.concatenate([s for s, _ in self._collected]), np.concatenate([w for _, w in self._collected])
+
+    def webrtc_mode3(self, n_frames: int, vad: VadConfig) -> np.ndarray:
+        """webrtcvad at its most aggressive mode on the collected windows (each from a fresh state after
+        its lead-in): 1.0 speech, 0.0 not, NaN outside the windows; a cheap first screen (~4000x real time)."""
+        starts, windows = self._windows()
+        decided = np.zeros((len(starts), windows.shape[1] // self.hop if len(starts) else 0), np.float32)
+        for i, window in enumerate(windows):
+            decided[i] = WebrtcVad(self.rate_hz, frame_ms=vad.frame_ms, mode=3,
+                                   decision_ms=vad.webrtc_decision_ms).process(window)
+        per_frame = decided[:, self.lead_frames : self.lead_frames + self.window_frames]
+        result = np.full(n_frames, np.nan, np.float32)
+        for i, start in enumerate(starts):
+            stop = min(n_frames, start + self.window_frames)
+            result[start:stop] = per_frame[i, : stop - start]
+        return result
+
+    def voiced_share(self, active: np.ndarray, *, max_windows: int) -> tuple[float, int]:
+        """Share of the ``active`` frames in up to ``max_windows`` collected windows (evenly spread) that
+        are voiced (:func:`~analyzer.vad.voiced_frames`), and how many frames were judged."""
+        starts, windows = self._windows()
+        if not len(starts):
+            return 0.0, 0
+        picked = np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).round().astype(int))
+        voiced = judged = 0
+        for i in picked:
+            start = starts[i]
+            piece = windows[i, self.lead_frames * self.hop :]
+            flags = voiced_frames(piece, self.rate_hz, hop_s=self.hop / self.rate_hz)[: self.window_frames]
+            mask = active[start : start + len(flags)]
+            voiced += int(flags[: len(mask)][mask].sum())
+            judged += int(mask.sum())
+        return (voiced / judged if judged else 0.0), judged
+
+    def scored(self, n_frames: int) -> np.ndarray:
+        """The collected windows' silero probabilities, one per frame of the call (NaN elsewhere)."""
+        starts, windows = self._windows()
+        if not len(starts):
+            return np.full(n_frames, np.nan, np.float32)
+        return spread_windows(self.model.window_probabilities(windows), starts, n_frames, chunk=self.chunk,
+                              hop=self.hop, window_frames=self.window_frames, lead_frames=self.lead_frames)
+
+
+def sample_window_starts(decided: np.ndarray, *, window_frames: int, n_windows: int) -> np.ndarray:
+    """Up to ``n_windows`` tiles of ``window_frames`` frames, evenly spread over the tiles in which
+    the detector found speech (the sample the noisy-line check scores)."""
+    n_tiles = len(decided) // window_frames
+    if n_tiles == 0 or n_windows <= 0:
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.flatnonzero(decided[: n_tiles * window_frames].reshape(n_tiles, window_frames).any(axis=1))
+    if len(candidates) > n_windows:
+        candidates = candidates[np.linspace(0, len(candidates) - 1, n_windows).round().astype(int)]
+    return candidates * window_frames
+
+
+def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig,
+                    prosody: ProsodyConfig | None) -> tuple[CallFrames, list | None]:
     rate = info.analysis_rate_hz
     hop_s = vad.hop_s
     hop = hop_samples(rate, hop_s)
     n_channels = 1 if (audio.mono_mix or info.n_channels == 1) else 2
     vads = [make_vad(vad, rate) for _ in range(n_channels)]
+    scorers = None
+    if _noise_check_on(vad, rate) and vad.noise_check == "auto" and vad.noise_check_sample_s > 0:
+        scorers = [_WindowScorer(rate, hop, vad) for _ in range(n_channels)]
+        windows_per_s = vad.noise_check_sample_s / vad.noise_check_window_s / max(info.duration_s, 1e-9)
     energy, decisions, intensity, pitch = [], [], [], []
     blocks = _channel_blocks(info, audio.block_s, n_channels)
     if prosody is not None:
@@ -102,6 +219,11 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody
         energy.append(np.column_stack([frame_energy_db(core[:, c], hop) for c in range(n_channels)]))
         decided = np.column_stack([vads[c].process(core[:, c]) for c in range(n_channels)])
         decisions.append(decided)
+        if scorers is not None:
+            n_windows = math.ceil(windows_per_s * n * hop_s)
+            for c in range(n_channels):
+                scorers[c].collect(core[:, c], sample_window_starts(decided[:, c], window_frames=scorers[c].window_frames,
+                                                                    n_windows=n_windows))
         if prosody is not None:
             first = left // hop
             n_padded = len(padded) // hop
@@ -125,12 +247,85 @@ def _measure_frames(info: AudioInfo, audio: AudioConfig, vad: VadConfig, prosody
     if not energy:
         empty = np.zeros((0, n_channels), np.float32)
         with_prosody = empty if prosody is not None else None
-        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate)
+        return CallFrames(hop_s, rate, empty, empty.astype(bool), with_prosody, with_prosody, decoded_samples / rate), scorers
     return CallFrames(
         hop_s, rate, np.concatenate(energy), np.concatenate(decisions),
         np.concatenate(intensity) if prosody is not None else None, np.concatenate(pitch) if prosody is not None else None,
         decoded_samples / rate,
-    )
+    ), scorers
+
+
+def check_noisy_lines(info: AudioInfo, frames: CallFrames, sample: list | None, audio: AudioConfig,
+                      vad: VadConfig) -> CallFrames:
+    """The frames with webrtc's speech re-checked by silero-vad on the channels where it admits noise.
+
+    ``sample``: per channel, the windows of webrtc's speech collected while measuring (None with
+    ``noise_check`` 'always' or off). Per channel, on the gated speech frames of the sample
+    (:func:`~analyzer.vad.energy_gate`): if webrtcvad's mode 3 rejects at least ``noise_check_prescreen``
+    of them, or fewer than ``noise_check_min_voiced`` of them are voiced (judged on
+    ``noise_check_voicing_windows`` windows), silero scores the sample (the two cheap screens keep
+    silero, and onnxruntime, off clean calls); if silero scores at least ``noise_check_min_rejected``
+    of them below ``noise_check_threshold``, the channel is decoded again and re-checked
+    (:func:`_score_speech`; all channels with 'always'). ``CallFrames.noise_check`` says per channel:
+    ``sampled_s`` (speech frames in the sample), ``mode3_rejected_share``, ``voiced_share``,
+    ``rejected_share`` (silero's; None when the screens passed the channel) and ``checked``.
+    """
+    if not _noise_check_on(vad, frames.analysis_rate_hz) or frames.n_frames == 0:
+        return frames
+    n_channels = frames.vad.shape[1]
+    report, to_check = [], []
+    sampled_prob = np.full(frames.vad.shape, np.nan, np.float32)
+    for c in range(n_channels):
+        share3, share, n_scored, voiced, n_judged = None, None, 0, 0.0, 0
+        if sample is not None:
+            active = energy_gate(frames.energy_db[:, c], frames.vad[:, c], floor_db=vad.energy_floor_db,
+                                 noise_gate_db=vad.noise_gate_db)
+            share3, n_scored = rejected_share(active, sample[c].webrtc_mode3(frames.n_frames, vad), threshold=0.5)
+            voiced, n_judged = sample[c].voiced_share(active, max_windows=vad.noise_check_voicing_windows)
+            if n_scored and (share3 >= vad.noise_check_prescreen or (n_judged and voiced < vad.noise_check_min_voiced)):
+                sampled_prob[:, c] = sample[c].scored(frames.n_frames)
+                share, _ = rejected_share(active, sampled_prob[:, c], threshold=vad.noise_check_threshold)
+        check = vad.noise_check == "always" or (share is not None and share >= vad.noise_check_min_rejected)
+        report.append({"sampled_s": round(n_scored * frames.hop_s, 2),
+                       "mode3_rejected_share": None if share3 is None else round(share3, 3),
+                       "voiced_share": None if sample is None or not n_judged else round(voiced, 3),
+                       "rejected_share": None if share is None else round(share, 3), "checked": check})
+        if check:
+            to_check.append(c)
+    decisions, prob = frames.vad, sampled_prob
+    if to_check:
+        scored, voiced = _score_speech(info, frames, to_check, audio, vad)
+        decisions, prob = frames.vad.copy(), prob.copy()
+        for c in to_check:
+            heard = silero_speech(scored[:, c], threshold=vad.noise_check_threshold, onset=vad.noise_check_onset)
+            decisions[:, c] = frames.vad[:, c] & (heard | voiced[:, c])
+            prob[:, c] = np.where(np.isnan(scored[:, c]), prob[:, c], scored[:, c])
+    return dataclasses.replace(frames, vad=decisions, noise_check=tuple(report), speech_prob=prob)
+
+
+def _score_speech(info: AudioInfo, frames: CallFrames, channels: list[int], audio: AudioConfig,
+                  vad: VadConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A second decode pass over ``channels``: silero's probability on every window that holds webrtc
+    speech (NaN where not scored), and which of webrtc's runs that silero does not hear are voiced
+    (:func:`~analyzer.vad.voiced_runs`); both ``(n_frames, n_channels)``."""
+    rate, hop = frames.analysis_rate_hz, hop_samples(frames.analysis_rate_hz, frames.hop_s)
+    scorers = {c: _WindowScorer(rate, hop, vad) for c in channels}
+    prob = np.full(frames.vad.shape, np.nan, np.float32)
+    voiced = np.zeros(frames.vad.shape, dtype=bool)
+    first = 0
+    for block in _channel_blocks(info, audio.block_s, frames.vad.shape[1]):
+        n = min(len(block) // hop, frames.n_frames - first)
+        if n <= 0:
+            break
+        for c in channels:
+            decided = frames.vad[first : first + n, c]
+            starts = window_starts(decided, window_frames=scorers[c].window_frames)
+            prob[first : first + n, c] = block_prob = scorers[c].score(block[: n * hop, c], starts)[:n]
+            unheard = decided & ~silero_speech(block_prob, threshold=vad.noise_check_threshold, onset=vad.noise_check_onset)
+            voiced[first : first + n, c] = voiced_runs(unheard, block[: n * hop, c], rate, hop_s=frames.hop_s,
+                                                       min_voiced_share=vad.min_voiced_share)
+        first += n
+    return prob, voiced
 
 
 def _take(values: np.ndarray, first: int, n: int) -> np.ndarray:

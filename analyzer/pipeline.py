@@ -26,7 +26,7 @@ from .metrics.reliability import unreliable_metrics
 from .metrics.words import words_metrics
 from .result import CallResult
 from .turns import Conversation, Turn, analyse_conversation
-from .vad import channel_segments, drop_leading_noise, voiced_frame_share
+from .vad import channel_segments, drop_leading_noise, noise_party_warnings, party_rejected_shares, voiced_frame_share
 
 
 def file_digest(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -68,7 +68,10 @@ def analyze_file(
     segments = drop_leading_noise(segments, functools.partial(voiced_share, info, speakers),
                                   max_s=config.vad.leading_noise_max_s, min_voiced_share=config.vad.min_voiced_share)
     if not segments:
-        raise AudioError("no speech found in any channel (silent or constant recording)", path=str(path))
+        rechecked = any(r["checked"] for r in frames.noise_check)
+        raise AudioError("no speech found in any channel (silent or constant recording"
+                         + (", or noise only: silero-vad heard no speech in what webrtcvad took for it)" if rechecked else ")"),
+                         path=str(path))
     clock.lap("vad_segments")
     diarization = None
     mixed_speech = segments if mono else None
@@ -120,6 +123,12 @@ def analyze_file(
     else:
         warnings.extend(f"no speech found on the {party} channel (one-sided recording or wrong channel mapping)"
                         for party in PARTIES if not any(s.speaker == party for s in segments))
+    if frames.speech_prob is not None:
+        shares = party_rejected_shares(segments, frames.speech_prob, channel_of, hop_s=frames.hop_s,
+                                       threshold=config.vad.noise_check_threshold)
+        warnings.extend(noise_party_warnings(shares, min_rejected=config.vad.noise_party_min_rejected,
+                                             min_scored_s=config.vad.noise_party_min_scored_s,
+                                             threshold=config.vad.noise_check_threshold))
 
     versions = {"call_analyzer": __version__}
     versions.update({k: v for k, v in (("emotion_model", emotion_info.get("model")),

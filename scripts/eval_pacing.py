@@ -132,7 +132,7 @@ def detect_segments(system: str, path: Path, config: AnalysisConfig) -> list[Seg
         frames = extract_frames(info, config, prosody=False)
         return _first_voice(info, channel_segments(frames.vad, frames.energy_db, list(PARTIES), config.vad), list(PARTIES), config)
     if system.startswith("webrtcvad-"):
-        raw = config.replace(vad={"webrtc_mode": int(system[-1])})
+        raw = config.replace(vad={"webrtc_mode": int(system[-1]), "noise_check": "off"})  # raw webrtcvad: no check
         frames = extract_frames(info, raw, prosody=False)
         hop_s = raw.vad.frame_ms / 1000
         segments = [s for c, p in enumerate(PARTIES) for s in frames_to_segments(frames.vad[:, c], hop_s, p)]

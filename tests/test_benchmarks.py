@@ -74,14 +74,14 @@ def test_pacing_quick_scores_ours_and_every_peer_in_both_stereo_conditions_and_o
         assert data["not_available"].startswith("not available:")
 
 
-def test_ami_quick_scores_two_configurations_of_ours_and_four_raw_peers_on_one_file(suite, out, corpora):
+def test_ami_quick_scores_six_configurations_of_ours_and_four_raw_peers_on_one_file(suite, out, corpora):
     suite.bench_ami(out, quick=True)
     md, data = _load(out, "ami_vad")
-    assert len(data["results"]) == 6 and sum("(raw)" in name for name in data["results"]) == 4
+    assert len(data["results"]) == 10 and sum("(raw)" in name for name in data["results"]) == 4
     for r in data["results"].values():
         assert r["files"] == 1
         assert all(0.0 <= r["pooled"][k] <= 1.0 for k in ("precision", "recall", "f1"))
-    rows = _table_rows(md, "| system | files")
+    rows = _table_rows(md, "| detector | files")
     assert [r[0] for r in rows] == list(data["results"]) and all(r[1] == "1" for r in rows)
 
 

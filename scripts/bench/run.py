@@ -103,22 +103,16 @@ def bench_pacing_mono(out: Path, *, quick: bool) -> None:
 
 
 def bench_ami(out: Path, *, quick: bool) -> None:
-    from eval_ami_vad import AMI, PEERS, evaluate
+    from eval_ami_vad import AMI, DETECTORS, PEERS, evaluate, markdown
 
     if not AMI.exists():
         write(out, "ami_vad", "AMI excerpts", f"not available: AMI excerpts not found at {AMI}", {"results": {}})
         return
     limit = 1 if quick else None
-    systems = {
-        "call-analyzer (default: webrtc mode 2 + gates)": ({"vad": {"backend": "webrtc", "webrtc_mode": 2}}, None),
-        "call-analyzer (silero + gates)": ({"vad": {"backend": "silero"}}, None),
-        **{f"{peer} (raw)": ({}, peer) for peer in PEERS},
-    }
+    systems = {**{name: (sections, None) for name, sections in DETECTORS.items()},
+               **{f"{peer} (raw)": ({}, peer) for peer in PEERS}}
     results = {name: evaluate(sections, peer=peer, limit=limit) for name, (sections, peer) in systems.items()}
-    lines = ["| system | files | precision | recall | F1 (pooled frames) |", "|---|---|---|---|---|"]
-    for name, r in results.items():
-        p = r["pooled"]
-        lines.append(f"| {name} | {r['files']} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} |")
+    lines = [markdown(results)]
     title = ("Speech detection on the AMI meeting excerpts (30 s, one mixed far-field 16 kHz channel) against the "
              "human RTTM annotations (speech = union of all speakers' turns); peers smoothed like ours")
     write(out, "ami_vad", title, "\n".join(lines), {"results": results})
