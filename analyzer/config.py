@@ -322,10 +322,10 @@ class DiarizationConfig:
         ``third_voice_share`` of the windows whose centroids are pairwise at most
         ``third_voice_similarity`` alike (a distinct third voice).
     max_cluster_windows: windows clustered directly (the rest are assigned to the centroids).
-    alternation_within_weight: the two voices may be three sub-voices split into two parties by turn-taking
-        (:func:`analyzer.diarize.alternation_split`): a split scores the pauses across which the party changes
-        minus this weight times the pauses between two sub-voices joined into one party;
-        ``alternation_split = false``: the k = 2 split only.
+    alternation_split / alternation_within_weight: the two voices may be three sub-voices split into two
+        parties by turn-taking (:func:`analyzer.diarize.alternation_split`; false: the k = 2 split only): a
+        split scores the pauses across which the party changes minus ``alternation_within_weight`` times the
+        pauses between two sub-voices joined into one party.
     """
 
     agent: str = "first"
