@@ -361,6 +361,10 @@ class DiarizationConfig:
         ``third_voice_share`` of the windows whose centroids are pairwise at most
         ``third_voice_similarity`` alike (a distinct third voice).
     max_cluster_windows: windows clustered directly (the rest are assigned to the centroids).
+    alternation_split / alternation_within_weight: the two voices may be three sub-voices split into two
+        parties by turn-taking (:func:`analyzer.diarize.alternation_split`; false: the k = 2 split only): a
+        split scores the pauses across which the party changes minus ``alternation_within_weight`` times the
+        pauses between two sub-voices joined into one party.
     """
 
     agent: str = "first"
@@ -386,6 +390,8 @@ class DiarizationConfig:
     third_voice_similarity: float = 0.88
     third_voice_share: float = 0.12
     max_cluster_windows: int = 1500
+    alternation_split: bool = True
+    alternation_within_weight: float = 0.5
 
     def __post_init__(self):
         if self.agent not in AGENT_RULES:
@@ -506,6 +512,7 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "min_agent_confidence": {"ge": 0, "le": 1}, "min_separation_confidence": {"ge": 0, "le": 1}, "third_voice_fit": {"ge": -1, "le": 1},
         "third_voice_similarity": {"ge": -1, "le": 1}, "third_voice_share": {"ge": 0, "le": 1},
         "max_cluster_windows": {"ge": 10, "le": 100_000},
+        "alternation_within_weight": {"ge": 0.0, "le": 10.0},
     },
 }
 _ORDERED = (("turns", "dead_air_s", "hold_s", 1), ("prosody", "pitch_floor_hz", "pitch_ceiling_hz", 1),

@@ -104,7 +104,8 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         )
 
     window_score = voices.window_score  # > 0: voice 0
-    frame_model = _train_frame_model(sample_idx, sample_mfcc, windows, window_score, config)
+    sample_score = _frame_scores_at(windows, window_score, sample_idx)
+    frame_model = _train_frame_model(sample_mfcc, sample_score, np.quantile(np.abs(window_score), 0.25), config)
     emb_frame_score = window_scores_to_frames(windows, window_score, n_frames)
     gmm_llr = _second_pass(info, speech_mask, frame_model, config) if frame_model is not None else np.zeros(n_frames, np.float32)
     score = gmm_llr + config.embedding_weight * _scale_embedding(emb_frame_score, gmm_llr, speech_mask)
@@ -395,10 +396,59 @@ def cluster_voices(embeddings: np.ndarray, windows: np.ndarray, *, config: Diari
     m0, m1 = _unit(unit[first].mean(0)), _unit(unit[~first].mean(0))
     similarity = float(m0 @ m1)
     fit = float(np.mean(np.where(first, unit @ m0, unit @ m1)))
-    third = third_voice_similarity(unit[pick], centred[pick], config=config)
+    groups3 = _three_groups(centred[pick])
+    third = third_voice_similarity(unit[pick], groups3, config=config)
     n_speakers = count_voices(similarity=similarity, spread=spread, fit=fit, third_similarity=third,
                               minority=minority, config=config)
+    if groups3 is not None and config.alternation_split:
+        score = alternation_split(centred, windows, score, centred[pick], groups3,
+                                  within_weight=config.alternation_within_weight)
     return Voices(score, n_speakers, separation, similarity, spread, fit, third)
+
+
+def _three_groups(centred: np.ndarray) -> np.ndarray | None:
+    """A 3-way k-means split (10 starts) of call-centred unit embeddings; None below 12 windows."""
+    from sklearn.cluster import KMeans
+
+    if len(centred) < 12:
+        return None
+    return KMeans(3, n_init=10, random_state=0).fit_predict(centred)
+
+
+def alternation_split(centred: np.ndarray, windows: np.ndarray, score2: np.ndarray, fitted: np.ndarray,
+                      groups3: np.ndarray, *, within_weight: float) -> np.ndarray:
+    """The two-voice window scores, or a split of three sub-voices into two parties when the turn-taking says so.
+
+    k-means with k = 2 can split one party by its manner of speaking (calm vs angry turns) and give one of
+    the halves to the other party. Two parties alternate: consecutive windows in different speech segments
+    (across a pause) change party far more often than they change manner inside one party. So the three
+    groups of ``groups3`` (fitted on the rows ``fitted``) are split into two parties every way (3 ways); a
+    split scores ``cross - within_weight * within`` (``cross``: pauses across which the party changes,
+    ``within``: pauses between the two groups joined into one party) and replaces the k = 2 split
+    (``score2``, which scores its own changes) if it scores higher. Window scores are then the cosine to the
+    nearest sub-voice of voice 0 minus that of voice 1 (> 0: voice 0, the side of ``score2 > 0``'s majority).
+    """
+    cents = _unit(np.stack([fitted[groups3 == g].mean(0) for g in range(3)]))
+    sims = centred @ cents.T
+    groups = np.argmax(sims, axis=1)
+    across = windows[1:, 0] >= windows[:-1, 1]  # consecutive windows in different speech segments
+    a, b = groups[:-1][across], groups[1:][across]
+    first2 = score2 > 0
+    best_score, best = float(np.sum(first2[:-1][across] != first2[1:][across])), None
+    for alone in range(3):  # the group that is a party by itself
+        part = groups == alone
+        cross = float(np.sum(part[:-1][across] != part[1:][across]))
+        within = float(np.sum((a != b) & (a != alone) & (b != alone)))
+        if cross - within_weight * within > best_score:
+            best_score, best = cross - within_weight * within, alone
+    if best is None:
+        return score2
+    own = sims[:, best]
+    other = np.max(np.delete(sims, best, axis=1), axis=1)
+    score = (own - other).astype(np.float32)
+    if np.mean((score > 0) == first2) < 0.5:  # keep voice 0 on the side of the k = 2 split's voice 0
+        score = -score
+    return score
 
 
 def count_voices(*, similarity: float, spread: float, fit: float, third_similarity: float, minority: float,
@@ -418,14 +468,12 @@ def count_voices(*, similarity: float, spread: float, fit: float, third_similari
     return 2
 
 
-def third_voice_similarity(unit: np.ndarray, centred: np.ndarray, *, config: DiarizationConfig) -> float:
-    """A 3-way k-means split of the windows: the highest cosine between two of the three groups' (uncentred)
-    mean embeddings; 1.0 if there are too few windows or a group holds less than ``third_voice_share``."""
-    from sklearn.cluster import KMeans
-
-    if len(centred) < 12:
+def third_voice_similarity(unit: np.ndarray, groups: np.ndarray | None, *, config: DiarizationConfig) -> float:
+    """Of a 3-way split of the windows (``groups``, :func:`_three_groups`): the highest cosine between two of the
+    three groups' (uncentred) mean embeddings; 1.0 if there are too few windows (``None``) or a group holds less
+    than ``third_voice_share``."""
+    if groups is None:
         return 1.0
-    groups = KMeans(3, n_init=10, random_state=0).fit_predict(centred)
     if np.bincount(groups, minlength=3).min() < config.third_voice_share * len(groups):
         return 1.0
     means = _unit(np.stack([unit[groups == g].mean(0) for g in range(3)]))
@@ -457,15 +505,14 @@ class _FrameModel:
     std: np.ndarray
 
 
-def _train_frame_model(sample_idx, sample_mfcc, windows, window_score, config: DiarizationConfig) -> _FrameModel | None:
-    """Two diagonal GMMs over MFCC frames, each trained on sampled frames of its voice's confident windows."""
+def _train_frame_model(sample_mfcc, frame_score, margin: float, config: DiarizationConfig) -> _FrameModel | None:
+    """Two diagonal GMMs over MFCC frames: voice 0 on the sampled frames with ``frame_score > margin``,
+    voice 1 on those with ``frame_score < -margin``."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
-    if len(sample_idx) < 200:
+    if len(sample_mfcc) < 200:
         return None
-    frame_score = _frame_scores_at(windows, window_score, sample_idx)
-    margin = np.quantile(np.abs(window_score), 0.25)
     x = sample_mfcc.astype(np.float32)
     mean, std = x.mean(0), x.std(0) + 1e-6
     x = (x - mean) / std

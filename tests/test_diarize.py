@@ -330,3 +330,93 @@ def test_vendored_speaker_encoder_gives_resemblyzers_embeddings():
         ours = load_voice_encoder()(mels).numpy()
         theirs = resemblyzer.VoiceEncoder("cpu", verbose=False).eval()(mels).numpy()
     assert np.array_equal(ours, theirs)
+
+
+# ----------------------------------------------------------------------------- one party split by its manner (issue 14)
+
+
+def _alternating_windows(groups: list[int], rng) -> tuple[np.ndarray, np.ndarray]:
+    """Call-centred unit 'embeddings' around three fixed directions, one window per speech segment, in time order
+    (each window in its own segment, so every neighbour pair lies across a pause)."""
+    from analyzer.diarize import _unit
+
+    axes = np.eye(8)[:3] * np.array([[1.0], [1.0], [1.0]])
+    emb = _unit(np.stack([axes[g] + 0.15 * rng.standard_normal(8) for g in groups]))
+    windows = np.array([(100 * i, 100 * i + 60) for i in range(len(groups))])
+    return emb, windows
+
+
+def test_a_party_split_by_its_manner_of_speaking_is_joined_again_by_turn_taking():
+    """Agent = group 0; the customer speaks calmly (group 1) early and angrily (group 2) late. A two-way split
+    that joins the angry customer with the agent changes party at few pauses; the turn-taking split does at all."""
+    from analyzer.diarize import _three_groups, alternation_split
+
+    rng = np.random.default_rng(0)
+    groups = [0, 1] * 10 + [0, 2] * 10
+    emb, windows = _alternating_windows(groups, rng)
+    wrong_two_way = np.where(np.isin(groups, [0, 2]), 1.0, -1.0).astype(np.float32)
+    score = alternation_split(emb, windows, wrong_two_way, emb, _three_groups(emb), within_weight=0.5)
+    agent = np.array(groups) == 0
+    assert np.all((score > 0) == agent) or np.all((score < 0) == agent)
+
+
+def test_turn_taking_keeps_a_two_way_split_that_already_alternates():
+    """Agent and customer alternate; the agent has two manners (groups 0 and 1). The two-way split is right, and
+    no split of the three groups alternates more, so it is kept as it was."""
+    from analyzer.diarize import _three_groups, alternation_split
+
+    rng = np.random.default_rng(1)
+    groups = [0, 2, 1, 2] * 10
+    emb, windows = _alternating_windows(groups, rng)
+    right = np.where(np.array(groups) == 2, -1.0, 1.0).astype(np.float32)
+    score = alternation_split(emb, windows, right, emb, _three_groups(emb), within_weight=0.5)
+    assert np.array_equal(score > 0, right > 0)
+
+
+@pytest.fixture(scope="module")
+def same_gender_hard_case(corpora, tmp_path_factory):
+    """Hard-case call 12 of seed 1 (emodb:03 agent / emodb:15 customer, two men of one corpus; the customer's
+    calm and angry turns are as far apart for the speaker encoder as the two men), mixed to mono."""
+    import torch
+
+    from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call, write_call
+    from eval_pacing import _first_voice
+    from eval_diarization import vad_speech
+
+    torch.set_num_threads(1)
+    call = simulate_call(SimulationParams(seed=call_seed(1, 12), truth_threshold_db=None, **HARD_CASES), corpora_root=corpora)
+    info = probe(write_call(call, tmp_path_factory.mktemp("hard"), "m12", mono=True))
+    config = AnalysisConfig()
+    speech = _first_voice(info, vad_speech(info, config), ["unknown"], config)
+    return info, speech, call.truth
+
+
+def test_a_same_gender_pair_is_split_by_speaker_not_by_emotion_and_its_agent_identified(same_gender_hard_case):
+    pytest.importorskip("pyannote.metrics", reason="DER is computed with pyannote.metrics (dev dependency)")
+    from eval_diarization import agent_correct, der
+
+    info, speech, truth = same_gender_hard_case
+    ref = _truth_segments(truth)
+    result = diarize(info, speech)
+    k2_only = diarize(info, speech, config=DiarizationConfig(alternation_split=False))
+    assert agent_correct(ref, list(result.segments))
+    assert der(ref, list(result.segments))["der"] < 0.05  # measured 0.011
+    assert der(ref, list(k2_only.segments))["der"] > 0.10  # measured 0.195: the customer's angry turns went to the agent
+
+
+def test_no_speaker_change_inside_continuous_speech_of_one_party(same_gender_hard_case):
+    """Inside a stretch of at least 1.5 s where only one party speaks (0.3 s from its ends), diarization gives all
+    speech to that one party: no voice change is made up inside one speaker's continuous speech."""
+    info, speech, truth = same_gender_hard_case
+    result = diarize(info, speech)
+    ref = _truth_segments(truth)
+    checked = 0
+    for seg in ref:
+        others = [o for o in ref if o.speaker != seg.speaker and o.overlap_s(seg) > 0]
+        if seg.duration_s < 1.5 or others:
+            continue
+        inner = Segment(seg.start_s + 0.3, seg.end_s - 0.3, seg.speaker)
+        speakers = {h.speaker for h in result.segments if h.overlap_s(inner) > 0.05}
+        assert speakers == {seg.speaker}, (seg, speakers)
+        checked += 1
+    assert checked >= 10
