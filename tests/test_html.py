@@ -247,3 +247,13 @@ def test_turn_tooltip_says_when_a_neutral_label_is_the_uncertain_rule():
             "p_happy": 0.2, "p_angry": 0.4, "p_sad": 0.1, "emotion_uncertain": True}
     assert "neutral (uncertain" in _turn_tooltip(turn) and "angry 40%" in _turn_tooltip(turn)
     assert "uncertain" not in _turn_tooltip(turn | {"emotion_uncertain": False})
+
+
+def test_turn_list_shows_an_uncertain_turn_as_uncertain_with_its_top_class_not_as_a_neutral_probability():
+    from analyzer.outputs.html import _turn_list_row
+
+    turn = {"speaker": "agent", "index": 1, "start_s": 1.0, "end_s": 2.0, "emotion_label": "neutral", "p_neutral": 0.28,
+            "p_happy": 0.07, "p_angry": 0.55, "p_sad": 0.10, "emotion_uncertain": True}
+    row = _turn_list_row(turn)
+    assert row["emotion"] == "neutral" and row["prob"] == "uncertain (top: angry 55%)"
+    assert _turn_list_row(turn | {"emotion_uncertain": False})["prob"] == "28%"

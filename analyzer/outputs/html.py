@@ -110,6 +110,11 @@ def _pct(time_s: float, duration_s: float) -> float:
     return round(100.0 * min(max(time_s, 0.0), duration_s) / duration_s, 4)
 
 
+def _top_class(turn: dict) -> tuple[float, str]:
+    """The turn's most probable emotion class and its probability (0-1), whatever label the decision gave."""
+    return max(((turn.get(f"p_{n}") or 0.0, n) for n in EMOTION_LABELS))
+
+
 def _turn_tooltip(turn: dict) -> str:
     head = f"{turn.get('speaker')} turn {turn.get('index', '')}: {clock(turn['start_s'])}-{clock(turn['end_s'])}"
     label = turn.get("emotion_label")
@@ -122,7 +127,9 @@ def _turn_tooltip(turn: dict) -> str:
     pitch = turn.get("pitch_median_st")
     pitch_text = f", pitch {pitch:.1f} st ({semitones_to_hz(pitch):.0f} Hz)" if pitch is not None else ""
     if turn.get("emotion_uncertain"):
-        label += " (uncertain: no class reached the decision threshold)"
+        top_p, top = _top_class(turn)
+        label += (f" (uncertain: the top class, {top} at {100 * top_p:.0f}%, did not reach its decision threshold,"
+                  " so the turn counts as neutral)")
     return f"{head}\n{label}: {parts}{extra}{rate}{pitch_text}"
 
 
@@ -157,12 +164,16 @@ def _turn_list_row(turn: dict) -> dict[str, Any]:
     """A row of the turn list: time, party, length, FTO, emotion (and its probability)."""
     label = turn.get("emotion_label")
     prob = turn.get(f"p_{label}") if label else None
+    prob_text = "" if prob is None else f"{100 * prob:.0f}%"
+    if label and turn.get("emotion_uncertain"):
+        top_p, top = _top_class(turn)
+        prob_text = f"uncertain (top: {top} {100 * top_p:.0f}%)"
     fto = turn.get("fto_s")
     return {"index": turn.get("index"), "start": round(float(turn["start_s"]), 3), "end": round(float(turn["end_s"]), 3),
             "clock": clock(turn["start_s"]), "speaker": turn.get("speaker") or "unknown",
             "length": f"{float(turn['end_s']) - float(turn['start_s']):.1f} s",
             "fto": "" if fto is None else f"{fto:+.2f} s", "emotion": label or "",
-            "prob": "" if prob is None else f"{100 * prob:.0f}%"}
+            "prob": prob_text}
 
 
 def mode_summary(call: dict) -> dict[str, Any]:
