@@ -36,6 +36,7 @@ import soxr
 from .audio import AudioInfo, iter_blocks
 from .config import AGENT_RULES, DiarizationConfig  # noqa: F401 - AGENT_RULES re-exported
 from .intervals import AGENT, CUSTOMER, FRAME_HOP_S, Segment, hop_samples
+from .mel import mel_filter_bank
 
 FRAME_S = FRAME_HOP_S  # diarization frame hop: the encoder's mel hop is the analysis grid's
 ENCODER_RATE_HZ = 16000
@@ -220,13 +221,6 @@ def load_encoder():
 
 
 @functools.lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=ENCODER_RATE_HZ, n_fft=_N_FFT, n_mels=_N_MELS).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=1)
 def _dct() -> np.ndarray:
     from scipy.fft import dct
 
@@ -249,7 +243,7 @@ def mel_power(wav16: np.ndarray, needed: np.ndarray | None = None) -> np.ndarray
     rows = np.arange(n) if needed is None else np.flatnonzero(needed[:n])
     if len(rows):
         spec = np.abs(np.fft.rfft(frames[rows] * np.hanning(_N_FFT + 1)[:-1].astype(np.float32), axis=1)) ** 2
-        out[rows] = spec.astype(np.float32) @ _mel_basis().T
+        out[rows] = spec.astype(np.float32) @ mel_filter_bank(ENCODER_RATE_HZ, _N_FFT, _N_MELS).T
     return out
 
 
