@@ -3,14 +3,15 @@
 Input: the mono channel's smoothed speech segments (from :mod:`analyzer.vad`) and
 the file. Output: the same speech, split between ``agent`` and ``customer``.
 
-Stages (audio is read twice, block by block; nothing holds the whole call)::
+Stages (audio is read block by block, once for calls with up to ~1.1 h of speech, else twice)::
 
     pass 1   blocks -> 16 kHz -> mel frames (10 ms) -> speaker embeddings of short
              windows inside speech (resemblyzer's pretrained encoder, vendored)
-             + a bounded sample of MFCC frames
+             + a bounded sample of MFCC frames (+ every speech frame's MFCCs, up to
+             ``_MFCC_KEEP_MAX_FRAMES``, so pass 2 need not read the file again)
     cluster  windows -> 2 groups (k-means on call-centred unit embeddings) -> two voice centroids
              -> how many voices (1, 2, 3+) and how clearly they separate
-    pass 2   blocks -> per-frame score: GMM log-likelihood ratio of the two voices
+    pass 2   (kept MFCCs, or blocks read again) -> per-frame score: GMM log-likelihood ratio of the two voices
              (MFCC, trained on the sampled frames of confident windows) + the
              windows' embedding score
     decode   Viterbi over speech frames with a switch penalty that is high inside
@@ -20,7 +21,8 @@ Stages (audio is read twice, block by block; nothing holds the whole call)::
 
 Memory per call: the speech mask, the frame level and the frame score (~10 bytes
 per 10 ms frame, as the VAD keeps), one 256-float embedding per window of
-speech (~1.7 kB per second of speech) and a fixed-size frame sample.
+speech (~1.7 kB per second of speech), a fixed-size frame sample and, up to
+~1.1 h of speech, 84 bytes of MFCCs per speech frame (at most ~34 MB).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ _N_FFT = 400  # 25 ms mel window, as resemblyzer
 _N_MELS = 40
 _N_MFCC = 20  # c1..c19 used (c0, the level, left out)
 _ENCODER_DBFS = -30.0  # resemblyzer normalises utterances to this level
-_MFCC_KEEP_MAX_FRAMES = 400_000  # pass 1 keeps every speech frame's MFCCs for pass 2 up to this (~30 MB float32,
-# ~1.5 h of a call's speech); longer calls are decoded again in pass 2 instead
+_MFCC_KEEP_MAX_FRAMES = 400_000  # pass 1 keeps every speech frame's MFCCs for pass 2 up to this (76 + 8 bytes a
+# frame: ~34 MB, ~1.1 h of speech); longer calls are decoded again in pass 2 instead
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     """Split a mono call's speech between two voices and name them agent and customer.
 
     ``speech``: the channel's smoothed speech segments (seconds), any speaker label.
-    Reads ``info``'s audio twice in blocks of ``config.block_s``.
+    Reads ``info``'s audio in blocks of ``config.block_s``; a second time only for calls with more than
+    ``_MFCC_KEEP_MAX_FRAMES`` speech frames.
     """
     n_frames = int(np.ceil(info.duration_s / FRAME_S))
     spans = speech_spans(speech, n_frames)
