@@ -3,14 +3,15 @@
 Input: the mono channel's smoothed speech segments (from :mod:`analyzer.vad`) and
 the file. Output: the same speech, split between ``agent`` and ``customer``.
 
-Stages (audio is read twice, block by block; nothing holds the whole call)::
+Stages (audio is read block by block, once for calls with up to ~1.1 h of speech, else twice)::
 
     pass 1   blocks -> 16 kHz -> mel frames (10 ms) -> speaker embeddings of short
              windows inside speech (resemblyzer's pretrained encoder, vendored)
-             + a bounded sample of MFCC frames
+             + a bounded sample of MFCC frames (+ every speech frame's MFCCs, up to
+             ``_MFCC_KEEP_MAX_FRAMES``, so pass 2 need not read the file again)
     cluster  windows -> 2 groups (k-means on call-centred unit embeddings) -> two voice centroids
              -> how many voices (1, 2, 3+) and how clearly they separate
-    pass 2   blocks -> per-frame score: GMM log-likelihood ratio of the two voices
+    pass 2   (kept MFCCs, or blocks read again) -> per-frame score: GMM log-likelihood ratio of the two voices
              (MFCC, trained on the sampled frames of confident windows) + the
              windows' embedding score
     decode   Viterbi over speech frames with a switch penalty that is high inside
@@ -20,7 +21,8 @@ Stages (audio is read twice, block by block; nothing holds the whole call)::
 
 Memory per call: the speech mask, the frame level and the frame score (~10 bytes
 per 10 ms frame, as the VAD keeps), one 256-float embedding per window of
-speech (~1.7 kB per second of speech) and a fixed-size frame sample.
+speech (~1.7 kB per second of speech), a fixed-size frame sample and, up to
+~1.1 h of speech, 84 bytes of MFCCs per speech frame (at most ~34 MB).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import soxr
 from .audio import AudioInfo, iter_blocks
 from .config import AGENT_RULES, DiarizationConfig  # noqa: F401 - AGENT_RULES re-exported
 from .intervals import AGENT, CUSTOMER, FRAME_HOP_S, Segment, hop_samples
+from .mel import mel_filter_bank
 
 FRAME_S = FRAME_HOP_S  # diarization frame hop: the encoder's mel hop is the analysis grid's
 ENCODER_RATE_HZ = 16000
@@ -44,6 +47,8 @@ _N_FFT = 400  # 25 ms mel window, as resemblyzer
 _N_MELS = 40
 _N_MFCC = 20  # c1..c19 used (c0, the level, left out)
 _ENCODER_DBFS = -30.0  # resemblyzer normalises utterances to this level
+_MFCC_KEEP_MAX_FRAMES = 400_000  # pass 1 keeps every speech frame's MFCCs for pass 2 up to this (76 + 8 bytes a
+# frame: ~34 MB, ~1.1 h of speech); longer calls are decoded again in pass 2 instead
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,8 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     """Split a mono call's speech between two voices and name them agent and customer.
 
     ``speech``: the channel's smoothed speech segments (seconds), any speaker label.
-    Reads ``info``'s audio twice in blocks of ``config.block_s``.
+    Reads ``info``'s audio in blocks of ``config.block_s``; a second time only for calls with more than
+    ``_MFCC_KEEP_MAX_FRAMES`` speech frames.
     """
     n_frames = int(np.ceil(info.duration_s / FRAME_S))
     spans = speech_spans(speech, n_frames)
@@ -84,7 +90,9 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
                                 min_frames=_frames(config.min_window_s))
     speech_mask = spans_to_mask(spans, n_frames)
     stride = max(1, int(np.ceil(speech_mask.sum() / config.max_sample_frames)))
-    embeddings, level_db, sample_idx, sample_mfcc = _first_pass(info, windows, speech_mask, stride, config)
+    keep_mfcc = int(speech_mask.sum()) <= _MFCC_KEEP_MAX_FRAMES
+    embeddings, level_db, sample_idx, sample_mfcc, speech_mfcc = _first_pass(info, windows, speech_mask, stride, config,
+                                                                              keep_mfcc=keep_mfcc)
 
     voices = cluster_voices(embeddings, windows, config=config)
     measures = {k: round(float(getattr(voices, k)), 3) for k in ("similarity", "spread", "fit", "third_similarity")}
@@ -107,7 +115,10 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
     sample_score = _frame_scores_at(windows, window_score, sample_idx)
     frame_model = _train_frame_model(sample_mfcc, sample_score, np.quantile(np.abs(window_score), 0.25), config)
     emb_frame_score = window_scores_to_frames(windows, window_score, n_frames)
-    gmm_llr = _second_pass(info, speech_mask, frame_model, config) if frame_model is not None else np.zeros(n_frames, np.float32)
+    if frame_model is None:
+        gmm_llr = np.zeros(n_frames, np.float32)
+    else:
+        gmm_llr = _frame_llr(speech_mfcc if keep_mfcc else _speech_mfcc_blocks(info, speech_mask, config), frame_model, n_frames)
     score = gmm_llr + config.embedding_weight * _scale_embedding(emb_frame_score, gmm_llr, speech_mask)
     labels = viterbi_two_voices(score, spans, level_db, config=config)
     labels = absorb_short_runs(labels, spans, min_frames=_frames(config.min_segment_s))
@@ -220,13 +231,6 @@ def load_encoder():
 
 
 @functools.lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=ENCODER_RATE_HZ, n_fft=_N_FFT, n_mels=_N_MELS).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=1)
 def _dct() -> np.ndarray:
     from scipy.fft import dct
 
@@ -249,7 +253,7 @@ def mel_power(wav16: np.ndarray, needed: np.ndarray | None = None) -> np.ndarray
     rows = np.arange(n) if needed is None else np.flatnonzero(needed[:n])
     if len(rows):
         spec = np.abs(np.fft.rfft(frames[rows] * np.hanning(_N_FFT + 1)[:-1].astype(np.float32), axis=1)) ** 2
-        out[rows] = spec.astype(np.float32) @ _mel_basis().T
+        out[rows] = spec.astype(np.float32) @ mel_filter_bank(ENCODER_RATE_HZ, _N_FFT, _N_MELS).T
     return out
 
 
@@ -283,15 +287,17 @@ def _blocks_with_frames(info: AudioInfo, block_s: float, speech_mask: np.ndarray
         first += n
 
 
-def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, stride: int, config: DiarizationConfig):
-    """Embeddings of every window, level of every frame (dB), and a strided sample of speech-frame MFCCs."""
+def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, stride: int, config: DiarizationConfig, *,
+                keep_mfcc: bool = False):
+    """Embeddings of every window, level of every frame (dB), a strided sample of speech-frame MFCCs, and with
+    ``keep_mfcc`` every block's speech-frame MFCCs ``[(frame indices, mfcc float32)]`` (what pass 2 would compute)."""
     import torch
 
     encoder = load_encoder()
     n_frames = len(speech_mask)
     level_db = np.full(n_frames, -120.0, np.float32)
     embeddings = np.zeros((len(windows), 256), np.float32)
-    sample_idx, sample_mfcc = [], []
+    sample_idx, sample_mfcc, speech_mfcc = [], [], []
     keep = int(round(config.window_s / FRAME_S)) + 1
     buf_mel = np.zeros((0, _N_MELS), np.float32)
     buf_pow = np.zeros(0, np.float32)
@@ -306,6 +312,8 @@ def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, s
         frame_pow = np.mean(wav[: n * _HOP].reshape(n, _HOP).astype(np.float64) ** 2, axis=1).astype(np.float32)
         level_db[first : first + n] = 10 * np.log10(np.maximum(frame_pow, 1e-12))
         in_block = np.flatnonzero(speech_mask[first : first + n]) + first
+        if keep_mfcc and len(in_block):
+            speech_mfcc.append((in_block, mfcc_from_mel(mel[in_block - first])))
         chosen = in_block[in_block % stride == 0]
         if len(chosen):
             sample_idx.append(chosen)
@@ -327,7 +335,7 @@ def _first_pass(info: AudioInfo, windows: np.ndarray, speech_mask: np.ndarray, s
         embeddings[next_window:] = _embed(encoder, torch, buf_mel, buf_pow, buf_first, windows[next_window:], target_pow)
     idx = np.concatenate(sample_idx) if sample_idx else np.zeros(0, np.int64)
     mfcc = np.concatenate(sample_mfcc) if sample_mfcc else np.zeros((0, _N_MFCC - 1), np.float16)
-    return embeddings, level_db, idx, mfcc
+    return embeddings, level_db, idx, mfcc, speech_mfcc
 
 
 def _embed(encoder, torch, mel: np.ndarray, frame_pow: np.ndarray, first: int, windows: np.ndarray, target_pow: float) -> np.ndarray:
@@ -536,19 +544,24 @@ def _frame_scores_at(windows: np.ndarray, scores: np.ndarray, frames: np.ndarray
     return window_scores_to_frames(windows, scores, n)[frames]
 
 
-def _second_pass(info: AudioInfo, speech_mask: np.ndarray, model: _FrameModel, config: DiarizationConfig) -> np.ndarray:
-    """Per-frame log-likelihood ratio voice 0 vs voice 1 (0 outside speech)."""
+def _speech_mfcc_blocks(info: AudioInfo, speech_mask: np.ndarray, config: DiarizationConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pass 2: the file read again; ``(frame indices, mfcc)`` of every block's speech frames, as pass 1 computes them."""
     n_frames = len(speech_mask)
-    llr = np.zeros(n_frames, np.float32)
     for first, _wav, mel in _blocks_with_frames(info, config.block_s, speech_mask):
         n = min(len(mel), n_frames - first)
         if n <= 0:
             break
         idx = np.flatnonzero(speech_mask[first : first + n])
-        if not len(idx):
-            continue
-        x = (mfcc_from_mel(mel[idx]) - model.mean) / model.std
-        llr[idx + first] = model.gmms[0].score_samples(x) - model.gmms[1].score_samples(x)
+        if len(idx):
+            yield idx + first, mfcc_from_mel(mel[idx])
+
+
+def _frame_llr(blocks, model: _FrameModel, n_frames: int) -> np.ndarray:
+    """Per-frame log-likelihood ratio voice 0 vs voice 1 from ``(frame indices, mfcc)`` blocks (0 outside speech)."""
+    llr = np.zeros(n_frames, np.float32)
+    for idx, mfcc in blocks:
+        x = (mfcc - model.mean) / model.std
+        llr[idx] = model.gmms[0].score_samples(x) - model.gmms[1].score_samples(x)
     return llr
 
 

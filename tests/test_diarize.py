@@ -196,6 +196,15 @@ def test_small_decoding_blocks_give_the_same_diarization(simulated_mono):
     assert der(list(result.segments), list(small.segments), collar_s=0.0)["der"] < 0.02
 
 
+def test_mfccs_kept_from_pass_one_give_exactly_the_diarization_of_reading_the_file_again(simulated_mono, monkeypatch):
+    import analyzer.diarize as diarize_module
+
+    info, speech, kept, _ = simulated_mono[0]
+    monkeypatch.setattr(diarize_module, "_MFCC_KEEP_MAX_FRAMES", 0)  # every call too long to keep: pass 2 re-reads
+    reread = diarize(info, speech)
+    assert reread == kept
+
+
 def test_a_one_speaker_recording_is_reported_as_one_voice_with_a_warning(corpora, tmp_path):
     files = sorted((corpora / "emodb").glob("08*N*.flac"))[:8]
     parts = []

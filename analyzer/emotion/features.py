@@ -17,6 +17,7 @@ import soxr
 
 from ..errors import AnalyzerError
 from ..intervals import FRAME_HOP_S, hop_samples
+from ..mel import mel_filter_bank
 
 FEATURE_RATE_HZ = 8000
 N_FFT = 256
@@ -80,37 +81,11 @@ def check_clip(clip: np.ndarray, sample_rate_hz: int, *, label: str = "clip") ->
     return clip
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney mel scale (linear below 1 kHz, logarithmic above), as librosa's default."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, hz / f_sp)
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-
 @lru_cache(maxsize=4)
 def mel_basis(n_fft: int = N_FFT, n_mels: int = N_MELS, fmin_hz: float = FMIN_HZ, fmax_hz: float = FMAX_HZ) -> np.ndarray:
-    """Slaney-normalised triangular mel filters ``(n_mels, n_fft // 2 + 1)`` at 8 kHz.
-
-    Numerically equal to ``librosa.filters.mel(sr=8000, ...)`` (checked in the tests); written out
-    here because librosa's first call costs many seconds of lazy imports and JIT compilation.
-    """
-    fft_hz = np.linspace(0, FEATURE_RATE_HZ / 2, n_fft // 2 + 1)
-    mel_hz = _mel_to_hz(np.linspace(_hz_to_mel(fmin_hz), _hz_to_mel(fmax_hz), n_mels + 2))
-    ramps = mel_hz[:, None] - fft_hz[None, :]
-    fdiff = np.diff(mel_hz)
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
-    return weights.astype(np.float32)
+    """Slaney-normalised triangular mel filters ``(n_mels, n_fft // 2 + 1)`` float32 at 8 kHz
+    (:func:`analyzer.mel.mel_filter_bank` computed in float64, rounded once)."""
+    return mel_filter_bank(FEATURE_RATE_HZ, n_fft, n_mels, fmin_hz=fmin_hz, fmax_hz=fmax_hz, dtype=np.float64).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

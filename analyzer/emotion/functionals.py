@@ -23,7 +23,8 @@ import numpy as np
 import soxr
 
 from ..intervals import FRAME_HOP_S
-from .features import FEATURE_RATE_HZ, FMAX_HZ, FMIN_HZ, N_MELS, SPEECH_RANGE_DB, _hz_to_mel, _mel_to_hz, log_mel
+from ..mel import hz_to_mel, mel_to_hz
+from .features import FEATURE_RATE_HZ, FMAX_HZ, FMIN_HZ, N_MELS, SPEECH_RANGE_DB, log_mel
 
 N_FUNCTIONALS = 44
 PITCH_RATE_HZ = 2000  # Praat's pitch tracker runs on the clip resampled to this rate (F0 ceiling 500 Hz)
@@ -39,7 +40,7 @@ FUNCTIONAL_NAMES = (
 
 
 def _mel_centres_khz() -> np.ndarray:
-    return _mel_to_hz(np.linspace(_hz_to_mel(FMIN_HZ), _hz_to_mel(FMAX_HZ), N_MELS + 2))[1:-1] / 1000.0
+    return mel_to_hz(np.linspace(hz_to_mel(FMIN_HZ), hz_to_mel(FMAX_HZ), N_MELS + 2))[1:-1] / 1000.0
 
 
 def _pitch(clip_8k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,42 +21,19 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..mel import mel_filter_bank
+
 SAMPLE_RATE_HZ = 16000
 N_FFT = 400  # 25 ms
 HOP_SAMPLES = 160  # 10 ms
 N_MELS = 80
 
 
-def _hz_to_mel_slaney(freq_hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa/transformers)."""
-    freq_hz = np.asarray(freq_hz, dtype=np.float64)
-    mels = 3.0 * freq_hz / 200.0
-    log_region = freq_hz >= 1000.0
-    mels[log_region] = 15.0 + np.log(freq_hz[log_region] / 1000.0) * (27.0 / np.log(6.4))
-    return mels
-
-
-def _mel_to_hz_slaney(mels: np.ndarray) -> np.ndarray:
-    mels = np.asarray(mels, dtype=np.float64)
-    freq = 200.0 * mels / 3.0
-    log_region = mels >= 15.0
-    freq[log_region] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mels[log_region] - 15.0))
-    return freq
-
-
 @lru_cache(maxsize=1)
 def mel_filters() -> np.ndarray:
-    """Whisper's mel filter bank ``(201, 80)`` float64: 80 Slaney-normalised triangles over 0-8 kHz."""
-    mel_min, mel_max = _hz_to_mel_slaney(np.array([0.0]))[0], _hz_to_mel_slaney(np.array([8000.0]))[0]
-    filter_hz = _mel_to_hz_slaney(np.linspace(mel_min, mel_max, N_MELS + 2))
-    fft_hz = np.linspace(0, SAMPLE_RATE_HZ // 2, 1 + N_FFT // 2)
-    filter_diff = np.diff(filter_hz)
-    slopes = np.expand_dims(filter_hz, 0) - np.expand_dims(fft_hz, 1)
-    down = -slopes[:, :-2] / filter_diff[:-1]
-    up = slopes[:, 2:] / filter_diff[1:]
-    bank = np.maximum(np.zeros(1), np.minimum(down, up))
-    bank *= np.expand_dims(2.0 / (filter_hz[2: N_MELS + 2] - filter_hz[:N_MELS]), 0)
-    return bank
+    """Whisper's mel filter bank ``(201, 80)`` float32: 80 Slaney-normalised triangles over 0-8 kHz
+    (:func:`analyzer.mel.mel_filter_bank` in float64, rounded once, as ``transformers``' bank is used)."""
+    return mel_filter_bank(SAMPLE_RATE_HZ, N_FFT, N_MELS, dtype=np.float64).T.astype(np.float32)
 
 
 def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
@@ -71,7 +48,7 @@ def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
     window = torch.hann_window(N_FFT)
     stft = torch.stft(waveform, N_FFT, HOP_SAMPLES, window=window, return_complex=True)
     magnitudes = (stft[..., :-1].abs() ** 2).contiguous()
-    mel_spec = torch.from_numpy(mel_filters()).to(torch.float32).T @ magnitudes
+    mel_spec = torch.from_numpy(mel_filters()).T @ magnitudes
     log_spec = torch.clamp(mel_spec, min=1e-10).log10()
     max_val = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
     log_spec = torch.maximum(log_spec, max_val - 8.0)
