@@ -25,12 +25,12 @@ import soxr
 from ..intervals import FRAME_HOP_S
 from ..mel import hz_to_mel, mel_to_hz
 from .features import FEATURE_RATE_HZ, FMAX_HZ, FMIN_HZ, N_MELS, SPEECH_RANGE_DB, log_mel
+from .linear import LinearHead, fit_head
 
 N_FUNCTIONALS = 44
 PITCH_RATE_HZ = 2000  # Praat's pitch tracker runs on the clip resampled to this rate (F0 ceiling 500 Hz)
 PITCH_FLOOR_HZ = 75.0
 PITCH_CEILING_HZ = 500.0
-Z_CLIP = 5.0  # standardised inputs are clipped to +-5 (an out-of-range clip cannot produce extreme logits)
 FUNCTIONAL_NAMES = (
     ["f0_st_mean", "f0_st_sd", "f0_st_p10", "f0_st_p50", "f0_st_p90", "voiced_share", "jitter", "hnr_db_mean", "hnr_db_sd",
      "loudness_db_mean", "loudness_db_sd", "loudness_db_p10", "loudness_db_p50", "loudness_db_p90", "active_share", "shimmer_db",
@@ -135,11 +135,7 @@ class FunctionalsClassifier:
 
     def predict_proba(self, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` from functionals ``(n, N_FUNCTIONALS)`` and one speaker per row."""
-        z = np.clip((classifier_input(x, speakers) - self.mean) / self.scale, -Z_CLIP, Z_CLIP)
-        logits = z @ self.coef.T + self.intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return LinearHead(self.mean, self.scale, self.coef, self.intercept).predict_proba(classifier_input(x, speakers))
 
     def to_dict(self) -> dict:
         return {"kind": "standardise + multinomial logistic regression",
@@ -158,18 +154,8 @@ class FunctionalsClassifier:
 
 def fit_classifier(x: np.ndarray, y: np.ndarray, speakers: list[str], labels: tuple[str, ...], *, c: float = 0.1) -> FunctionalsClassifier:
     """Fit on functionals ``x`` (n, 44) with class indices ``y`` and one speaker per row; class-balanced, L2 (``C=c``)."""
-    from sklearn.linear_model import LogisticRegression
-
-    z = classifier_input(x, speakers)
-    mean, scale = z.mean(axis=0), z.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-    lr.fit(np.clip((z - mean) / scale, -Z_CLIP, Z_CLIP), y)
-    coef = np.zeros((len(labels), z.shape[1]))
-    intercept = np.full(len(labels), -30.0)  # a class absent from training gets ~zero probability
-    coef[lr.classes_] = lr.coef_ if len(lr.classes_) > 2 else np.vstack([-lr.coef_, lr.coef_]) / 2
-    intercept[lr.classes_] = lr.intercept_ if len(lr.classes_) > 2 else np.array([-lr.intercept_[0], lr.intercept_[0]]) / 2
-    return FunctionalsClassifier(mean, scale, coef, intercept, tuple(labels))
+    head = fit_head(classifier_input(x, speakers), y, len(labels), c=c, max_iter=2000)
+    return FunctionalsClassifier(head.mean, head.scale, head.coef, head.intercept, tuple(labels))
 
 
 def fuse(p_network: np.ndarray, p_functionals: np.ndarray, network_weight: float) -> np.ndarray:

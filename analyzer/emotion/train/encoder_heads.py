@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..encoder import ENCODER_NAME, ENCODER_SHA256, WhisperFeatureEncoder, to_16k
-from ..encoder_model import KIND, LinearHead, fit_head
+from ..encoder_model import KIND
+from ..linear import LinearHead, fit_head
 from ..features import peak_normalise
 from ..functionals import speaker_relative
 from ..model import LABELS, sha256_file

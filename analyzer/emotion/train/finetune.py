@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoder_model import LinearHead
-from ..functionals import Z_CLIP, speaker_relative, uar
+from ..linear import LinearHead
+from ..functionals import speaker_relative, uar
 from ..model import LABELS
 from .labelled import LabelledItem, TrainingDataError, group_split, item_audio
 from .report import evaluation, summary_lines
@@ -108,7 +108,7 @@ def refit_head(head: LinearHead, x: np.ndarray, y: np.ndarray, *, c: float) -> L
     """
     from scipy.optimize import minimize
 
-    z = np.clip((np.asarray(x, dtype=np.float64) - head.mean) / head.scale, -Z_CLIP, Z_CLIP)
+    z = head.standardise(x)
     present = np.array(sorted(set(np.asarray(y).tolist())), dtype=int)
     if len(present) < 2:
         return head
