@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from . import table_files, tables
-from .indented_json import dumps_indent1
 from .database import ResultsDatabase  # noqa: F401 - the schema lives in database.py; callers use writers.ResultsDatabase
 
 
@@ -125,8 +124,8 @@ def call_json_path(out_dir: Path, call_id: str) -> Path:
 
 def result_json_text(result: dict) -> str:
     """The exact text a call's JSON file holds (its sha256 is kept in the database to spot changes):
-    ``json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False)``, by the faster equal encoder."""
-    return dumps_indent1(result)
+    ``json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False)``."""
+    return json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False)
 
 
 def write_call_json(out_dir: Path, result: dict, text: str | None = None) -> Path:
