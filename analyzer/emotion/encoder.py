@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 
 from .whisper_torch import log_mel_16k  # noqa: F401 - Whisper's log-mel front end, part of this module's face
-from ..whisper_weights import INSTALL_HINT, WHEEL_PARTS  # noqa: F401 - the one loader of the Whisper weights
+from ..whisper_weights import INSTALL_HINT  # the one loader of the Whisper weights
 from ..whisper_weights import WHISPER_BASE_NAME as ENCODER_NAME  # noqa: F401
 from ..whisper_weights import WHISPER_BASE_SHA256 as ENCODER_SHA256
 from ..whisper_weights import WeightsError as EncoderError
