@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         ap.error(f"tuning may use training corpora only (emodb, ravdess, nemo); got {', '.join(sorted(bad))}")
     if args.pipeline:
         calls = pipeline_evidence(args.model, build_calls(corpora, args.calls_per_trajectory, PIPELINE_SEED))
-        tune_pipeline(calls)
+        tune_pipeline(calls, EmotionConfig().decision_for(load_model(args.model).config))
         return 0
     rows, evidence = [], {}
     for reference in REFERENCES:
@@ -178,8 +178,9 @@ def main(argv=None) -> int:
           f"false angry {base['false_angry']:.3f}, NLL {base['nll']:.3f}")
     print(f"choice (max UAR minus false-angry share of neutral turns, ties to lower NLL): {json.dumps(best)}")
     config = EmotionConfig()
-    print(f"configured (analyzer/config.py): absolute_reference {config.absolute_reference}, {config.decision()}")
-    decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    configured = config.decision_for(load_model(args.model).config)
+    print(f"configured (analyzer/config.py, or the model folder's own decision block): {configured}")
+    decision = {k: v for k, v in configured.items() if k != "absolute_reference"}
     cross_corpus_calibration(evidence[config.absolute_reference], decision["relative_weight"], decision["prior"], corpora)
     tune_rules(evidence[config.absolute_reference], decision)
     return 0
@@ -317,7 +318,7 @@ def decided_call(call: dict, decision: dict) -> dict:
     return {"turns": rows, "metrics": call_emotion_summary(rows)[0]}
 
 
-def tune_pipeline(calls: list[dict]) -> None:
+def tune_pipeline(calls: list[dict], configured: dict) -> None:
     """Stage 3, on the pipeline's turns with the configured decision layer (analyzer/config.py).
 
     1. ``uncertain_angry_below`` (grid 0, 0.5, ..., 0.8): the same choice as stage 1, highest per-turn UAR (both
@@ -328,8 +329,7 @@ def tune_pipeline(calls: list[dict]) -> None:
     """
     from analyzer.qa import evaluate as qa_evaluate, parse_rules
 
-    config = EmotionConfig()
-    decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    decision = {k: v for k, v in configured.items() if k != "absolute_reference"}
     turns = sum(len(c["turns"]) for c in calls)
     print(f"{len(calls)} calls through the pipeline, {turns} turns; configured: {decision}")
     print("\n| uncertain_angry_below | UAR | false angry (neutral turns) | angry recall | UAR - false angry |\n|---|---|---|---|---|")

@@ -125,8 +125,13 @@ def speaker_folds(speakers: list[str], corpora: list[str], n_folds: int = 5, see
 
 
 def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, layer: int, int8: bool, relative: LinearHead,
-                              absolute: LinearHead, relative_weight: float, training: dict, card: str) -> Path:
-    """Write ``config.json`` (with the encoder's and ``heads.json``'s SHA-256), ``heads.json`` and ``MODEL_CARD.md``."""
+                              absolute: LinearHead, relative_weight: float, training: dict, card: str,
+                              decision: dict | None = None) -> Path:
+    """Write ``config.json`` (with the encoder's and ``heads.json``'s SHA-256), ``heads.json`` and ``MODEL_CARD.md``.
+
+    ``decision``: the model's own decision layer (config.json ``decision``, see ``EmotionConfig.decision_for``),
+    e.g. a fine-tuned model keeps its base's; None: the folder has none (analyze uses analyzer/config.py's).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     heads_path = out / "heads.json"
@@ -139,6 +144,8 @@ def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, l
                           "licence": "MIT (OpenAI Whisper weights)"},
               "heads_file": heads_path.name, "heads_sha256": sha256_file(heads_path), "relative_weight": relative_weight,
               "training": training}
+    if decision:
+        config["decision"] = decision
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     return out
