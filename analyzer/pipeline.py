@@ -138,7 +138,7 @@ def analyze_file(
     if asr_info:
         versions.update(asr_model=asr_info["model"], asr_weights_sha256=asr_info["weights_sha256"])
     qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable,
-                      "params": {"emotion": config.emotion.call_metrics()}}, config.qa)
+                      "params": {"emotion": config.emotion.call_metrics()}, "versions": versions}, config.qa)
           if config.qa.enabled else None)
     return CallResult(
         call_id=call_id or path.stem,

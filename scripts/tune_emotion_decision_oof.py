@@ -308,8 +308,8 @@ def fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def report(model_name: str, calls: list[dict], variants: dict, shipped: dict, n_per: int, cpu: dict) -> str:
-    n_turns = sum(1 for c in calls for t in c["turns"] if "p_relative" in t and t["truth"] is not None)
+def report(model_name: str, calls: list[dict], variants: dict, source: str, n_per: int, cpu: dict) -> str:
+    n_turns = len(next(iter(variants.values()))["y"])
     lines = [f"# Out-of-fold decision-layer tuning: `{model_name}`", "",
              f"`python scripts/tune_emotion_decision_oof.py --model {model_name.split('-')[1]}` "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}); objective declared beforehand in "
@@ -329,7 +329,7 @@ def report(model_name: str, calls: list[dict], variants: dict, shipped: dict, n_
         s = v["shipped_a"]
         lines += ["", f"Choice: `{json.dumps(decision_of(best))}`: UAR {best['uar']:.3f}, false angry {best['false_angry']:.3f}, "
                       f"angry recall {best['angry_recall']:.3f}, NLL {best['nll']:.3f}.",
-                  f"The shipped layer (analyzer/config.py defaults) on the same scores: UAR {s['uar']:.3f}, false angry "
+                  f"The configured layer ({source}) on the same scores: UAR {s['uar']:.3f}, false angry "
                   f"{s['false_angry']:.3f}, angry turns in calm calls {s['false_angry_calm_calls']:.3f}, angry recall "
                   f"{s['angry_recall']:.3f}, NLL {s['nll']:.3f}, objective {s['uar'] - s['false_angry']:.3f}.", ""]
         b = v["b"]
@@ -362,7 +362,8 @@ def main(argv=None) -> int:
     t1 = time.process_time()
     models = fold_heads(model, fold_of)
     cpu["head refits"] = time.process_time() - t1
-    shipped = {k: v for k, v in EmotionConfig().decision().items() if k != "absolute_reference"}
+    shipped = {k: v for k, v in EmotionConfig().decision_for(model.config).items() if k != "absolute_reference"}
+    source = "the model folder's own decision block" if model.config.get("decision") else "analyzer/config.py defaults"
     variants = {}
     for label, oof in (("out of fold (heads without the call's speakers)", True), ("in sample (shipped heads)", False)):
         if not oof and model.config["training"]["corpora"] == ["emodb"]:
@@ -370,10 +371,10 @@ def main(argv=None) -> int:
         ev = evidence_calls(calls, models, out_of_fold=oof)
         a = stage_a(ev)
         variants[label] = {"a": a, "shipped_a": decision_row(ev, shipped), "b": stage_b(ev, decision_of(a[0])),
-                           "decision": decision_of(a[0])}
+                           "decision": decision_of(a[0]), "y": labelled_arrays(ev)[2]}
         print(f"{label}: choice {variants[label]['decision']}", flush=True)
     cpu["grid"] = time.process_time() - t1 - cpu["head refits"]
-    text = report(model.name, calls, variants, shipped, args.calls_per_trajectory, cpu)
+    text = report(model.name, calls, variants, source, args.calls_per_trajectory, cpu)
     print(text)
     out = Path(args.out or ROOT / "bench" / f"emotion_decision_oof_{args.model}.md")
     out.write_text(text, encoding="utf-8")
