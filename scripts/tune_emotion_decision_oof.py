@@ -53,7 +53,7 @@ from analyzer.emotion.scoring import decide, pooled_evidence  # noqa: E402
 from callsim.emotion_calls import (TRAJECTORIES, EmotionCallParams, emotion_corpus_index, simulate_emotion_call,  # noqa: E402
                                    write_emotion_call)
 from callsim.simulate import call_seed  # noqa: E402
-from tune_emotion_decision import _true_label, decided_call, fit_temperature  # noqa: E402
+from tune_emotion_decision import _true_label, decided_call, ending_rule_grid, fit_temperature  # noqa: E402
 
 CORPORA_ROOT = ROOT.parent / "shared" / "corpora"
 CALLS_DIR = Path("/tmp/call-analyzer-emotion-oof-calls")
@@ -270,20 +270,8 @@ def decision_row(calls: list[dict], decision: dict) -> dict:
 
 def stage_b(calls: list[dict], decision: dict) -> dict:
     """customer_ends_angry and agent_angry on ``calls`` decided with ``decision`` (the declared rule)."""
-    from analyzer.qa import evaluate as qa_evaluate, parse_rules
-
     decided = [(c["trajectory"], decided_call(c, decision)) for c in calls]
-    results = []
-    for below, conf, rise, end in itertools.product((None, -0.3), (None, 0.6, 0.7, 0.8), (None, 0.1, 0.15, 0.2, 0.25, 0.3),
-                                                    (None, 0.6, 0.7, 0.8)):
-        params = {k: v for k, v in (("valence_below", below), ("anger_rise_above", rise), ("end_anger_above", end)) if v is not None}
-        if conf is not None:
-            params.update(last_turns=2, min_confidence=conf)
-        if not params:
-            continue
-        rules = parse_rules({"rules": [{"id": "end", "type": "customer_ending_angry", "severity": "critical", "weight": 20, **params}]})
-        fire = {tr: float(np.mean([bool(qa_evaluate(rules, call)["failed"]) for t, call in decided if t == tr])) for tr in TRAJECTORIES}
-        results.append((params, fire))
+    results = ending_rule_grid(decided)
     shipped = next(f for p, f in results if p == SHIPPED_RULE)
     ok = [r for r in results if r[1]["calm"] <= 0.05] or results
     best = max(round(f["escalation"] - f["calm"], 3) for _, f in ok)
@@ -399,7 +387,34 @@ def write_decision(folder: Path, decision: dict, row: dict, n_calls: int, args) 
                                        f"({n_calls} out-of-fold training-corpus calls; objective UAR - false angry "
                                        f"= {row['uar']:.3f} - {row['false_angry']:.3f}; bench/emotion_decision_oof_{args.model}.md)"}
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote the decision block into {path}")
+    card = folder / "MODEL_CARD.md"
+    if card.exists():
+        card.write_text(with_decision_section(card.read_text(encoding="utf-8"), config["decision"], row, args.model),
+                        encoding="utf-8")
+    print(f"wrote the decision block into {path} and its section into {card.name}")
+
+
+DECISION_BEGIN, DECISION_END = "<!-- decision:begin -->", "<!-- decision:end -->"
+
+
+def with_decision_section(card: str, decision: dict, row: dict, model: str) -> str:
+    """The model card with its "Decision layer" section (between the decision markers) replaced, or added before
+    "## Intended use" (scripts/train_emotion_encoder.py writes cards without it: re-run this script after it)."""
+    values = ", ".join(f"`{k}` = {v}" for k, v in decision.items() if k != "chosen_by")
+    section = (f"{DECISION_BEGIN}\n## Decision layer (this model's own)\n\n"
+               f"config.json holds this model's own decision layer, which `analyze` uses for every `[emotion]` decision "
+               f"field left at its default (docs/emotion.md, \"Decision layer\"; the values used are echoed in each "
+               f"result's `emotion.decision`): {values}. Chosen by `python scripts/tune_emotion_decision_oof.py --model "
+               f"{model} --write` on out-of-fold scores of simulated calls built from the training corpora (heads refit "
+               f"without the call's two speakers; objective declared beforehand in bench/emotion_decision_oof_objective.md): "
+               f"per-turn UAR {row['uar']:.3f}, truly neutral turns labelled angry {100 * row['false_angry']:.1f} %, angry "
+               f"recall {row['angry_recall']:.3f} there (bench/emotion_decision_oof_{model}.md). Retraining the heads "
+               f"rewrites config.json without it: re-run the script.\n{DECISION_END}\n")
+    if DECISION_BEGIN in card and DECISION_END in card:
+        head, rest = card.split(DECISION_BEGIN, 1)
+        return head + section + "\n" + rest.split(DECISION_END, 1)[1].lstrip("\n")
+    marker = "## Intended use"
+    return card.replace(marker, section + "\n" + marker, 1) if marker in card else card + "\n" + section
 
 
 if __name__ == "__main__":
