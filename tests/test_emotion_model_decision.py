@@ -80,3 +80,25 @@ def test_a_fine_tuned_folder_keeps_its_bases_decision_block(tmp_path):
                                     relative=base.relative, absolute=base.absolute, relative_weight=base.relative_weight,
                                     training={}, card="# tuned\n", decision=OWN)
     assert EmotionConfig().decision_for(load_model(str(out)).config)["temperature"] == 1.6
+
+
+def test_tuning_script_writes_the_cards_decision_section_once_and_replaces_it_on_a_rerun():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        spec = importlib.util.spec_from_file_location("tune_oof", scripts / "tune_emotion_decision_oof.py")
+        tune = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tune)
+    finally:
+        sys.path.remove(str(scripts))
+    card = "# m\n\n## Metrics\n\nx\n\n## Intended use\n\ny\n"
+    row = {"uar": 0.8, "false_angry": 0.01, "angry_recall": 0.9}
+    once = tune.with_decision_section(card, {"temperature": 1.5, "chosen_by": "t"}, row, "multi")
+    assert once.index("## Decision layer") < once.index("## Intended use") and "`temperature` = 1.5" in once
+    again = tune.with_decision_section(once, {"temperature": 1.2}, row, "multi")
+    assert again.count("## Decision layer") == 1 and "`temperature` = 1.2" in again and "= 1.5" not in again
+    assert tune.with_decision_section(again, {"temperature": 1.2}, row, "multi") == again
