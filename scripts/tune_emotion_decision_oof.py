@@ -75,7 +75,8 @@ def speaker_fold_of(corpora: tuple[str, ...]) -> dict[str, int]:
     return {c.speaker: int(f) for c, f in zip(clips, folds)}
 
 
-def design_calls(corpora: tuple[str, ...], n_per: int, fold_of: dict[str, int]) -> list[tuple[EmotionCallParams, int]]:
+def design_calls(corpora: tuple[str, ...], n_per: int, fold_of: dict[str, int], *, seed: int = CALL_SEED
+                 ) -> list[tuple[EmotionCallParams, int]]:
     """(call design, fold) for ``n_per`` calls per corpus and trajectory; agent and customer from the same fold.
 
     Call ``i`` goes to fold ``i % 5`` (the next fold with two usable speakers if that one has fewer).
@@ -86,8 +87,8 @@ def design_calls(corpora: tuple[str, ...], n_per: int, fold_of: dict[str, int]) 
         for k, trajectory in enumerate(TRAJECTORIES):
             needed = set(TRAJECTORIES[trajectory])
             for i in range(n_per):
-                seed = call_seed(CALL_SEED + 101 * c + 10 * k, i)
-                rng = np.random.default_rng(seed)
+                design_seed = call_seed(seed + 101 * c + 10 * k, i)
+                rng = np.random.default_rng(design_seed)
                 for step in range(N_FOLDS):
                     fold = (i + step) % N_FOLDS
                     members = [s for s in index if fold_of.get(f"{corpus}:{s.speaker_id}") == fold]
@@ -102,7 +103,7 @@ def design_calls(corpora: tuple[str, ...], n_per: int, fold_of: dict[str, int]) 
                     customer = next(cu for cu in customers if any(s.speaker_id != cu.speaker_id for s in members if "neutral" in s.clips))
                     agents = [s for s in members if "neutral" in s.clips and s.speaker_id != customer.speaker_id]
                 agent = agents[rng.integers(len(agents))]
-                out.append((EmotionCallParams(seed=seed, corpus=corpus, trajectory=trajectory,
+                out.append((EmotionCallParams(seed=design_seed, corpus=corpus, trajectory=trajectory,
                                               customer_speech_s=float(rng.uniform(15.0, 60.0)),
                                               agent_speaker=agent.speaker_id, customer_speaker=customer.speaker_id), fold))
     return out
@@ -335,6 +336,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=("open", "multi"), required=True)
     ap.add_argument("--calls-per-trajectory", type=int, default=12)
+    ap.add_argument("--call-seed", type=int, default=CALL_SEED,
+                    help="seed of the call designs (default %(default)s, the shipped choice's; another one checks its stability)")
     ap.add_argument("--write", action="store_true", help="store stage A's out-of-fold choice in the model folder's config.json")
     ap.add_argument("--out", help="report path (default bench/emotion_decision_oof_<model>.md)")
     args = ap.parse_args(argv)
@@ -344,7 +347,7 @@ def main(argv=None) -> int:
     cpu, t0 = {}, time.process_time()
     model = load_model(args.model)
     fold_of = speaker_fold_of(TRAINING)
-    designs = design_calls(TRAINING, args.calls_per_trajectory, fold_of)
+    designs = design_calls(TRAINING, args.calls_per_trajectory, fold_of, seed=args.call_seed)
     calls = record_calls(designs, args.model)
     cpu["calls (simulation + pipeline, or cache)"] = time.process_time() - t0
     t1 = time.process_time()
@@ -384,7 +387,8 @@ def write_decision(folder: Path, decision: dict, row: dict, n_calls: int, args) 
     config = json.loads(path.read_text(encoding="utf-8"))
     config["decision"] = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in decision.items()},
                           "chosen_by": f"python scripts/tune_emotion_decision_oof.py --model {args.model} --write "
-                                       f"({n_calls} out-of-fold training-corpus calls; objective UAR - false angry "
+                                       + (f"--call-seed {args.call_seed} " if args.call_seed != CALL_SEED else "")
+                                       + f"({n_calls} out-of-fold training-corpus calls; objective UAR - false angry "
                                        f"= {row['uar']:.3f} - {row['false_angry']:.3f}; bench/emotion_decision_oof_{args.model}.md)"}
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     card = folder / "MODEL_CARD.md"
