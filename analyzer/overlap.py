@@ -292,34 +292,53 @@ def load_model(folder: Path = MODEL_DIR) -> OverlapModel:
 # ----------------------------------------------------------------------------- runs and attribution (pure)
 
 
-def overlap_runs(probability: np.ndarray, speech: np.ndarray, *, threshold: float, smooth_s: float,
-                 min_s: float) -> list[Segment]:
+def overlap_runs(probability: np.ndarray, speech: np.ndarray, *, threshold: float, smooth_s: float, min_s: float,
+                 low_threshold: float | None = None) -> list[Segment]:
     """Stretches of speech where the probability (per 10 ms frame, 0 outside speech), averaged over
-    ``smooth_s``, exceeds ``threshold``, at least ``min_s`` long (speaker ``unknown``)."""
+    ``smooth_s``, exceeds ``low_threshold`` and somewhere ``threshold`` (hysteresis; ``low_threshold=None``:
+    ``threshold`` throughout), at least ``min_s`` long (speaker ``unknown``)::
+
+        smoothed   __/~~\_/~~~~~~\___/~\__      threshold  ----------
+        runs          [  ] [      ]             low        - - - - - -   (the last bump never reaches threshold)
+    """
     width = max(1, int(round(smooth_s / FRAME_HOP_S)))
     smooth = np.convolve(probability, np.ones(width) / width, mode="same") if width > 1 else probability
-    active = speech & (smooth > threshold)
-    return [s for s in frames_to_segments(active, FRAME_HOP_S) if s.duration_s >= min_s - 1e-9]
+    low = threshold if low_threshold is None else min(low_threshold, threshold)
+    runs = frames_to_segments(speech & (smooth > low), FRAME_HOP_S)
+    keep = []
+    for run in runs:
+        a, b = int(round(run.start_s / FRAME_HOP_S)), int(round(run.end_s / FRAME_HOP_S))
+        if run.duration_s >= min_s - 1e-9 and smooth[a:b].max() > threshold:
+            keep.append(run)
+    return keep
 
 
-def attribute_overlap(diarized: list[Segment], runs: list[Segment], *, min_silence_s: float) -> list[Segment]:
+def attribute_overlap(diarized: list[Segment], runs: list[Segment], *, min_silence_s: float,
+                      run_gap_s: float | None = None) -> list[Segment]:
     """The diarized segments with every overlap run given to both parties: per party, the union of its
-    segments and the runs, silences shorter than ``min_silence_s`` bridged (SPEC's smoothing)::
+    segments and the runs, silences shorter than ``min_silence_s`` bridged (SPEC's smoothing), and shorter
+    than ``run_gap_s`` (default: ``min_silence_s``) where one side of the silence is a run (the voice that
+    went on under the other's speech continues after it)::
 
         diarized   agent ======        customer  ======
         run                ^^^^                              (agent's speech continues under the customer's)
         result     agent ==========    customer  ======
     """
+    run_gap_s = min_silence_s if run_gap_s is None else max(run_gap_s, min_silence_s)
     out: list[Segment] = []
     for party in (AGENT, CUSTOMER):
-        mine = sorted([s for s in diarized if s.speaker == party] + [Segment(r.start_s, r.end_s, party) for r in runs])
-        merged: list[Segment] = []
-        for s in mine:
-            if merged and s.start_s - merged[-1].end_s < min_silence_s:
-                merged[-1] = Segment(merged[-1].start_s, max(merged[-1].end_s, s.end_s), party)
-            else:
-                merged.append(s)
-        out += merged
+        pieces = sorted([(s.start_s, s.end_s, False) for s in diarized if s.speaker == party]
+                        + [(r.start_s, r.end_s, True) for r in runs])
+        merged: list[list] = []  # [start_s, end_s, ends_with_run]
+        for start, end, is_run in pieces:
+            if merged:
+                gap = start - merged[-1][1]
+                if gap < (run_gap_s if (is_run or merged[-1][2]) else min_silence_s):
+                    if end > merged[-1][1]:
+                        merged[-1][1], merged[-1][2] = end, is_run
+                    continue
+            merged.append([start, end, is_run])
+        out += [Segment(a, b, party) for a, b, _ in merged]
     return sorted(out)
 
 
@@ -336,7 +355,8 @@ def overlap_probability(features: np.ndarray, speech: np.ndarray, diarized: list
 
 
 def detect_overlap(info: AudioInfo, speech: list[Segment], diarized: list[Segment], *, threshold: float,
-                   smooth_s: float, min_s: float, block_s: float, model: OverlapModel | None = None) -> list[Segment]:
+                   smooth_s: float, min_s: float, block_s: float, model: OverlapModel | None = None,
+                   low_threshold: float | None = None) -> list[Segment]:
     """Overlap runs of a mono call: its mixed ``speech`` segments, the diarizer's ``diarized`` segments, the file
     read once more in blocks of ``block_s``."""
     model = model or load_model()
@@ -344,4 +364,4 @@ def detect_overlap(info: AudioInfo, speech: list[Segment], diarized: list[Segmen
     mask = segments_to_frames(speech, n, FRAME_HOP_S)
     features = stream_features(mono_blocks_8k(info, block_s=block_s), mask)
     prob = overlap_probability(features, mask, diarized, model)
-    return overlap_runs(prob, mask, threshold=threshold, smooth_s=smooth_s, min_s=min_s)
+    return overlap_runs(prob, mask, threshold=threshold, smooth_s=smooth_s, min_s=min_s, low_threshold=low_threshold)

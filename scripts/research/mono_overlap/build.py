@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from analyzer.audio import iter_blocks, probe  # noqa: E402
+from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.diarize import diarize  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames  # noqa: E402
-from analyzer.overlap import frame_features, to_rate  # noqa: E402
+from analyzer.overlap import mono_blocks_8k, stream_features  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call  # noqa: E402
 from eval_pacing import CORPORA, _first_voice  # noqa: E402
@@ -66,11 +66,9 @@ def main() -> int:
             t2 = time.process_time()
             d = diarize(info, speech)
             t3 = time.process_time()
-            x = np.concatenate(list(iter_blocks(info)))
-            x8 = to_rate(x, info.analysis_rate_hz)
-        n = int(np.ceil(info.duration_s / 0.01))
-        mask = segments_to_frames(speech, n, 0.01)
-        feats = frame_features(x8, mask)
+            n = int(np.ceil(info.duration_s / 0.01))
+            mask = segments_to_frames(speech, n, 0.01)
+            feats = stream_features(mono_blocks_8k(info, block_s=60.0), mask)
         t4 = time.process_time()
         truth = call.truth
         segs = [Segment(s["start_s"], s["end_s"], s["speaker"]) for s in truth["segments"]]

@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
-from analyzer.overlap import stack_context  # noqa: E402
+from analyzer import overlap as o  # noqa: E402
 from eval_pacing import Tally  # noqa: E402
 
 CACHE = Path("/work/ovl_cache")
@@ -39,42 +39,15 @@ def segs(dicts):
     return [Segment(d["start_s"], d["end_s"], d["speaker"]) for d in dicts]
 
 
-def change_distance(diarized, n):
-    """Per frame: seconds to the nearest diarized speaker change (end of one voice's segment followed by the other's
-    within 0.3 s), clipped at 1 s; and the silence at that change (s, clipped 0.3)."""
-    s = sorted(diarized)
-    pts, gaps = [], []
-    for a, b in zip(s, s[1:]):
-        if a.speaker != b.speaker and b.start_s - a.end_s <= 0.3:
-            pts.append((a.end_s + b.start_s) / 2)
-            gaps.append(max(0.0, b.start_s - a.end_s))
-    t = np.arange(n) * 0.01
-    if not pts:
-        return np.ones(n, np.float32), np.full(n, 0.3, np.float32)
-    pts = np.array(pts)
-    j = np.clip(np.searchsorted(pts, t), 1, len(pts) - 1) if len(pts) > 1 else np.zeros(n, int)
-    if len(pts) > 1:
-        left, right = pts[j - 1], pts[j]
-        use_left = np.abs(t - left) <= np.abs(t - right)
-        k = np.where(use_left, j - 1, j)
-    else:
-        k = np.zeros(n, int)
-    dist = np.minimum(np.abs(t - pts[k]), 1.0)
-    return dist.astype(np.float32), np.minimum(np.array(gaps)[k], 0.3).astype(np.float32)
-
-
 def design(z, meta, variant):
-    feats = z["feats"].astype(np.float32)
+    """The product's design matrix (analyzer.overlap.design_matrix) of a cached call's speech frames."""
     speech = z["speech"]
+    feats = o.fill_pitch(z["feats"].astype(np.float32), speech)
     rows = np.flatnonzero(speech)
-    n = len(speech)
-    parts = []
-    if "ac" in variant:
-        parts.append(stack_context(feats, rows))
-    if "ch" in variant:
-        dist, gap = change_distance(segs(meta["diarized"]), n)
-        parts.append(np.stack([dist[rows], gap[rows]], axis=1))
-    X = np.concatenate(parts, axis=1)
+    change = o.change_features(segs(meta["diarized"]), len(speech))
+    if "ch" not in variant:
+        change = np.zeros_like(change)
+    X = o.design_matrix(feats, change, rows)
     y = (z["truth_a"] & z["truth_c"])[rows]
     return X, y, rows
 
@@ -122,31 +95,21 @@ def auc(score, y):
     return roc_auc_score(y, score), average_precision_score(y, score)
 
 
-def attribute(diarized, runs):
-    """Diarized segments plus each overlap run given to both parties; per party, silences < 0.2 s bridged."""
-    out = []
-    for party in (AGENT, CUSTOMER):
-        mine = [s for s in diarized if s.speaker == party] + [Segment(a, b, party) for a, b in runs]
-        mine.sort()
-        merged = []
-        for s in mine:
-            if merged and s.start_s - merged[-1].end_s < 0.2:
-                merged[-1] = Segment(merged[-1].start_s, max(merged[-1].end_s, s.end_s), party)
-            else:
-                merged.append(s)
-        out += merged
-    return sorted(out)
-
-
-def overlap_runs(p, rows, n, thr, *, smooth_frames_n=11, min_s=0.2):
+def overlap_runs(p, rows, n, thr, *, smooth_s=0.11, min_s=0.2, low=None, shrink_s=0.0):
     full = np.zeros(n, np.float32)
     full[rows] = p
-    if smooth_frames_n > 1:
-        k = np.ones(smooth_frames_n) / smooth_frames_n
-        full = np.convolve(full, k, mode="same")
     mask = np.zeros(n, bool)
-    mask[rows] = full[rows] > thr
-    return [(s.start_s, s.end_s) for s in frames_to_segments(mask, 0.01) if s.duration_s >= min_s]
+    mask[rows] = True
+    runs = [(r.start_s + shrink_s, r.end_s - shrink_s) for r in o.overlap_runs(full, mask, threshold=thr, smooth_s=smooth_s,
+                                                                                 min_s=0.0, low_threshold=low)]
+    return [(a, b) for a, b in runs if b - a >= min_s - 1e-9]
+
+
+RUN_GAP_S = 0.2
+
+
+def attribute(diarized, runs):
+    return o.attribute_overlap(diarized, [Segment(a, b) for a, b in runs], min_silence_s=0.2, run_gap_s=RUN_GAP_S)
 
 
 def score_events(items, thr, **kw):
@@ -161,6 +124,8 @@ def score_events(items, thr, **kw):
         m = segments_to_frames(runs and [Segment(a, b) for a, b in runs] or [], n, 0.01)
         tp += int(np.sum(m & yfull)); det += int(m.sum()); tru += int(yfull.sum())
     s = tally.summary()
+    c = tally.event_counts.get("interruption", [0, 0, 0, 0])
+    s["interruption_detected"] = f"{c[3]}/{c[1]}"
     return s, (tp / max(det, 1), tp / max(tru, 1))
 
 
@@ -174,11 +139,15 @@ def main() -> int:
     ap.add_argument("--hidden", default="128,64")
     ap.add_argument("--thresholds", default="0.2,0.3,0.4,0.5,0.6,0.7,0.8")
     ap.add_argument("--save")
+    ap.add_argument("--train-corpus", default="", help="emodb: train on the EmoDB-only calls")
+    ap.add_argument("--smooth-s", type=float, default=0.11)
+    ap.add_argument("--min-s", type=float, default=0.2)
     args = ap.parse_args()
     variant = args.variant.split("+")
     Xs, ys = [], []
     for seed in map(int, args.train.split(",")):
-        for name, z, meta in calls(seed):
+        suffix = f"-{args.train_corpus}" if args.train_corpus else ""
+        for name, z, meta in calls(seed, (f"original{suffix}", f"hard-cases{suffix}")):
             X, y, _ = design(z, meta, variant)
             Xs.append(X); ys.append(y)
     X, y = np.concatenate(Xs), np.concatenate(ys)
@@ -207,9 +176,9 @@ def main() -> int:
             print(f"\n[{label} seeds {seeds} {cond}] frame AUC {a:.3f} AP {ap_:.3f} (overlap share {np.concatenate(ally).mean():.3f})")
             print("| threshold | interruptions P | R | det | overlap frames P | R | backchannel P / R | missed changes | within 100 ms |")
             for thr in [None] + [float(t) for t in args.thresholds.split(",")]:
-                s, (fp, fr) = score_events(items, thr)
+                s, (fp, fr) = score_events(items, thr, smooth_s=args.smooth_s, min_s=args.min_s)
                 ip, ir = s.get("interruption_precision"), s.get("interruption_recall")
-                print(f"| {thr} | {'-' if ip is None else f'{ip:.2f}'} | {ir:.2f} | | {fp:.2f} | {fr:.2f} | "
+                print(f"| {thr} | {'-' if ip is None else f'{ip:.2f}'} | {ir or 0:.2f} | {s.get('interruption_detected', '')} | {fp:.2f} | {fr:.2f} | "
                       f"{s['backchannel_precision'] or 0:.2f} / {s['backchannel_recall']:.2f} | {s['missed_changes_share']:.3f} | {s['fto_within_100ms_share']:.3f} |",
                       flush=True)
     return 0
