@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[3]
@@ -27,7 +29,7 @@ from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.diarize import diarize  # noqa: E402
 from analyzer.frames import extract_frames  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, UNKNOWN, Segment, segments_to_frames  # noqa: E402
-from analyzer.overlap import mono_blocks_8k, stream_features  # noqa: E402
+from overlap import mono_blocks_8k, stream_features  # noqa: E402
 from analyzer.vad import channel_segments  # noqa: E402
 from callsim.simulate import HARD_CASES, SimulationParams, call_seed, simulate_call  # noqa: E402
 from eval_pacing import CORPORA, _first_voice  # noqa: E402

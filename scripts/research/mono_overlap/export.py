@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from analyzer.overlap import OverlapModel, save_model  # noqa: E402
+from overlap import OverlapModel, save_model  # noqa: E402
 
 
 def main() -> int:

@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
-from analyzer import overlap as o  # noqa: E402
+import overlap as o  # noqa: E402
 from analyzer.audio import probe  # noqa: E402
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.diarize import diarize  # noqa: E402

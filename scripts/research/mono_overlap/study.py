@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,13 +18,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from analyzer.config import AnalysisConfig  # noqa: E402
 from analyzer.intervals import AGENT, CUSTOMER, Segment, frames_to_segments, segments_to_frames, smooth_frames  # noqa: E402
-from analyzer import overlap as o  # noqa: E402
+import overlap as o  # noqa: E402
 from eval_pacing import Tally  # noqa: E402
 
-CACHE = Path("/work/ovl_cache")
+CACHE = Path(os.environ.get("OVERLAP_CACHE", "/work/ovl_cache"))  # build.py --out
 CONFIG = AnalysisConfig().replace(emotion={"enabled": False}, prosody={"enabled": False})
 
 
@@ -139,15 +141,15 @@ def main() -> int:
     ap.add_argument("--hidden", default="128,64")
     ap.add_argument("--thresholds", default="0.2,0.3,0.4,0.5,0.6,0.7,0.8")
     ap.add_argument("--save")
-    ap.add_argument("--train-corpus", default="", help="emodb: train on the EmoDB-only calls")
+    ap.add_argument("--train-corpus", default="", help="emodb: train on the EmoDB-only calls; ',emodb': on both")
     ap.add_argument("--smooth-s", type=float, default=0.11)
     ap.add_argument("--min-s", type=float, default=0.2)
     args = ap.parse_args()
     variant = args.variant.split("+")
     Xs, ys = [], []
     for seed in map(int, args.train.split(",")):
-        suffix = f"-{args.train_corpus}" if args.train_corpus else ""
-        for name, z, meta in calls(seed, (f"original{suffix}", f"hard-cases{suffix}")):
+        suffixes = [f"-{c}" if c else "" for c in args.train_corpus.split(",")]
+        for name, z, meta in calls(seed, tuple(f"{c}{sfx}" for sfx in suffixes for c in ("original", "hard-cases"))):
             X, y, _ = design(z, meta, variant)
             Xs.append(X); ys.append(y)
     X, y = np.concatenate(Xs), np.concatenate(ys)

@@ -1,4 +1,7 @@
-"""Overlapped speech on one mixed channel (mono calls): where two voices sound at once.
+"""Overlapped speech on one mixed channel (mono calls): where two voices sound at once. RESEARCH CODE (issue 14):
+measured in docs/turn-taking.md ("Overlap on one channel"), not shipped and not wired into the pipeline, because
+no model trained on shippable data reached the bar (interruption P >= 0.7 at R >= 0.5). Run from the repo root with
+PYTHONPATH=$PWD; the scripts beside it import it as ``overlap``.
 
 Issue 14. The diarizer (:mod:`analyzer.diarize`) gives every speech frame to exactly one voice, so
 without this module a mono call has no overlap and no interruptions. Stages::
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,9 +36,9 @@ from typing import Iterable, Iterator
 import numpy as np
 import soxr
 
-from .audio import AudioInfo, iter_blocks
-from .errors import AnalyzerError
-from .intervals import AGENT, CUSTOMER, FRAME_HOP_S, Segment, frames_to_segments, hop_samples, segments_to_frames
+from analyzer.audio import AudioInfo, iter_blocks
+from analyzer.errors import AnalyzerError
+from analyzer.intervals import AGENT, CUSTOMER, FRAME_HOP_S, Segment, frames_to_segments, hop_samples, segments_to_frames
 
 RATE_HZ = 8000
 _HOP = hop_samples(RATE_HZ)  # 80 samples per 10 ms frame
@@ -54,7 +58,7 @@ PITCH_COLUMNS = slice(1 + _N_MELS + 1, len(FRAME_FEATURES))  # the two-pitch fea
 CONTEXT_OFFSETS = tuple(range(-20, 21, 4))  # frames: +-0.2 s every 40 ms
 CHANGE_NEAR_S = 0.3  # a diarized change: one voice's segment followed by the other's within this
 CHANGE_CLIP_S = 1.0
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "overlap-mono-v1"
+MODEL_DIR = Path(os.environ.get("OVERLAP_CACHE", "/work/ovl_cache")) / "overlap-model"  # research: exported by export.py (nothing ships)
 
 
 class OverlapModelError(AnalyzerError):
@@ -117,7 +121,7 @@ def raw_features(buf: np.ndarray, buf_start: int, frames: np.ndarray, *, pitch: 
 
 @functools.lru_cache(maxsize=1)
 def _mel_bank() -> np.ndarray:
-    from .mel import mel_filter_bank
+    from analyzer.mel import mel_filter_bank
 
     return mel_filter_bank(RATE_HZ, _N_FFT, _N_MELS, fmin_hz=_FMIN_HZ, fmax_hz=_FMAX_HZ)
 
@@ -255,7 +259,7 @@ class OverlapModel:
 
 def save_model(model: OverlapModel, folder: Path, *, card: dict) -> str:
     """Write ``weights.npz`` and ``config.json`` (``card`` plus the weights' sha256) into ``folder``; returns the sha256."""
-    from .emotion.model import sha256_file
+    from analyzer.emotion.model import sha256_file
 
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {"mean": model.mean, "std": model.std}
@@ -272,7 +276,7 @@ def save_model(model: OverlapModel, folder: Path, *, card: dict) -> str:
 @functools.lru_cache(maxsize=2)
 def load_model(folder: Path = MODEL_DIR) -> OverlapModel:
     """The shipped overlap model, its weights checked against ``config.json``'s sha256; loaded once per process."""
-    from .emotion.model import sha256_file
+    from analyzer.emotion.model import sha256_file
 
     folder = Path(folder)
     try:
