@@ -45,6 +45,9 @@ def design(z, meta, variant):
     """The product's design matrix (analyzer.overlap.design_matrix) of a cached call's speech frames."""
     speech = z["speech"]
     feats = o.fill_pitch(z["feats"].astype(np.float32), speech)
+    if "z" in variant:  # every feature z-scored over the call's speech frames (voice-independent scale)
+        f = feats[speech]
+        feats[speech] = (f - f.mean(0)) / (f.std(0) + 1e-6)
     rows = np.flatnonzero(speech)
     change = o.change_features(segs(meta["diarized"]), len(speech))
     if "ch" not in variant:
