@@ -20,6 +20,7 @@ frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import threading
@@ -257,6 +258,7 @@ class WhisperFeatureEncoder:
         del variables
         encoder.requires_grad_(False)
         encoder.eval()
+        release_freed_memory()  # the fp16 file variables and the float32 weights just freed
         self.n_layers, self.int8, self._encoder, self._lock = n_layers, int8, encoder, threading.Lock()
 
     def hidden_states(self, mel: np.ndarray) -> np.ndarray:
@@ -282,6 +284,26 @@ class WhisperFeatureEncoder:
         frames = [self.hidden_states(log_mel_16k(clip[a:a + MAX_SAMPLES])) for a in range(0, max(clip.size, 1), MAX_SAMPLES)]
         h = np.concatenate(frames, axis=0)
         return np.concatenate([h.mean(axis=0), h.std(axis=0, ddof=1 if len(h) > 1 else 0)]).astype(np.float32)
+
+
+def release_freed_memory() -> None:
+    """Hand memory the allocator keeps after frees back to the system (glibc's ``malloc_trim``; a no-op where
+    there is none). The encoder's activations differ in size with every window length, and glibc keeps the
+    freed ones in its heap: ~57 MB after 155 windows of 94 lengths, none of it in use (issue 16)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
+        return None
 
 
 def to_16k(clip: np.ndarray, sample_rate_hz: int) -> np.ndarray:
