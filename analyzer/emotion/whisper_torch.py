@@ -98,14 +98,15 @@ def _build():
             self.out_proj = nn.Linear(d_model, d_model)
 
         def forward(self, x):
+            # q, k, v go to the attention kernel as strided views (transformers copies each to a contiguous
+            # tensor first): the same values, bit for bit (tested), ~0.45 ms less per 4 s window (issue 16)
             shape = (*x.shape[:-1], -1, self.head_dim)
-            q = (self.q_proj(x) * self.scaling).view(shape).transpose(1, 2).contiguous()
-            k = self.k_proj(x).view(shape).transpose(1, 2).contiguous()
-            v = self.v_proj(x).view(shape).transpose(1, 2).contiguous()
+            q = (self.q_proj(x) * self.scaling).view(shape).transpose(1, 2)
+            k = self.k_proj(x).view(shape).transpose(1, 2)
+            v = self.v_proj(x).view(shape).transpose(1, 2)
             out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=1.0,
                                                                    is_causal=False)
-            out = out.transpose(1, 2).contiguous()
-            return self.out_proj(out.reshape(*x.shape[:-1], -1).contiguous())
+            return self.out_proj(out.transpose(1, 2).reshape(*x.shape[:-1], -1))
 
     class Block(nn.Module):
         """Pre-norm transformer block: x + attn(LN(x)), then x + fc2(gelu(fc1(LN(x))))."""
