@@ -9,6 +9,7 @@ factor (audio seconds per second of processing) and peak RSS.
     python scripts/bench_speed.py                       # 10 min and 120 min, pacing only
     python scripts/bench_speed.py --minutes 10 --emotion  # pacing + emotion
     python scripts/bench_speed.py --json bench.json
+    python scripts/bench_speed.py --minutes 10 --emotion --baseline ../old-checkout --rounds 3  # paired A/B
 
 Numbers go to stdout as a markdown table (and to --json).
 
@@ -247,14 +248,33 @@ def make_long_call(minutes: float, folder: Path, *, mono: bool = False) -> Path:
     return path
 
 
-def run(path: Path, sections: dict) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), json.dumps(sections)], capture_output=True, text=True, env=env
+def run(path: Path, sections: dict, *, checkout: Path = REPO) -> dict:
+    """``analyze_file`` of ``path`` in a fresh single-threaded process importing the ``analyzer`` of ``checkout``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               PYTHONPATH=str(checkout))
+    out = subprocess.run(  # cwd = the checkout: `python -c` puts the working folder first on sys.path
+        [sys.executable, "-c", CHILD, str(path), json.dumps(sections)], capture_output=True, text=True, env=env, cwd=checkout
     )
     if out.returncode != 0:
         raise SystemExit(f"analysis of {path} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def paired_rounds(path: Path, sections: dict, baseline: Path, rounds: int) -> dict:
+    """This checkout and ``baseline`` alternating (ours first in even rounds, the baseline first in odd ones), one
+    fresh process each: CPU seconds per round and the per-round ratio ours / baseline (machine load hits both alike)."""
+    import statistics
+
+    ours, theirs = [], []
+    for r in range(rounds):
+        order = [(REPO, ours), (baseline, theirs)] if r % 2 == 0 else [(baseline, theirs), (REPO, ours)]
+        for checkout, into in order:
+            into.append(run(path, sections, checkout=checkout))
+        print(f"round {r + 1}/{rounds}: ours {ours[-1]['cpu_s']:.2f} s CPU, baseline {theirs[-1]['cpu_s']:.2f} s", file=sys.stderr)
+    ratios = [a["cpu_s"] / b["cpu_s"] for a, b in zip(ours, theirs)]
+    return {"ours": ours, "baseline": theirs, "ratio_cpu_median": statistics.median(ratios), "ratio_cpu_min": min(ratios),
+            "ratio_cpu_max": max(ratios), "ours_cpu_median": statistics.median(x["cpu_s"] for x in ours),
+            "baseline_cpu_median": statistics.median(x["cpu_s"] for x in theirs)}
 
 
 def main() -> int:
@@ -266,8 +286,12 @@ def main() -> int:
     parser.add_argument("--mono", action="store_true", help="the two channels mixed: one mono call (diarization runs)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--workdir", default=tempfile.gettempdir())
+    parser.add_argument("--baseline", help="another call-analyzer checkout: paired A/B rounds, alternating, ratio of CPU per round")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds (default 3)")
     args = parser.parse_args()
     sections = {"emotion": {"enabled": args.emotion}, "vad": {"backend": args.vad}, "prosody": {"enabled": not args.no_prosody}}
+    if args.baseline:
+        return _main_paired(args, sections)
     rows = []
     for minutes in args.minutes:
         path = make_long_call(minutes, Path(args.workdir), mono=args.mono)
@@ -289,6 +313,26 @@ def main() -> int:
               f"{r['cpu_realtime_factor']:.0f}x | {r['peak_rss_mb']:.0f} MB |")
     if args.json:
         Path(args.json).write_text(json.dumps({"mode": mode, "rows": rows}, indent=1))
+    return 0
+
+
+def _main_paired(args, sections: dict) -> int:
+    baseline = Path(args.baseline).resolve()
+    print("| call | ours CPU (median) | baseline CPU (median) | ours x real time (CPU) | baseline x real time (CPU) | "
+          f"ours / baseline CPU (median, range over {args.rounds} rounds) | peak RSS ours / baseline |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for minutes in args.minutes:
+        path = make_long_call(minutes, Path(args.workdir), mono=args.mono)
+        ab = paired_rounds(path, sections, baseline, args.rounds)
+        d = ab["ours"][0]["duration_s"]
+        rss = (max(x["peak_rss_mb"] for x in ab["ours"]), max(x["peak_rss_mb"] for x in ab["baseline"]))
+        print(f"| {minutes:g} min{' mono' if args.mono else ''} | {ab['ours_cpu_median']:.2f} s | {ab['baseline_cpu_median']:.2f} s | "
+              f"{d / ab['ours_cpu_median']:.0f}x | {d / ab['baseline_cpu_median']:.0f}x | {ab['ratio_cpu_median']:.3f} "
+              f"({ab['ratio_cpu_min']:.3f}-{ab['ratio_cpu_max']:.3f}) | {rss[0]:.0f} / {rss[1]:.0f} MB |")
+        rows.append({"minutes": minutes, **ab})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"sections": sections, "baseline": str(baseline), "rows": rows}, indent=1))
     return 0
 
 

@@ -155,3 +155,81 @@ def test_v2_model_tells_clear_angry_from_neutral(name):
     probs = model.predict(clips, 16000, speakers=[n[:2] for n in names])
     angry, neutral = LABELS.index("angry"), LABELS.index("neutral")
     assert np.all(probs[:4, angry] > probs[:4, neutral]) and np.all(probs[4:, neutral] > probs[4:, angry])
+
+
+def test_layer_by_layer_load_gives_the_int8_weights_of_quantising_the_whole_module():
+    """The encoder is filled and quantised one layer at a time (issue 16: no full float32 copy at load); the int8
+    weights and the features equal those of loading everything, then ``quantize_dynamic`` on the whole module."""
+    import threading
+    import warnings
+
+    import torch
+
+    from analyzer.emotion.encoder import D_MODEL, MAX_FRAMES, N_MELS, WhisperFeatureEncoder, _state_dict
+    from analyzer.emotion.whisper_torch import whisper_blocks_class
+
+    keep = lambda name: not any(f"/layer_{i}/" in name for i in range(2, 6))  # noqa: E731 - stem, positions, blocks 0-1
+    variables = read_ct2_variables(model_paths(), keep=keep, expected_sha256=ENCODER_SHA256)
+    whole = whisper_blocks_class()(n_layers=2, d_model=D_MODEL, n_heads=8, ffn_dim=2048, n_mels=N_MELS, max_positions=MAX_FRAMES)
+    whole.load_state_dict(_state_dict(variables, 2), strict=True, assign=True)
+    whole.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = torch.ao.quantization.quantize_dynamic(whole, {torch.nn.Linear}, dtype=torch.qint8)
+    ours = load_encoder(2, int8=True)
+    theirs_modules = dict(whole.named_modules())
+    n_linear = 0
+    for name, module in ours._encoder.named_modules():
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
+            n_linear += 1
+            w_ours, w_theirs = module.weight(), theirs_modules[name].weight()
+            assert w_ours.q_scale() == w_theirs.q_scale() and w_ours.q_zero_point() == w_theirs.q_zero_point()
+            assert torch.equal(w_ours.int_repr(), w_theirs.int_repr())
+            b_ours, b_theirs = module.bias(), theirs_modules[name].bias()
+            assert (b_ours is None and b_theirs is None) or torch.equal(b_ours, b_theirs)
+    assert n_linear == 12
+    reference = WhisperFeatureEncoder.__new__(WhisperFeatureEncoder)
+    reference.n_layers, reference.int8, reference._encoder, reference._lock = 2, True, whole, threading.Lock()
+    for clip in (_tone(2.0), _tone(4.0, f0=110.0)):
+        np.testing.assert_array_equal(ours.pooled(clip), reference.pooled(clip))
+
+
+def test_loading_the_encoder_does_not_import_torch_dynamo():
+    """Building the empty encoder must not reach torch's Python decompositions (``torch._dynamo``: ~1-2 s, ~70 MB)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom analyzer.emotion.encoder import WhisperFeatureEncoder\n"
+            "WhisperFeatureEncoder(2, int8=True)\nprint('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_freed_activation_memory_goes_back_to_the_system():
+    """After scoring, the encoder hands the allocator's freed buffers back (issue 16: glibc keeps the freed
+    activations of every window length in its heap; the start-up peak with emotion fell ~17 MB)."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, torch
+torch.set_num_threads(1)
+from analyzer.emotion.encoder import _malloc_trim, load_encoder, release_freed_memory
+if _malloc_trim() is None:
+    print('skip'); raise SystemExit
+def rss_mb():
+    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024
+encoder = load_encoder(2, int8=True)
+rng = np.random.default_rng(0)
+for n in rng.permutation(np.arange(8000, 64000, 1400)):  # 40 window lengths, 0.5-4 s
+    encoder.pooled((rng.standard_normal(n) * 0.1).astype(np.float32))
+before = rss_mb()
+release_freed_memory()
+print(before - rss_mb())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    if out == ["skip"]:
+        pytest.skip("no malloc_trim here (not glibc)")
+    assert float(out[-1]) > 5.0  # MB handed back, none of it in use

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, WhisperFeatureEncoder, load_encoder, to_16k
+from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, WhisperFeatureEncoder, load_encoder, release_freed_memory, to_16k
 from .features import check_clip, peak_normalise
 from .functionals import fuse, speaker_relative
 from .linear import LinearHead
@@ -81,7 +81,11 @@ class EncoderEmotionModel:
     def features(self, clips_16k: list[np.ndarray]) -> np.ndarray:
         """Pooled encoder features ``(n, 1024)`` of 16 kHz clips (already peak-normalised)."""
         enc = self._encoder()
-        return np.stack([enc.pooled(c) for c in clips_16k]) if clips_16k else np.zeros((0, 2 * 512), np.float32)
+        if not clips_16k:
+            return np.zeros((0, 2 * 512), np.float32)
+        out = np.stack([enc.pooled(c) for c in clips_16k])
+        release_freed_memory()  # the windows' activations (one size per window length)
+        return out
 
     def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None, **_ignored) -> np.ndarray:
         """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz); see the module docstring."""

@@ -58,7 +58,32 @@ def log_mel_16k(clip_16k: np.ndarray) -> np.ndarray:
 def _build():
     """The torch module classes (defined on first use: importing this module does not import torch)."""
     import torch
-    from torch import nn
+    from torch import nn as torch_nn
+
+    class nn:  # noqa: N801 - the layers used here, built without random initialisation
+        """``torch.nn``'s layers, built empty: every parameter is assigned from the Whisper file afterwards
+        (``load_state_dict(..., assign=True)``). Random initialisation cost ~0.03 s and wrote 32 MB per load.
+        ``Linear`` stays the exact ``torch.nn.Linear`` (``quantize_dynamic`` swaps only that type), on the meta
+        device (no storage); the others skip ``reset_parameters`` (``torch.empty`` storage, never written before
+        the weights arrive): on the meta device ``Embedding``'s initialisation imports ``torch._dynamo`` (~1-2 s, ~70 MB)."""
+
+        Module, ModuleList = torch_nn.Module, torch_nn.ModuleList
+
+        @staticmethod
+        def Linear(*args, **kwargs):  # noqa: N802 - stands for the class
+            return torch_nn.Linear(*args, **kwargs, device="meta")
+
+        class Conv1d(torch_nn.Conv1d):
+            def reset_parameters(self):
+                pass
+
+        class LayerNorm(torch_nn.LayerNorm):
+            def reset_parameters(self):
+                pass
+
+        class Embedding(torch_nn.Embedding):
+            def reset_parameters(self):
+                pass
 
     class Attention(nn.Module):
         """Bidirectional multi-head self-attention (q, v and out projections with bias, k without)."""
@@ -73,14 +98,15 @@ def _build():
             self.out_proj = nn.Linear(d_model, d_model)
 
         def forward(self, x):
+            # q, k, v go to the attention kernel as strided views (transformers copies each to a contiguous
+            # tensor first): the same values, bit for bit (tested), ~0.45 ms less per 4 s window (issue 16)
             shape = (*x.shape[:-1], -1, self.head_dim)
-            q = (self.q_proj(x) * self.scaling).view(shape).transpose(1, 2).contiguous()
-            k = self.k_proj(x).view(shape).transpose(1, 2).contiguous()
-            v = self.v_proj(x).view(shape).transpose(1, 2).contiguous()
+            q = (self.q_proj(x) * self.scaling).view(shape).transpose(1, 2)
+            k = self.k_proj(x).view(shape).transpose(1, 2)
+            v = self.v_proj(x).view(shape).transpose(1, 2)
             out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=1.0,
                                                                    is_causal=False)
-            out = out.transpose(1, 2).contiguous()
-            return self.out_proj(out.reshape(*x.shape[:-1], -1).contiguous())
+            return self.out_proj(out.transpose(1, 2).reshape(*x.shape[:-1], -1))
 
     class Block(nn.Module):
         """Pre-norm transformer block: x + attn(LN(x)), then x + fc2(gelu(fc1(LN(x))))."""
@@ -100,7 +126,8 @@ def _build():
     class WhisperBlocks(nn.Module):
         """Whisper's encoder stem (two convolutions, the second with stride 2), positional embedding and
         ``n_layers`` blocks; parameter names as ``transformers``' ``WhisperEncoder`` (its final layer norm
-        is kept for the state dict but, as there, only applied after the last of all blocks: not used here)."""
+        is kept for the state dict but, as there, only applied after the last of all blocks: not used here).
+        The parameters are uninitialised until the weights are loaded into them."""
 
         def __init__(self, *, n_layers: int, d_model: int, n_heads: int, ffn_dim: int, n_mels: int, max_positions: int):
             super().__init__()

@@ -342,9 +342,10 @@ def bench_vs_peers(out: Path, *, quick: bool, rounds: int | None = None, baselin
     print("\n".join(lines))
 
 
-def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
+def bench_startup(out: Path, *, quick: bool, rounds: int | None = None, baseline: str | None = None) -> None:
     """Start-up cost: whole ``analyze`` processes on one 30-second stereo 8 kHz call (the sample call's
-    first 30 s), HTML pages included, alternating the variants; median CPU, largest peak RSS."""
+    first 30 s), HTML pages included, alternating the variants; median CPU, largest peak RSS. With
+    ``baseline`` (another checkout) each variant runs from both checkouts in the same rotation."""
     import statistics
     import tempfile
 
@@ -357,6 +358,12 @@ def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
         "--no-emotion": ["--no-emotion"],
         "everything (emotion too)": [],
     }
+    envs = dict.fromkeys(variants, env)
+    if baseline:
+        other = {**os.environ, "PYTHONPATH": str(Path(baseline).resolve())}
+        for name, flags in list(variants.items()):
+            variants[f"baseline {baseline}: {name}"] = flags
+            envs[f"baseline {baseline}: {name}"] = other
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as workdir:
         call = make_long_call(0.5, Path(workdir))
@@ -366,7 +373,7 @@ def bench_startup(out: Path, *, quick: bool, rounds: int | None = None) -> None:
                 with tempfile.TemporaryDirectory() as results:
                     runs[name].append(_measured_process(
                         [sys.executable, "-m", "analyzer", "analyze", str(call), "--out", results, "--force", "--quiet",
-                         *variants[name]], env=env))
+                         *variants[name]], env=envs[name], cwd=Path(workdir)))  # cwd: not a checkout (sys.path[0])
     lines = [f"| `call-analyzer analyze` on a 30 s call | CPU (median of {rounds}) | wall (median) | peak RSS (max) |",
              "|---|---|---|---|"]
     rows = {}
@@ -393,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
-    parser.add_argument("--baseline", help="vs-peers: another call-analyzer checkout to measure beside this one")
+    parser.add_argument("--baseline", help="vs-peers, startup: another call-analyzer checkout to measure beside this one")
     parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup: rounds of alternating runs (default 5)")
     args = parser.parse_args(argv)
     for name in (ALL if args.bench == "all" else [args.bench]):
@@ -402,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(1)
         extra = {"rounds": args.rounds} if name in ("vs-peers", "startup") else {}
-        if name == "vs-peers":
+        if name in ("vs-peers", "startup"):
             extra["baseline"] = args.baseline
         BENCHES[name](Path(args.out), quick=args.quick, **extra)
     return 0
