@@ -321,11 +321,14 @@ def noise_floor_db(energy_db: np.ndarray) -> float:
     return float(np.percentile(energy_db, 5)) if energy_db.size else SILENT_DB
 
 
-def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float, noise_gate_db: float) -> np.ndarray:
+def energy_gate(energy_db: np.ndarray, active: np.ndarray, *, floor_db: float, noise_gate_db: float,
+                level_db: float | None = None, noise_db: float | None = None) -> np.ndarray:
     """Keep active frames no more than ``floor_db`` below the channel's speech level and at least
-    ``noise_gate_db`` above its noise floor (catches detectors firing on line noise or dither)."""
-    level = speech_level_db(energy_db, active)
-    return active & (energy_db > level - floor_db) & (energy_db > noise_floor_db(energy_db) + noise_gate_db)
+    ``noise_gate_db`` above its noise floor (catches detectors firing on line noise or dither).
+    ``level_db``, ``noise_db``: :func:`speech_level_db` and :func:`noise_floor_db` of these frames, if known."""
+    level = speech_level_db(energy_db, active) if level_db is None else level_db
+    noise = noise_floor_db(energy_db) if noise_db is None else noise_db
+    return active & (energy_db > level - floor_db) & (energy_db > noise + noise_gate_db)
 
 
 def level_above_noise_db(energy_db: np.ndarray, noise_db: float) -> np.ndarray:
@@ -354,19 +357,24 @@ def estimate_leak_db(own_db: np.ndarray, other_db: np.ndarray, other_active: np.
     return float(np.percentile(own_db[strong] - other_db[strong], 30))
 
 
-def crosstalk_leaks_db(energy_db: np.ndarray, active: np.ndarray) -> list[float | None]:
+def crosstalk_leaks_db(energy_db: np.ndarray, active: np.ndarray, *,
+                       above_noise_db: list[np.ndarray] | None = None) -> list[float | None]:
     """Per channel of a two-channel call, the other party's leak into it (see :func:`estimate_leak_db`),
-    measured on the level above the channel's noise; ``active``: each party's own speech frames."""
-    return [
-        estimate_leak_db(level_above_noise_db(energy_db[:, own], noise_floor_db(energy_db[:, own])),
-                         energy_db[:, 1 - own], active[:, 1 - own])
-        for own in (0, 1)
-    ]
+    measured on the level above the channel's noise; ``active``: each party's own speech frames.
+    ``above_noise_db``: :func:`above_noise_levels` of ``energy_db``, if known."""
+    above = above_noise_levels(energy_db) if above_noise_db is None else above_noise_db
+    return [estimate_leak_db(above[own], energy_db[:, 1 - own], active[:, 1 - own]) for own in (0, 1)]
+
+
+def above_noise_levels(energy_db: np.ndarray, noise_db: list[float] | None = None) -> list[np.ndarray]:
+    """Per channel, :func:`level_above_noise_db` over its own noise floor (``noise_db``: the floors, if known)."""
+    noise = [noise_floor_db(energy_db[:, c]) for c in range(energy_db.shape[1])] if noise_db is None else noise_db
+    return [level_above_noise_db(energy_db[:, c], noise[c]) for c in range(energy_db.shape[1])]
 
 
 def remove_crosstalk(
     energy_db: np.ndarray, active: np.ndarray, *, margin_db: float, echo_frames: int = 3,
-    leaks_db: list[float | None] | None = None,
+    leaks_db: list[float | None] | None = None, above_noise_db: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Drop frames of one channel that are only the other party's leak.
 
@@ -380,17 +388,19 @@ def remove_crosstalk(
         agent kept      ####..............####
 
     ``leaks_db``: the leak gains of :func:`crosstalk_leaks_db`, measured from
-    ``active`` when not given (pass them to reuse one measurement for several masks).
+    ``active`` when not given (pass them to reuse one measurement for several masks);
+    ``above_noise_db``: :func:`above_noise_levels` of ``energy_db``, likewise.
     """
     if energy_db.shape[1] != 2:
         return active
+    above = above_noise_levels(energy_db) if above_noise_db is None else above_noise_db
     if leaks_db is None:
-        leaks_db = crosstalk_leaks_db(energy_db, active)
+        leaks_db = crosstalk_leaks_db(energy_db, active, above_noise_db=above)
     cleaned = active.copy()
     for own, other in ((0, 1), (1, 0)):
         if leaks_db[own] is None:
             continue
-        own_db = level_above_noise_db(energy_db[:, own], noise_floor_db(energy_db[:, own]))
+        own_db = above[own]
         other_peak = running_max(energy_db[:, other], half_width=echo_frames)
         explained = own_db < other_peak + leaks_db[own] + margin_db
         cleaned[:, own] &= ~(explained & active[:, other])
@@ -472,24 +482,27 @@ def channel_segments(
     ``vad_frames``, ``energy_db``: shape ``(n_frames, n_channels)``; ``speakers`` names each channel.
     """
     hop_s = config.hop_s
+    channels = range(len(speakers))
+    noise = [noise_floor_db(energy_db[:, c]) for c in channels]  # each channel's floor and level, measured once
+    level = [speech_level_db(energy_db[:, c], vad_frames[:, c]) for c in channels]
     active = np.column_stack(
         [
-            energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db, noise_gate_db=config.noise_gate_db)
-            for c in range(len(speakers))
+            energy_gate(energy_db[:, c], vad_frames[:, c], floor_db=config.energy_floor_db, noise_gate_db=config.noise_gate_db,
+                        level_db=level[c], noise_db=noise[c])
+            for c in channels
         ]
     ) if len(speakers) else vad_frames
     # frames clearly above the noise floor may extend detected speech at its edges (soft onsets, decays)
     audible = np.column_stack([
-        energy_db[:, c] > max(
-            noise_floor_db(energy_db[:, c]) + config.edge_gate_db,
-            speech_level_db(energy_db[:, c], vad_frames[:, c]) - config.energy_floor_db,
-        )
-        for c in range(len(speakers))
+        energy_db[:, c] > max(noise[c] + config.edge_gate_db, level[c] - config.energy_floor_db) for c in channels
     ])
     if config.crosstalk and len(speakers) == 2:
-        leaks_db = crosstalk_leaks_db(energy_db, active)  # measured once, on the parties' own speech
-        active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db)
-        audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db)
+        above = above_noise_levels(energy_db, noise)
+        leaks_db = crosstalk_leaks_db(energy_db, active, above_noise_db=above)  # measured once, on the parties' own speech
+        active = remove_crosstalk(energy_db, active, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db,
+                                  above_noise_db=above)
+        audible = remove_crosstalk(energy_db, audible, margin_db=config.crosstalk_margin_db, leaks_db=leaks_db,
+                                   above_noise_db=above)
     max_ext = int(round(config.edge_extension_s / hop_s))
     segments: list[Segment] = []
     for c, speaker in enumerate(speakers):
