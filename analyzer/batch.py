@@ -253,14 +253,48 @@ def _task_config(config: AnalysisConfig, task: CallTask) -> AnalysisConfig:
 _WORKER: dict = {}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def threads_per_job(jobs: int, threads: int | None = None, *, cpus: int | None = None,
+                    environ: dict | None = None) -> int:
+    """Compute threads (torch, BLAS/OpenMP) each job runs: ``threads`` if given, else
+    ``OMP_NUM_THREADS`` if set to a whole number, else the CPUs this process may use divided by the
+    jobs, at least 1. So by default the jobs never ask for more threads than there are cores and
+    none is left idle: ``--jobs 1`` (the serial engine) lets a call's torch work (emotion, mono
+    diarization, silero) use every core, ``--jobs 2`` on two cores runs two single-threaded workers.
+    Results do not depend on it beyond float rounding in torch."""
+    if threads is not None:
+        return threads
+    given = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
+    if given.strip().isdigit() and int(given) >= 1:
+        return int(given)
+    return max(1, (cpus or available_cpus()) // max(1, jobs))
+
+
 def _init_worker(threads: int) -> None:
-    """Process-pool and Dask workers: one single-threaded analysis per process. Imports nothing:
+    """A pool or Dask worker process: ``threads`` compute threads for its analysis. Imports nothing:
     torch comes in with the stage that uses it (emotion, silero VAD, mono diarization) and then
     finds the thread count in the environment."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    _set_threads(threads)
+
+
+def _set_threads(threads: int) -> None:
+    """``threads`` compute threads from now on in this process: the environment (read by torch when a
+    stage imports it), the BLAS/OpenMP pools already loaded (numpy's, through threadpoolctl) and torch."""
+    from threadpoolctl import threadpool_limits
+
+    for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
-    if "torch" in sys.modules:  # inherited from a parent that had imported it
-        sys.modules["torch"].set_num_threads(threads)
+    threadpool_limits(limits=threads)
+    _set_torch_threads(threads)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """torch's intra-op threads, if torch is imported (a parent's import, or the one of an earlier call)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _worker_state(config_dict: dict) -> tuple[AnalysisConfig, dict]:
@@ -296,10 +330,15 @@ def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, mod
         return {"task": task, "error": reason, "trace": traceback.format_exc()}
 
 
-def _engine_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
-    """The one task function every engine runs (in this process, a pool worker or a Dask worker)."""
+def _engine_task(task: CallTask, config_dict: dict, debug: bool, threads: int | None = None) -> dict:
+    """The one task function every engine runs (in this process, a pool worker or a Dask worker).
+    ``threads``: torch's threads for the call (the serial engine with an explicit ``threads``; workers
+    have theirs from :func:`_init_worker`), set once the model is loaded, which imports torch."""
     config, models = _worker_state(config_dict)
-    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task), models))
+    model = _worker_model(_task_config(config, task), models)
+    if threads is not None:
+        _set_torch_threads(threads)
+    return run_task(task, config, debug=debug, model=model)
 
 
 def _pool_call(item: tuple[CallTask, dict, bool]) -> dict:
@@ -321,22 +360,26 @@ def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
 
 
 def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
-              debug: bool = False) -> Iterator[dict]:
+              debug: bool = False, threads: int | None = None) -> Iterator[dict]:
     """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
-    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
-    (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
-    per process."""
+    this process (``jobs`` <= 1), a pool of ``jobs`` processes, or a Dask cluster (``scheduler``;
+    single-threaded workers). Every engine runs :func:`_engine_task`, which sets up config and
+    model once per process. ``threads``: compute threads per job (:func:`threads_per_job`); None:
+    the pool's workers get the rule's default and the serial engine changes nothing (torch's own
+    default is the same: ``OMP_NUM_THREADS`` or every core)."""
     config_dict = config.to_dict()
     if not pending:
         return
     if scheduler:
         yield from _dask_outcomes(pending, config_dict, scheduler, debug)
     elif jobs <= 1 or len(pending) <= 1:
+        if threads is not None:
+            _set_threads(threads)
         for task in pending:
-            yield _engine_task(task, config_dict, debug)
+            yield _engine_task(task, config_dict, debug, threads)
     else:  # a pool that survives its workers: a dead one costs only the call it held
         yield from run_pool([(task, config_dict, debug) for task in pending], _pool_call, n_workers=jobs,
-                            on_death=_worker_death, init=_init_worker, init_args=(1,))
+                            on_death=_worker_death, init=_init_worker, init_args=(threads_per_job(jobs, threads),))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -407,10 +450,12 @@ MAX_WORKER_DEATHS = 2
 until the file or the parameters change, or ``--force`` is given."""
 
 
-def _check_inputs(config: AnalysisConfig, out: Path | None, jobs: int) -> None:
+def _check_inputs(config: AnalysisConfig, out: Path | None, jobs: int, threads: int | None = None) -> None:
     """Everything that can be checked before the first file is read; raises :class:`ConfigError`."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"--threads must be a whole number of at least 1, got {threads!r}")
     if out is not None:
         from .outputs.writers import OUT_MAX_BYTES
 
@@ -457,6 +502,7 @@ def analyze_files(
     on_error: Callable[[dict], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
 
@@ -465,9 +511,11 @@ def analyze_files(
     ``on_result`` gets each CallResult as it arrives.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
-    ``jobs``: worker processes (each single-threaded, with its own model copy), capped at the
-    number of calls to analyse and of CPUs (``on_note`` is told). A worker that dies costs only
-    its call (see :mod:`analyzer.pool`).
+    ``jobs``: worker processes (each with its own model copy), capped at the number of calls to
+    analyse and of CPUs (``on_note`` is told). A worker that dies costs only its call (see
+    :mod:`analyzer.pool`).
+    ``threads``: compute threads (torch, BLAS) per job; default the CPUs divided by the jobs
+    (:func:`threads_per_job`): one job uses every core, two jobs on two cores one thread each.
     ``scheduler``: run the calls on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``);
     the files must be readable at the same paths on every worker. Results are written here.
     ``on_note``: one-line notes and warnings (capped jobs, a waiting lock, skipped foreign files).
@@ -477,21 +525,22 @@ def analyze_files(
 
     config = config or AnalysisConfig()
     out = Path(out_dir) if out_dir is not None else None
-    _check_inputs(config, out, jobs)
+    _check_inputs(config, out, jobs, threads)
     note = on_note or (lambda message: None)
     if out is None:
         return _run_batch(inputs, config, None, jobs=jobs, resume=resume, progress=progress, debug=debug,
                           channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
-                          note=note, scheduler=scheduler)
+                          note=note, scheduler=scheduler, threads=threads)
     with writers.OutputLock(out, on_wait=lambda m: note(m)):
         writers.remove_stale_temporaries(out)
         return _run_batch(inputs, config, out, jobs=jobs, resume=resume, progress=progress, debug=debug,
                           channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
-                          note=note, scheduler=scheduler)
+                          note=note, scheduler=scheduler, threads=threads)
 
 
 def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, resume: bool, progress: bool,
-               debug: bool, channel_map, html: bool, on_result, on_error, note, scheduler) -> BatchSummary:
+               debug: bool, channel_map, html: bool, on_result, on_error, note, scheduler,
+               threads: int | None = None) -> BatchSummary:
     """The body of :func:`analyze_files` (with the output folder locked)."""
     from .outputs import writers
 
@@ -579,7 +628,7 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
         note(f"--jobs {jobs} capped to {workers} worker process(es): {len(pending)} call(s) to analyse, "
              f"{available_cpus()} CPU(s)")
     try:
-        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug)
+        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug, threads=threads)
         try:
             for outcome in outcomes:
                 record(outcome)
