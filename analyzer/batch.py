@@ -7,6 +7,7 @@ for each call. One bad file never stops a batch: its one-line reason goes to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -256,20 +257,17 @@ _WORKER: dict = {}
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def threads_per_job(jobs: int, threads: int | None = None, *, cpus: int | None = None,
-                    environ: dict | None = None) -> int:
-    """Compute threads (torch, BLAS/OpenMP) each job runs: ``threads`` if given, else
-    ``OMP_NUM_THREADS`` if set to a whole number, else the CPUs this process may use divided by the
-    jobs, at least 1. So by default the jobs never ask for more threads than there are cores and
-    none is left idle: ``--jobs 1`` (the serial engine) lets a call's torch work (emotion, mono
-    diarization, silero) use every core, ``--jobs 2`` on two cores runs two single-threaded workers.
+def threads_per_job(threads: int | None = None, *, environ: dict | None = None) -> int:
+    """Compute threads (torch, BLAS/OpenMP) each job runs, in every engine: ``threads`` if given, else
+    ``OMP_NUM_THREADS`` if set to a whole number, else 1. One thread per job by default because a
+    second torch thread paid little and cost much (BENCHMARKS section 6): on the idle 2-core machine
+    a serial run with emotion took 20 % less wall time for 24 % more CPU, and on a loaded one 5x the
+    CPU (threads spinning while they wait for a core); ``--jobs N`` is the way to use N cores.
     Results do not depend on it beyond float rounding in torch."""
     if threads is not None:
         return threads
     given = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
-    if given.strip().isdigit() and int(given) >= 1:
-        return int(given)
-    return max(1, (cpus or available_cpus()) // max(1, jobs))
+    return int(given) if given.strip().isdigit() and int(given) >= 1 else 1
 
 
 def _init_worker(threads: int) -> None:
@@ -288,6 +286,29 @@ def _set_threads(threads: int) -> None:
         os.environ[name] = str(threads)
     threadpool_limits(limits=threads)
     _set_torch_threads(threads)
+
+
+@contextlib.contextmanager
+def _threads_for_run(threads: int) -> Iterator[None]:
+    """:func:`_set_threads` for the serial engine, which runs in the caller's process: the environment,
+    the BLAS pools and torch's threads are put back as they were when the run ends."""
+    from threadpoolctl import threadpool_limits
+
+    saved_env = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    try:
+        with threadpool_limits(limits=None):  # restores the pools' own counts on exit
+            _set_threads(threads)
+            yield
+    finally:
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if saved_torch is not None:  # (imported during the run: it keeps the run's count)
+            sys.modules["torch"].set_num_threads(saved_torch)
 
 
 def _set_torch_threads(threads: int) -> None:
@@ -364,22 +385,21 @@ def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1,
     """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
     this process (``jobs`` <= 1), a pool of ``jobs`` processes, or a Dask cluster (``scheduler``;
     single-threaded workers). Every engine runs :func:`_engine_task`, which sets up config and
-    model once per process. ``threads``: compute threads per job (:func:`threads_per_job`); None:
-    the pool's workers get the rule's default and the serial engine changes nothing (torch's own
-    default is the same: ``OMP_NUM_THREADS`` or every core)."""
+    model once per process. ``threads``: compute threads per job (:func:`threads_per_job`; default
+    ``OMP_NUM_THREADS`` or 1)."""
     config_dict = config.to_dict()
     if not pending:
         return
     if scheduler:
         yield from _dask_outcomes(pending, config_dict, scheduler, debug)
     elif jobs <= 1 or len(pending) <= 1:
-        if threads is not None:
-            _set_threads(threads)
-        for task in pending:
-            yield _engine_task(task, config_dict, debug, threads)
+        per_job = threads_per_job(threads)
+        with _threads_for_run(per_job):
+            for task in pending:
+                yield _engine_task(task, config_dict, debug, per_job)
     else:  # a pool that survives its workers: a dead one costs only the call it held
         yield from run_pool([(task, config_dict, debug) for task in pending], _pool_call, n_workers=jobs,
-                            on_death=_worker_death, init=_init_worker, init_args=(threads_per_job(jobs, threads),))
+                            on_death=_worker_death, init=_init_worker, init_args=(threads_per_job(threads),))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -514,8 +534,8 @@ def analyze_files(
     ``jobs``: worker processes (each with its own model copy), capped at the number of calls to
     analyse and of CPUs (``on_note`` is told). A worker that dies costs only its call (see
     :mod:`analyzer.pool`).
-    ``threads``: compute threads (torch, BLAS) per job; default the CPUs divided by the jobs
-    (:func:`threads_per_job`): one job uses every core, two jobs on two cores one thread each.
+    ``threads``: compute threads (torch, BLAS) per job; default ``OMP_NUM_THREADS`` or 1
+    (:func:`threads_per_job`); the serial engine puts this process's settings back after the run.
     ``scheduler``: run the calls on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``);
     the files must be readable at the same paths on every worker. Results are written here.
     ``on_note``: one-line notes and warnings (capped jobs, a waiting lock, skipped foreign files).

@@ -155,14 +155,13 @@ def test_outputs_are_readable_by_others_like_any_file_the_user_creates(call_tree
         assert mode == 0o644, (name, oct(mode))
 
 
-def test_threads_per_job_default_to_the_cpus_divided_by_the_jobs():
+def test_threads_per_job_are_one_unless_asked_for():
     from analyzer.batch import threads_per_job
 
-    assert [threads_per_job(jobs, cpus=2, environ={}) for jobs in (1, 2, 3)] == [2, 1, 1]
-    assert [threads_per_job(jobs, cpus=8, environ={}) for jobs in (1, 2, 3, 8)] == [8, 4, 2, 1]
-    assert threads_per_job(2, cpus=8, environ={"OMP_NUM_THREADS": "1"}) == 1  # the usual variable is honoured
-    assert threads_per_job(2, cpus=8, environ={"OMP_NUM_THREADS": "lots"}) == 4
-    assert threads_per_job(2, 3, cpus=8, environ={"OMP_NUM_THREADS": "1"}) == 3  # an explicit --threads wins
+    assert threads_per_job(environ={}) == 1
+    assert threads_per_job(environ={"OMP_NUM_THREADS": "3"}) == 3  # the usual variable is honoured
+    assert threads_per_job(environ={"OMP_NUM_THREADS": "lots"}) == 1
+    assert threads_per_job(2, environ={"OMP_NUM_THREADS": "3"}) == 2  # an explicit --threads wins
 
 
 def _threads_seen(task, config, *, debug=False, model=None):
@@ -177,25 +176,30 @@ def _threads_seen(task, config, *, debug=False, model=None):
 
 
 def test_each_engine_runs_its_calls_with_the_threads_of_the_rule(monkeypatch, fast_config):
+    import os
+
     import torch
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_info
 
     from analyzer import batch
 
     monkeypatch.setattr(batch, "run_task", _threads_seen)
-    monkeypatch.setattr(batch, "available_cpus", lambda: 2)
     for name in batch.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     tasks = [batch.CallTask(f"/no/such/call{i}.wav", f"call{i}") for i in range(4)]
-    seen = list(batch.run_tasks(tasks, fast_config, jobs=2))  # two workers on two CPUs: one thread each
+    seen = list(batch.run_tasks(tasks, fast_config, jobs=2))  # two workers: one thread each
     assert {(s["torch"], s["env"]) for s in seen} == {(1, "1")} and all(s["blas"] <= {1} for s in seen)
     seen = list(batch.run_tasks(tasks, fast_config, jobs=2, threads=2))
     assert {(s["torch"], s["env"]) for s in seen} == {(2, "2")}
     before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    pools = [pool["num_threads"] for pool in threadpool_info()]
     try:
-        with threadpool_limits(limits=None):  # the serial engine sets this process's pools: put them back after
-            seen = list(batch.run_tasks(tasks, fast_config, jobs=1, threads=1))
+        seen = list(batch.run_tasks(tasks, fast_config, jobs=1))  # the serial engine: one thread too
         assert {(s["torch"], s["env"]) for s in seen} == {(1, "1")} and all(s["blas"] <= {1} for s in seen)
+        # it runs in the caller's process: its thread settings are put back after the run
+        assert torch.get_num_threads() == 2 and "OMP_NUM_THREADS" not in os.environ
+        assert [pool["num_threads"] for pool in threadpool_info()] == pools
     finally:
         torch.set_num_threads(before)
 

@@ -35,8 +35,8 @@ def register_commands(subparsers) -> None:
                    help="worker processes (at least 1; capped at the number of calls to analyse and of CPUs)")
     p.add_argument("--threads", type=int, default=None,
                    help="compute threads per job for torch and BLAS (emotion, mono diarization, silero VAD); default: "
-                   "$OMP_NUM_THREADS if set, else the available CPUs divided by --jobs, at least 1 (--jobs 1 uses every "
-                   "core, --jobs N on N cores one thread each); --threads 1 with --jobs 1 gives one-core figures")
+                   "$OMP_NUM_THREADS if set, else 1. Use --jobs to use more cores: a second thread per job saved 20%% of "
+                   "the wall time for 24%% more CPU on an idle machine and cost 5x the CPU on a loaded one")
     p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:8786 (started with 'dask scheduler' and "
                    "'dask worker'; files must be readable at the same paths on every worker) or local:N for a "
                    "local cluster of N worker processes; needs pip install 'call-analyzer[cluster]'")
