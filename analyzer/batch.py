@@ -7,6 +7,7 @@ for each call. One bad file never stops a batch: its one-line reason goes to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -253,14 +254,68 @@ def _task_config(config: AnalysisConfig, task: CallTask) -> AnalysisConfig:
 _WORKER: dict = {}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def threads_per_job(threads: int | None = None, *, environ: dict | None = None) -> int:
+    """Compute threads (torch, BLAS/OpenMP) each job runs, in every engine: ``threads`` if given, else
+    ``OMP_NUM_THREADS`` if set to a whole number, else 1. One thread per job by default because a
+    second torch thread paid little and cost much (BENCHMARKS section 6): on the idle 2-core machine
+    a serial run with emotion took 20 % less wall time for 24 % more CPU, and on a loaded one 5x the
+    CPU (threads spinning while they wait for a core); ``--jobs N`` is the way to use N cores.
+    Results do not depend on it beyond float rounding in torch."""
+    if threads is not None:
+        return threads
+    given = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
+    return int(given) if given.strip().isdigit() and int(given) >= 1 else 1
+
+
 def _init_worker(threads: int) -> None:
-    """Process-pool and Dask workers: one single-threaded analysis per process. Imports nothing:
+    """A pool or Dask worker process: ``threads`` compute threads for its analysis. Imports nothing:
     torch comes in with the stage that uses it (emotion, silero VAD, mono diarization) and then
     finds the thread count in the environment."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    _set_threads(threads)
+
+
+def _set_threads(threads: int) -> None:
+    """``threads`` compute threads from now on in this process: the environment (read by torch when a
+    stage imports it), the BLAS/OpenMP pools already loaded (numpy's, through threadpoolctl) and torch."""
+    from threadpoolctl import threadpool_limits
+
+    for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
-    if "torch" in sys.modules:  # inherited from a parent that had imported it
-        sys.modules["torch"].set_num_threads(threads)
+    threadpool_limits(limits=threads)
+    _set_torch_threads(threads)
+
+
+@contextlib.contextmanager
+def _threads_for_run(threads: int) -> Iterator[None]:
+    """:func:`_set_threads` for the serial engine, which runs in the caller's process: the environment,
+    the BLAS pools and torch's threads are put back as they were when the run ends."""
+    from threadpoolctl import threadpool_limits
+
+    saved_env = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    try:
+        with threadpool_limits(limits=None):  # restores the pools' own counts on exit
+            _set_threads(threads)
+            yield
+    finally:
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if saved_torch is not None:  # (imported during the run: it keeps the run's count)
+            sys.modules["torch"].set_num_threads(saved_torch)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """torch's intra-op threads, if torch is imported (a parent's import, or the one of an earlier call)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _worker_state(config_dict: dict) -> tuple[AnalysisConfig, dict]:
@@ -296,10 +351,15 @@ def run_task(task: CallTask, config: AnalysisConfig, *, debug: bool = False, mod
         return {"task": task, "error": reason, "trace": traceback.format_exc()}
 
 
-def _engine_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
-    """The one task function every engine runs (in this process, a pool worker or a Dask worker)."""
+def _engine_task(task: CallTask, config_dict: dict, debug: bool, threads: int | None = None) -> dict:
+    """The one task function every engine runs (in this process, a pool worker or a Dask worker).
+    ``threads``: torch's threads for the call (the serial engine with an explicit ``threads``; workers
+    have theirs from :func:`_init_worker`), set once the model is loaded, which imports torch."""
     config, models = _worker_state(config_dict)
-    return run_task(task, config, debug=debug, model=_worker_model(_task_config(config, task), models))
+    model = _worker_model(_task_config(config, task), models)
+    if threads is not None:
+        _set_torch_threads(threads)
+    return run_task(task, config, debug=debug, model=model)
 
 
 def _pool_call(item: tuple[CallTask, dict, bool]) -> dict:
@@ -321,22 +381,25 @@ def _dask_task(task: CallTask, config_dict: dict, debug: bool) -> dict:
 
 
 def run_tasks(pending: list[CallTask], config: AnalysisConfig, *, jobs: int = 1, scheduler: str | None = None,
-              debug: bool = False) -> Iterator[dict]:
+              debug: bool = False, threads: int | None = None) -> Iterator[dict]:
     """Yield one outcome of :func:`run_task` per task, as calls finish, on one of three engines:
-    this process (``jobs`` <= 1), a pool of ``jobs`` single-threaded processes, or a Dask cluster
-    (``scheduler``). Every engine runs :func:`_engine_task`, which sets up config and model once
-    per process."""
+    this process (``jobs`` <= 1), a pool of ``jobs`` processes, or a Dask cluster (``scheduler``;
+    single-threaded workers). Every engine runs :func:`_engine_task`, which sets up config and
+    model once per process. ``threads``: compute threads per job (:func:`threads_per_job`; default
+    ``OMP_NUM_THREADS`` or 1)."""
     config_dict = config.to_dict()
     if not pending:
         return
     if scheduler:
         yield from _dask_outcomes(pending, config_dict, scheduler, debug)
     elif jobs <= 1 or len(pending) <= 1:
-        for task in pending:
-            yield _engine_task(task, config_dict, debug)
+        per_job = threads_per_job(threads)
+        with _threads_for_run(per_job):
+            for task in pending:
+                yield _engine_task(task, config_dict, debug, per_job)
     else:  # a pool that survives its workers: a dead one costs only the call it held
         yield from run_pool([(task, config_dict, debug) for task in pending], _pool_call, n_workers=jobs,
-                            on_death=_worker_death, init=_init_worker, init_args=(1,))
+                            on_death=_worker_death, init=_init_worker, init_args=(threads_per_job(threads),))
 
 
 # ---- Dask engine (optional extra: pip install 'call-analyzer[cluster]') --------------------------
@@ -407,10 +470,12 @@ MAX_WORKER_DEATHS = 2
 until the file or the parameters change, or ``--force`` is given."""
 
 
-def _check_inputs(config: AnalysisConfig, out: Path | None, jobs: int) -> None:
+def _check_inputs(config: AnalysisConfig, out: Path | None, jobs: int, threads: int | None = None) -> None:
     """Everything that can be checked before the first file is read; raises :class:`ConfigError`."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"--threads must be a whole number of at least 1, got {threads!r}")
     if out is not None:
         from .outputs.writers import OUT_MAX_BYTES
 
@@ -457,6 +522,7 @@ def analyze_files(
     on_error: Callable[[dict], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
 ) -> BatchSummary:
     """Analyse files and folders; with ``out_dir`` write every output as results arrive.
 
@@ -465,9 +531,11 @@ def analyze_files(
     ``on_result`` gets each CallResult as it arrives.
 
     ``resume``: skip calls whose stored JSON matches the file content and parameters.
-    ``jobs``: worker processes (each single-threaded, with its own model copy), capped at the
-    number of calls to analyse and of CPUs (``on_note`` is told). A worker that dies costs only
-    its call (see :mod:`analyzer.pool`).
+    ``jobs``: worker processes (each with its own model copy), capped at the number of calls to
+    analyse and of CPUs (``on_note`` is told). A worker that dies costs only its call (see
+    :mod:`analyzer.pool`).
+    ``threads``: compute threads (torch, BLAS) per job; default ``OMP_NUM_THREADS`` or 1
+    (:func:`threads_per_job`); the serial engine puts this process's settings back after the run.
     ``scheduler``: run the calls on a Dask cluster instead (``tcp://HOST:PORT`` or ``local:N``);
     the files must be readable at the same paths on every worker. Results are written here.
     ``on_note``: one-line notes and warnings (capped jobs, a waiting lock, skipped foreign files).
@@ -477,24 +545,23 @@ def analyze_files(
 
     config = config or AnalysisConfig()
     out = Path(out_dir) if out_dir is not None else None
-    _check_inputs(config, out, jobs)
+    _check_inputs(config, out, jobs, threads)
     note = on_note or (lambda message: None)
     if out is None:
         return _run_batch(inputs, config, None, jobs=jobs, resume=resume, progress=progress, debug=debug,
                           channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
-                          note=note, scheduler=scheduler)
+                          note=note, scheduler=scheduler, threads=threads)
     with writers.OutputLock(out, on_wait=lambda m: note(m)):
         writers.remove_stale_temporaries(out)
         return _run_batch(inputs, config, out, jobs=jobs, resume=resume, progress=progress, debug=debug,
                           channel_map=channel_map, html=html, on_result=on_result, on_error=on_error,
-                          note=note, scheduler=scheduler)
+                          note=note, scheduler=scheduler, threads=threads)
 
 
 def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, resume: bool, progress: bool,
-               debug: bool, channel_map, html: bool, on_result, on_error, note, scheduler) -> BatchSummary:
+               debug: bool, channel_map, html: bool, on_result, on_error, note, scheduler,
+               threads: int | None = None) -> BatchSummary:
     """The body of :func:`analyze_files` (with the output folder locked)."""
-    from tqdm import tqdm
-
     from .outputs import writers
 
     stored = writers.stored_call_paths(out) if out is not None else {}
@@ -564,6 +631,8 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
         if on_error:
             on_error(error)
         if debug and outcome.get("trace"):
+            from tqdm import tqdm  # only here: its import is ~20 ms of every run's start-up
+
             tqdm.write(outcome["trace"])
         summary.errors.append(error)
 
@@ -579,7 +648,7 @@ def _run_batch(inputs, config: AnalysisConfig, out: Path | None, *, jobs: int, r
         note(f"--jobs {jobs} capped to {workers} worker process(es): {len(pending)} call(s) to analyse, "
              f"{available_cpus()} CPU(s)")
     try:
-        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug)
+        outcomes = run_tasks(pending, config, jobs=workers, scheduler=scheduler, debug=debug, threads=threads)
         try:
             for outcome in outcomes:
                 record(outcome)

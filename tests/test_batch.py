@@ -153,3 +153,60 @@ def test_outputs_are_readable_by_others_like_any_file_the_user_creates(call_tree
     for name in ("calls.csv", "calls.parquet", "turns.csv", "errors.csv", "calls/north/call.json"):
         mode = stat.S_IMODE((out / name).stat().st_mode)
         assert mode == 0o644, (name, oct(mode))
+
+
+def test_threads_per_job_are_one_unless_asked_for():
+    from analyzer.batch import threads_per_job
+
+    assert threads_per_job(environ={}) == 1
+    assert threads_per_job(environ={"OMP_NUM_THREADS": "3"}) == 3  # the usual variable is honoured
+    assert threads_per_job(environ={"OMP_NUM_THREADS": "lots"}) == 1
+    assert threads_per_job(2, environ={"OMP_NUM_THREADS": "3"}) == 2  # an explicit --threads wins
+
+
+def _threads_seen(task, config, *, debug=False, model=None):
+    """Stands in for run_task: the compute threads the call would run with."""
+    import os
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    return {"task": task, "torch": torch.get_num_threads(), "env": os.environ.get("OMP_NUM_THREADS"), "blas": blas}
+
+
+def test_each_engine_runs_its_calls_with_the_threads_of_the_rule(monkeypatch, fast_config):
+    import os
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from analyzer import batch
+
+    monkeypatch.setattr(batch, "run_task", _threads_seen)
+    for name in batch.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    tasks = [batch.CallTask(f"/no/such/call{i}.wav", f"call{i}") for i in range(4)]
+    seen = list(batch.run_tasks(tasks, fast_config, jobs=2))  # two workers: one thread each
+    assert {(s["torch"], s["env"]) for s in seen} == {(1, "1")} and all(s["blas"] <= {1} for s in seen)
+    seen = list(batch.run_tasks(tasks, fast_config, jobs=2, threads=2))
+    assert {(s["torch"], s["env"]) for s in seen} == {(2, "2")}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    pools = [pool["num_threads"] for pool in threadpool_info()]
+    try:
+        seen = list(batch.run_tasks(tasks, fast_config, jobs=1))  # the serial engine: one thread too
+        assert {(s["torch"], s["env"]) for s in seen} == {(1, "1")} and all(s["blas"] <= {1} for s in seen)
+        # it runs in the caller's process: its thread settings are put back after the run
+        assert torch.get_num_threads() == 2 and "OMP_NUM_THREADS" not in os.environ
+        assert [pool["num_threads"] for pool in threadpool_info()] == pools
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_must_be_a_whole_number_of_at_least_one(call_tree, fast_config):
+    from analyzer.errors import ConfigError
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="--threads must be a whole number"):
+            analyze_files([call_tree], fast_config, threads=bad)

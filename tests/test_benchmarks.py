@@ -126,15 +126,19 @@ def test_throughput_quick_analyses_every_simulated_call_with_both_engines(suite,
     assert [row[0] for row in rows] == ["process pool, --jobs 2", "Dask LocalCluster, --scheduler local:2"]
 
 
-def test_jobs_scaling_quick_times_both_job_counts_for_both_pipelines(suite, out, corpora):
+def test_jobs_scaling_quick_times_one_job_both_ways_and_two_jobs_for_both_pipelines(suite, out, corpora):
     suite.bench_jobs_scaling(out, quick=True)
     md, data = _load(out, "jobs_scaling")
-    assert sorted((r["pipeline"], r["jobs"]) for r in data["runs"].values()) == sorted(
-        (p, j) for p in ("pacing + prosody (--no-emotion)", "full (with emotion)") for j in (1, 2))
-    assert all(r["wall_s"] > 0 and r["audio_h_per_wall_h"] > 0 for r in data["runs"].values())
-    rows = _table_rows(md, "| pipeline | --jobs 1")
-    assert [row[0] for row in rows] == ["pacing + prosody (--no-emotion)", "full (with emotion)"]
-    assert all(float(row[3].rstrip("x")) > 0 for row in rows)
+    pipelines = ("pacing + prosody (--no-emotion)", "full (with emotion)")
+    variants = ("--jobs 1", "--jobs 1 --threads 2", "--jobs 2")
+    assert sorted(data["runs"]) == sorted(f"{p} | {v}" for p in pipelines for v in variants)
+    for runs in data["runs"].values():
+        assert len(runs) == data["rounds"] == 1
+        assert all(r["wall_s"] > 0 and r["cpu_s"] >= r["parent_cpu_s"] > 0 for r in runs)
+    rows = _table_rows(md, "| pipeline | run")
+    assert [(row[0], row[1]) for row in rows] == [(p, v) for p in pipelines for v in variants]
+    for row in rows:  # the speed-up of --jobs 2 over each one-job run; none for itself
+        assert row[5] == "-" if row[1] == "--jobs 2" else float(row[5].split("x")[0]) > 0
 
 
 def test_vs_peers_quick_gives_every_system_a_paired_cpu_ratio_to_call_ai_metrics(suite, out, corpora):

@@ -85,6 +85,41 @@ def test_intensity_matches_praat_to_intensity_within_0_05_db(rate):
     assert np.max(np.abs(ours[index] - praat.values[0])) < 0.05
 
 
+def _intensity_whole_signal(x, rate, *, hop_s=0.01, pitch_floor_hz=75.0):
+    """intensity_db's arithmetic on whole-signal arrays (padded copy, one cumsum), the form it had before it
+    went chunk by chunk: the chunked function must give the same bits."""
+    hop = int(round(hop_s * rate))
+    n_frames = len(x) // hop
+    half = max(1, int(round(3.2 / pitch_floor_hz * rate)))
+    window = np.kaiser(2 * half, prosody.KAISER_BETA).astype(np.float32)
+    weight = float(window.astype(np.float64).sum())
+    padded = np.concatenate([np.zeros(half), np.asarray(x, np.float64)[: n_frames * hop], np.zeros(half + hop)])
+    cumulative = np.concatenate([[0.0], np.cumsum(padded)])
+    starts = np.arange(n_frames) * hop + hop // 2
+    means = (cumulative[starts + 2 * half] - cumulative[starts]) / (2 * half)
+    padded = padded.astype(np.float32)
+    out = np.empty(n_frames)
+    for first in range(0, n_frames, prosody._CHUNK_FRAMES):
+        last = min(first + prosody._CHUNK_FRAMES, n_frames)
+        start, stop = first * hop + hop // 2, last * hop + hop // 2 + 2 * half
+        view = np.lib.stride_tricks.sliding_window_view
+        wx = (view(padded[start:stop], 2 * half)[::hop][: last - first] @ window).astype(np.float64)
+        wxx = (view(np.square(padded)[start:stop], 2 * half)[::hop][: last - first] @ window).astype(np.float64)
+        mean = means[first:last]
+        out[first:last] = (wxx - 2 * mean * wx + mean * mean * weight) / weight
+    power = np.maximum(out, prosody.PRAAT_REFERENCE_PA2 * 10 ** (prosody.INTENSITY_FLOOR_DB / 10))
+    return 10.0 * np.log10(power / prosody.PRAAT_REFERENCE_PA2)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_intensity_chunk_by_chunk_gives_the_bits_of_the_whole_signal_computation(rate, monkeypatch):
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(prosody, "_CHUNK_FRAMES", 50)  # many chunks, the last one short
+    for n in (rate * 3 + 17, 2 * int(0.01 * rate) + 1, 5):
+        x = 0.2 * rng.standard_normal(n) * (1 + np.sin(np.arange(n) / rate * 20))
+        assert prosody.intensity_db(x, rate).tobytes() == _intensity_whole_signal(x, rate).tobytes()
+
+
 def test_pitch_frames_sit_on_frame_centres_like_praat_at_the_same_rate():
     """A tone gliding 120 -> 240 Hz: our F0 at frame i equals Praat's F0 at time (i + 0.5) * 10 ms."""
     rate = 2000

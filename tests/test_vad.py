@@ -126,3 +126,76 @@ def test_edges_grow_through_allowed_frames_only_from_runs_touching_speech():
     allowed = np.array([0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0], dtype=bool)
     # grows 2 frames each side through allowed frames; the allowed run 9-10 does not touch speech
     assert extend_edges(core, allowed, max_frames=2).astype(int).tolist() == [0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+
+
+def _telephone_clip(clips):
+    """A real sentence at 8 kHz with line noise: speech, pauses and a noisy lead-in."""
+    import soxr
+
+    rng = np.random.default_rng(3)
+    speech = soxr.resample(np.concatenate([np.zeros(8000, np.float32), clips[0], np.zeros(4000, np.float32), clips[3]]),
+                           16000, 8000).astype(np.float32)
+    return (speech + 0.003 * rng.standard_normal(len(speech))).astype(np.float32)
+
+
+def test_webrtc_vad_decides_as_webrtcvads_own_is_speech_window_by_window(speech_clips):
+    import webrtcvad
+
+    from analyzer.vad import WebrtcVad, pcm16
+
+    samples = _telephone_clip(speech_clips)
+    ours = WebrtcVad(8000, frame_ms=10, mode=2, decision_ms=30)
+    blocks = [samples[: 240 * 41 + 80], samples[240 * 41 + 80 :]]  # the first ends on a partial decision window
+    decided = np.concatenate([ours.process(b) for b in blocks])
+    reference, vad = [], webrtcvad.Vad(2)
+    for block in blocks:
+        pcm = (np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        n_dec = len(block) // 240
+        for i in range(n_dec):
+            reference += [vad.is_speech(pcm[i * 480 : (i + 1) * 480], 8000)] * 3
+        reference += [vad.is_speech(pcm[i * 160 : (i + 1) * 160], 8000) for i in range(n_dec * 3, len(block) // 80)]
+    assert decided.tolist() == reference and 0.2 < decided.mean() < 0.9
+    codes = np.arange(-32768, 32768, dtype=np.float32) / 32768  # every 16-bit sample, and values past the rails
+    for values in (codes, np.linspace(-1.5, 1.5, 100_001, dtype=np.float32)):
+        assert pcm16(values).tobytes() == (np.clip(values, -1, 1) * 32767.0).astype("<i2").tobytes()
+
+
+def _voiced_frames_loop(samples, rate_hz, *, frame_s=0.04, hop_s=0.01, f0_range_hz=(75.0, 400.0), min_periodicity=0.5,
+                        min_band_share=0.1):
+    """voiced_frames as a plain loop over frames with np.correlate (the definition; the module does it by rows)."""
+    frame, hop = int(frame_s * rate_hz), int(hop_s * rate_hz)
+    samples = np.asarray(samples, dtype=np.float64)
+    high_hz = min(3400.0, 0.45 * rate_hz)
+    n_fft = 2 * len(samples)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate_hz)
+    gain = 0.5 - 0.5 * np.cos(np.pi * np.clip(np.minimum(freqs - 300.0, high_hz - freqs) / 150.0, 0.0, 1.0))
+    band = np.fft.irfft(np.fft.rfft(samples, n=n_fft) * gain, n=n_fft)[: len(samples)]
+    lo, hi = int(rate_hz / f0_range_hz[1]), int(rate_hz / f0_range_hz[0])
+    lags = np.arange(lo, hi + 1)
+    out = []
+    for a in range(0, len(samples) - frame + 1, hop):
+        x = band[a : a + frame] - band[a : a + frame].mean()
+        energy, raw = float(x @ x), samples[a : a + frame]
+        if energy <= 1e-12 or energy < min_band_share * float(raw @ raw):
+            out.append(False)
+            continue
+        ac = np.correlate(x, x, mode="full")[frame - 1 + lo : frame + hi]
+        cum = np.concatenate([[0.0], np.cumsum(x * x)])
+        out.append(bool((ac / np.sqrt(np.maximum(cum[frame - lags] * (cum[frame] - cum[lags]), 1e-24))).max() >= min_periodicity))
+    return np.array(out, dtype=bool)
+
+
+def test_voiced_frames_by_rows_match_the_frame_by_frame_definition(speech_clips, monkeypatch):
+    from analyzer import vad
+
+    rng = np.random.default_rng(5)
+    speech = _telephone_clip(speech_clips)
+    t = np.arange(12000) / 8000
+    cases = [speech, speech[:319], speech[:320], speech[5000:9000],  # shorter than a frame, one frame, a stretch
+             (0.2 * np.sin(2 * np.pi * 60 * t)).astype(np.float32),  # hum: little energy in the band
+             (0.05 * rng.standard_normal(12000)).astype(np.float32), np.zeros(4000, np.float32)]
+    monkeypatch.setattr(vad, "VOICING_ROWS", 37)  # rows judged in several parts, the last one short
+    for samples in cases:
+        assert np.array_equal(vad.voiced_frames(samples, 8000), _voiced_frames_loop(samples, 8000))
+    flags = vad.voiced_frames(speech, 8000)
+    assert 0.2 < flags.mean() < 0.8  # a real sentence with pauses: some of each

@@ -223,35 +223,76 @@ def _measured_process(args: list[str], *, env: dict | None = None, cwd: Path = R
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def bench_jobs_scaling(out: Path, *, quick: bool) -> None:
-    """Wall-clock speed-up of ``--jobs 2`` over ``--jobs 1`` on one folder of simulated calls (issue 16: >= 1.8x
-    on the 2-core machine), with and without emotion; runs alternate job counts within each pipeline."""
+def bench_jobs_scaling(out: Path, *, quick: bool, rounds: int | None = None) -> None:
+    """Wall-clock speed-up of ``--jobs 2`` over one job on one folder of simulated calls (issue 16: >= 1.8x
+    on the 2-core machine), with and without emotion. One job is run twice: with the default of one
+    compute thread and with ``--threads 2`` (torch on both cores), so the speed-up is given against both. Within a pipeline the three runs alternate, in an order rotated per round; the
+    CPU time of the parent (writing the outputs) is given apart from the workers'."""
+    import statistics
     import tempfile
 
     import soundfile as sf
 
     n, seed = (2, 11) if quick else (200, 11)
+    rounds = rounds or 1
     calls = _simulated_folder(n, seed)
     audio_s = sum(sf.info(str(p)).duration for p in calls.glob("*.wav"))
     pipelines = (("pacing + prosody (--no-emotion)", ["--no-emotion"]), ("full (with emotion)", []))
-    rows = {}
+    variants = (("--jobs 1", ["--jobs", "1"]), ("--jobs 1 --threads 2", ["--jobs", "1", "--threads", "2"]),
+                ("--jobs 2", ["--jobs", "2"]))
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["PYTHONPATH"] = str(REPO)
+    rows: dict[str, list[dict]] = {}
     for label, extra in pipelines:
-        for jobs in (1, 2):
-            with tempfile.TemporaryDirectory() as results:
-                r = _timed_cli([sys.executable, "-m", "analyzer", "analyze", str(calls), "--out", results,
-                                "--jobs", str(jobs), "--force", "--quiet", *extra])
-            rows[f"{label} | {jobs}"] = {**r, "pipeline": label, "jobs": jobs, "audio_h_per_wall_h": audio_s / r["wall_s"]}
-    lines = ["| pipeline | --jobs 1 wall | --jobs 2 wall | speed-up | hours of audio per hour (1 / 2 jobs) |",
-             "|---|---|---|---|---|"]
+        for r in range(rounds):
+            order = list(variants[r % len(variants):] + variants[: r % len(variants)])
+            for name, args in order:
+                with tempfile.TemporaryDirectory() as results:
+                    measured = _parent_and_workers([sys.executable, "-m", "analyzer", "analyze", str(calls), "--out",
+                                                    results, "--force", "--quiet", *args, *extra], env=env)
+                rows.setdefault(f"{label} | {name}", []).append(measured)
+                print(f"{label} | {name}: {measured}", file=sys.stderr)
+    lines = ["| pipeline | run | wall | CPU (workers + parent) | hours of audio per hour | --jobs 2 speed-up over it (wall) |",
+             "|---|---|---|---|---|---|"]
     for label, _ in pipelines:
-        one, two = rows[f"{label} | 1"], rows[f"{label} | 2"]
-        lines.append(f"| {label} | {one['wall_s']:.0f} s | {two['wall_s']:.0f} s | {one['wall_s'] / two['wall_s']:.2f}x | "
-                     f"{one['audio_h_per_wall_h']:,.0f} / {two['audio_h_per_wall_h']:,.0f} |")
+        two = rows[f"{label} | --jobs 2"]
+        for name, _ in variants:
+            runs = rows[f"{label} | {name}"]
+            wall = statistics.median(x["wall_s"] for x in runs)
+            cpu = statistics.median(x["cpu_s"] for x in runs)
+            parent = statistics.median(x["parent_cpu_s"] for x in runs)
+            speedup = [a["wall_s"] / b["wall_s"] for a, b in zip(runs, two)]
+            lines.append(f"| {label} | {name} | {wall:.0f} s | {cpu:.0f} s ({cpu - parent:.0f} + {parent:.1f}) | "
+                         f"{audio_s / wall:,.0f} | " + ("-" if name == "--jobs 2" else
+                                                       f"{statistics.median(speedup):.2f}x ({min(speedup):.2f}-{max(speedup):.2f})") + " |")
     title = (f"Scaling over worker processes: {n} simulated stereo calls (8 kHz mu-law WAV, seed {seed}, "
-             f"{audio_s / 3600:.2f} h of audio) through `python -m analyzer analyze` with --jobs 1 and --jobs 2 on the "
-             "2-core machine; wall time of the whole command, start-up and output writing included")
-    write(out, "jobs_scaling", title, "\n".join(lines), {"n_calls": n, "seed": seed, "audio_s": audio_s, "runs": rows})
+             f"{audio_s / 3600:.2f} h of audio) through `python -m analyzer analyze` with --jobs 1 (one thread, the default, and "
+             f"--threads 2) and --jobs 2 on the 2-core machine, {rounds} round(s) alternating; wall time of the whole "
+             "command, start-up and output writing (HTML pages too) included")
+    write(out, "jobs_scaling", title, "\n".join(lines), {"n_calls": n, "seed": seed, "audio_s": audio_s, "rounds": rounds,
+                                                         "runs": rows})
     print("\n".join(lines))
+
+
+PARENT_CPU = ("import resource, sys, runpy; sys.argv = ['analyzer', *sys.argv[1:]]\n"
+              "try:\n    runpy.run_module('analyzer', run_name='__main__')\nfinally:\n"
+              "    u = resource.getrusage(resource.RUSAGE_SELF); sys.stderr.write(f'PARENT_CPU {u.ru_utime + u.ru_stime}\\n')\n")
+
+
+def _parent_and_workers(args: list[str], *, env: dict) -> dict:
+    """Run ``python -m analyzer ...`` (``args``); wall, CPU of it and its workers, and the parent's own CPU."""
+    import subprocess
+
+    start = time.perf_counter()
+    child = subprocess.Popen([args[0], "-c", PARENT_CPU, *args[3:]], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    stderr = child.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(child.pid, 0)  # the child's usage with that of the workers it reaped
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{stderr[-2000:]}")
+    parent = float(next(line.split()[1] for line in stderr.splitlines() if line.startswith("PARENT_CPU")))
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "parent_cpu_s": parent, "command": " ".join(args)}
 
 
 def _simulated_folder(n: int, seed: int) -> Path:
@@ -401,14 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test): checks the tables, measures nothing")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for the .md and .json outputs (default: bench/)")
     parser.add_argument("--baseline", help="vs-peers, startup: another call-analyzer checkout to measure beside this one")
-    parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup: rounds of alternating runs (default 5)")
+    parser.add_argument("--rounds", type=int, default=None, help="vs-peers, startup (default 5), jobs-scaling (default 1): rounds of alternating runs")
     args = parser.parse_args(argv)
     for name in (ALL if args.bench == "all" else [args.bench]):
-        if name not in ("vs-peers", "startup"):  # these measure child processes: a child's peak RSS starts at ours
+        if name not in ("vs-peers", "startup", "jobs-scaling"):  # these measure child processes (peak RSS, threads)
             import torch
 
             torch.set_num_threads(1)
-        extra = {"rounds": args.rounds} if name in ("vs-peers", "startup") else {}
+        extra = {"rounds": args.rounds} if name in ("vs-peers", "startup", "jobs-scaling") else {}
         if name in ("vs-peers", "startup"):
             extra["baseline"] = args.baseline
         BENCHES[name](Path(args.out), quick=args.quick, **extra)
