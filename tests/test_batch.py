@@ -210,3 +210,21 @@ def test_threads_must_be_a_whole_number_of_at_least_one(call_tree, fast_config):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="--threads must be a whole number"):
             analyze_files([call_tree], fast_config, threads=bad)
+
+
+def test_the_serial_engines_emotion_model_is_released_before_the_outputs_are_finalised(monkeypatch, call_tree, tmp_path,
+                                                                                         fast_config):
+    from analyzer import batch
+
+    seen = {}
+    finalize = batch.finalize_outputs
+
+    def finalize_and_look(*args, **kwargs):
+        seen["models"] = dict(batch._WORKER.get("models") or {})
+        return finalize(*args, **kwargs)
+
+    monkeypatch.setitem(batch._WORKER, "models", {"open": object()})  # as the serial engine leaves its cache
+    monkeypatch.setattr(batch, "finalize_outputs", finalize_and_look)
+    analyze_files([call_tree], fast_config, out_dir=tmp_path / "out")
+    assert seen == {"models": {}}
+    batch.release_models()  # nothing cached: a no-op
