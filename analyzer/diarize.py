@@ -119,8 +119,14 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         gmm_llr = np.zeros(n_frames, np.float32)
     else:
         gmm_llr = _frame_llr(speech_mfcc if keep_mfcc else _speech_mfcc_blocks(info, speech_mask, config), frame_model, n_frames)
+    # the agent's confidence reads the unclipped score (its thresholds were set on it); decoding the clipped one
     score = gmm_llr + config.embedding_weight * _scale_embedding(emb_frame_score, gmm_llr, speech_mask)
-    labels = viterbi_two_voices(score, spans, level_db, config=config)
+    if config.frame_llr_clip > 0 and frame_model is not None:
+        clipped = np.clip(gmm_llr, -config.frame_llr_clip, config.frame_llr_clip)
+        decode_score = clipped + config.embedding_weight * _scale_embedding(emb_frame_score, clipped, speech_mask)
+    else:
+        decode_score = score
+    labels = viterbi_two_voices(decode_score, spans, level_db, config=config)
     labels = absorb_short_runs(labels, spans, min_frames=_frames(config.min_segment_s))
     raw = labelled_segments(labels, spans, level_db, quiet_db=config.quiet_db)
 
