@@ -98,24 +98,6 @@ def score_call(call: dict, result, *, with_truth_turns: bool = False) -> dict:
             "detected": detected}
 
 
-def matched_flags(truth_changes: list[Transition], detected: list[Transition], window_s: float = 1.0) -> list[bool]:
-    """Which true changes match_transitions finds (same greedy order)."""
-    used = np.zeros(len(detected), dtype=bool)
-    out = []
-    for change in truth_changes:
-        best, best_dt = None, window_s
-        for i, cand in enumerate(detected):
-            if used[i] or cand.speaker != change.speaker:
-                continue
-            dt = abs(cand.time_s - change.time_s)
-            if dt <= best_dt:
-                best, best_dt = i, dt
-        out.append(best is not None)
-        if best is not None:
-            used[best] = True
-    return out
-
-
 def _label_share(hyp: list[Segment], a: float, b: float, speaker: str) -> float:
     """Share of [a, b] that the hypothesis gives to ``speaker`` (of the part it labels at all)."""
     own = sum(max(0.0, min(b, s.end_s) - max(a, s.start_s)) for s in hyp if s.speaker == speaker)
@@ -138,7 +120,7 @@ def classify(call: dict, scored: dict, speech: list[Segment]) -> list[dict]:
     turns = truth["turns"]
     hyp = sorted(scored["conv"].segments)
     changes = [Transition(t["time_s"], t["to"], t["from"], t["fto_s"]) for t in truth["transitions"]]
-    found = matched_flags(changes, scored["detected"])
+    found = match_transitions(changes, scored["detected"])["found"]
     true_segs = [Segment(s["start_s"], s["end_s"], s["speaker"]) for s in truth["segments"]]
     bc_starts = {round(e.start_s, 2) for e in scored["conv"].events if e.kind == "backchannel"}
     rows = []
