@@ -110,11 +110,13 @@ def classify(call: dict, scored: dict, speech: list[Segment]) -> list[dict]:
 
     type: ``short_after_pause`` (new turn < 1.2 s of speech, FTO >= 0.2 s), ``quick_exchange`` (new and previous turn
     both < 1.2 s), ``in_speech`` (FTO < 0.2 s: the VAD sees no pause; includes overlaps), ``long`` (the rest).
-    cause (missed only): ``one_voice`` (call taken as one voice), ``merged`` (new turn's first segment mostly labelled
-    the previous speaker, and it shares a VAD segment with the previous turn), ``short_unembedded`` (own VAD segment
-    < 0.4 s, wrong label), ``wrong_voice`` (own VAD segment with an embedding, wrong label), ``cascade`` (the new turn is
-    labelled right but so is ... the previous turn was labelled as the new speaker too), ``backchannel`` (right label,
-    the turn rule took it as a backchannel), ``other``.
+    cause (missed only): ``one_voice`` (call taken as one voice), ``agent_wrong`` (the call's roles swapped: every
+    change has the wrong direction), ``merged`` (new turn's first segment mostly labelled the previous speaker, and it
+    shares a VAD segment with the previous turn), ``short_unembedded`` (own VAD segment < 0.4 s, wrong label),
+    ``wrong_voice`` (own VAD segment with an embedding, wrong label), ``cascade`` (the new turn is labelled right, but
+    the end of the previous turn was labelled as the new speaker too: the second change of a mislabelled turn),
+    ``backchannel`` (right labels, the turn rule took the new segment for a backchannel), ``other`` (right labels,
+    no detected change within 1 s in that direction).
     """
     truth = call["truth"]
     turns = truth["turns"]
