@@ -375,6 +375,9 @@ class DiarizationConfig:
     gmm_components: Gaussians per voice in the frame model.
     max_sample_frames: cap on MFCC frames kept for training the frame model.
     embedding_weight: weight of the window embedding score beside the frame model's score.
+    frame_llr_clip: each frame's GMM log-likelihood ratio is clipped to +-this (log-likelihood units) before
+        decoding, so a few outlying frames (a word onset the other voice's model happens to fit) cannot pay
+        for a speaker change on their own; 0 = no clip.
     min_segment_s: pieces of a speaker shorter than this are given to the neighbour.
     min_opener_s: with ``agent='first'``, the first segment at least this long names the agent.
     same_voice_similarity / one_voice_spread: one speaker if the two voice centroids are at least
@@ -408,6 +411,7 @@ class DiarizationConfig:
     gmm_components: int = 16
     max_sample_frames: int = 40000
     embedding_weight: float = 1.0
+    frame_llr_clip: float = 3.0
     min_segment_s: float = 0.15
     min_opener_s: float = 0.3
     same_voice_similarity: float = 0.80
@@ -535,6 +539,7 @@ LIMITS: dict[str, dict[str, dict[str, float]]] = {
         "quiet_switch_penalty": {"ge": 0, "le": 10000}, "pause_switch_penalty": {"ge": 0, "le": 10000},
         "quiet_db": {"ge": 0, "le": 120}, "gmm_components": {"ge": 1, "le": 256},
         "max_sample_frames": {"ge": 100, "le": 10_000_000}, "embedding_weight": {"ge": 0, "le": 100},
+        "frame_llr_clip": {"ge": 0, "le": 1000},
         "min_segment_s": {"ge": 0, "le": 10}, "min_opener_s": {"ge": 0, "le": 60},
         "same_voice_similarity": {"ge": -1, "le": 1}, "one_voice_spread": {"ge": -1, "le": 1},
         "unclear_voice_similarity": {"ge": -1, "le": 1},

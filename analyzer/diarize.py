@@ -119,8 +119,11 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         gmm_llr = np.zeros(n_frames, np.float32)
     else:
         gmm_llr = _frame_llr(speech_mfcc if keep_mfcc else _speech_mfcc_blocks(info, speech_mask, config), frame_model, n_frames)
-    score = gmm_llr + config.embedding_weight * _scale_embedding(emb_frame_score, gmm_llr, speech_mask)
-    labels = viterbi_two_voices(score, spans, level_db, config=config)
+    # the agent's confidence reads the unclipped score (its thresholds were set on it); decoding the clipped one
+    score = frame_scores(gmm_llr, emb_frame_score, speech_mask, embedding_weight=config.embedding_weight, llr_clip=0.0)
+    decode_score = score if frame_model is None else frame_scores(
+        gmm_llr, emb_frame_score, speech_mask, embedding_weight=config.embedding_weight, llr_clip=config.frame_llr_clip)
+    labels = viterbi_two_voices(decode_score, spans, level_db, config=config)
     labels = absorb_short_runs(labels, spans, min_frames=_frames(config.min_segment_s))
     raw = labelled_segments(labels, spans, level_db, quiet_db=config.quiet_db)
 
@@ -563,6 +566,16 @@ def _frame_llr(blocks, model: _FrameModel, n_frames: int) -> np.ndarray:
         x = (mfcc - model.mean) / model.std
         llr[idx] = model.gmms[0].score_samples(x) - model.gmms[1].score_samples(x)
     return llr
+
+
+def frame_scores(gmm_llr: np.ndarray, emb_frame_score: np.ndarray, speech_mask: np.ndarray, *, embedding_weight: float,
+                 llr_clip: float) -> np.ndarray:
+    """Per-frame score of voice 0 against voice 1 (> 0: voice 0): the GMM log-likelihood ratio, clipped to
+    ``+-llr_clip`` (0: not clipped), plus ``embedding_weight`` times the windows' embedding score scaled to that
+    ratio's spread. The clip keeps a few outlying frames (a word onset the other voice's model happens to fit,
+    |LLR| 20-35 where speech frames mostly lie within +-5) from paying for a speaker change on their own."""
+    llr = np.clip(gmm_llr, -llr_clip, llr_clip) if llr_clip > 0 else gmm_llr
+    return llr + embedding_weight * _scale_embedding(emb_frame_score, llr, speech_mask)
 
 
 def _scale_embedding(emb_score: np.ndarray, llr: np.ndarray, speech_mask: np.ndarray) -> np.ndarray:

@@ -51,10 +51,11 @@ def match_transitions(truth: list[Transition], detected: list[Transition], *, wi
     """Pair each true speaker change with the nearest unused detected change in the same direction.
 
     Returns counts, the FTO errors of matched pairs (s), the share of true
-    changes found with |FTO error| <= 100 ms, and the share missed.
+    changes found with |FTO error| <= 100 ms, the share missed, and ``found``: per true change,
+    whether it was matched.
     """
     used = np.zeros(len(detected), dtype=bool)
-    errors, missed = [], 0
+    errors, missed, found = [], 0, []
     for change in truth:
         best, best_dt = None, window_s
         for i, cand in enumerate(detected):
@@ -63,6 +64,7 @@ def match_transitions(truth: list[Transition], detected: list[Transition], *, wi
             dt = abs(cand.time_s - change.time_s)
             if dt <= best_dt:
                 best, best_dt = i, dt
+        found.append(best is not None)
         if best is None:
             missed += 1
             continue
@@ -76,6 +78,7 @@ def match_transitions(truth: list[Transition], detected: list[Transition], *, wi
         "n_matched": len(errors),
         "missed": missed,
         "missed_share": missed / n if n else 0.0,
+        "found": found,
         "spurious": int((~used).sum()),
         "fto_errors_s": [float(e) for e in errors],
         "fto_mean_abs_error_s": float(abs_err.mean()) if errors else None,

@@ -19,6 +19,7 @@ from analyzer.diarize import (
     count_voices,
     diarize,
     embedding_windows,
+    frame_scores,
     labelled_segments,
     pick_agent,
     speech_spans,
@@ -80,6 +81,28 @@ def test_quiet_frames_at_a_voice_change_inside_a_span_belong_to_neither_voice():
     level[8:12] = -60.0  # a 40 ms gap the VAD bridged
     segments = labelled_segments(labels, [(100, 120)], np.concatenate([np.full(100, -90.0), level]), quiet_db=15.0)
     assert [(round(s.start_s, 2), round(s.end_s, 2), s.speaker) for s in segments] == [(1.0, 1.08, "0"), (1.12, 1.2, "1")]
+
+
+def test_a_few_outlying_frames_cannot_pay_for_a_speaker_change_once_the_llr_is_clipped():
+    # 3 s of one voice (LLR +1 a frame) with a 50 ms burst the other voice's model fits far better (LLR -40): a
+    # word onset, not a speaker. Unclipped, the burst pays for two switches (5 x 41 > 2 x 30); clipped to +-3 it
+    # does not (5 x 4 < 60). A real change (1.5 s of each voice) is kept either way.
+    config = DiarizationConfig()
+    spans, level, mask = [(0, 300)], np.full(300, -20.0), np.ones(300, bool)
+    llr = np.ones(300)
+    llr[100:105] = -40.0
+    no_emb = np.zeros(300)
+    unclipped = viterbi_two_voices(frame_scores(llr, no_emb, mask, embedding_weight=1.0, llr_clip=0.0), spans, level,
+                                   config=config)
+    assert set(unclipped[100:105]) == {1} and set(unclipped[:100]) == {0}
+    clipped = viterbi_two_voices(frame_scores(llr, no_emb, mask, embedding_weight=1.0, llr_clip=3.0), spans, level,
+                                 config=config)
+    assert set(clipped) == {0}
+    change = np.r_[np.ones(150), -np.ones(150)]
+    decoded = viterbi_two_voices(frame_scores(change, no_emb, mask, embedding_weight=1.0, llr_clip=3.0), spans, level,
+                                 config=config)
+    assert list(decoded) == [0] * 150 + [1] * 150
+    assert config.frame_llr_clip == 3.0
 
 
 def _seg(a, b, voice):

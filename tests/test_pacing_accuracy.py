@@ -127,3 +127,14 @@ def test_short_answers_and_quick_exchanges_are_turns_not_backchannels(hard_score
     assert hard_scores["backchannel_precision"] >= 0.95 and hard_scores["backchannel_recall"] >= 0.95
     assert hard_scores["agent_latency_error_mean_s"] <= 0.04
     assert min(hard_scores["speech_f1_agent"], hard_scores["speech_f1_customer"]) >= 0.98
+
+
+def test_match_transitions_says_which_true_changes_were_found():
+    from callsim.evaluation import Transition, match_transitions
+
+    truth = [Transition(1.0, "customer", "agent", 0.3), Transition(3.0, "agent", "customer", 0.2),
+             Transition(6.0, "customer", "agent", -0.1)]
+    detected = [Transition(1.2, "customer", "agent", 0.4), Transition(3.1, "customer", "agent", 0.1),  # wrong direction
+                Transition(7.5, "customer", "agent", 0.0)]  # 1.5 s away
+    match = match_transitions(truth, detected)
+    assert match["found"] == [True, False, False] and match["missed"] == 2
