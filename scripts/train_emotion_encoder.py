@@ -1,8 +1,11 @@
-"""Train and evaluate the encoder emotion models (emotion-open-v2, emotion-multi-v2).
+"""Train and evaluate the encoder emotion models (emotion-open-v3, emotion-multi-v3; v2 with --blocks 2 --c 0.01).
 
     python scripts/train_emotion_encoder.py --model open     # or multi
 
-1. Pooled Whisper-base features (block --layer, mean + std over frames) of every training clip:
+The recipe's defaults (pooled blocks, C) are the ones chosen by leave-one-corpus-out CV on the training corpora
+(scripts/research/emotion_clip/, docs/emotion.md); `--blocks 2 --c 0.01` rebuilds the v2 layout.
+
+1. Pooled Whisper-base features (blocks --blocks of the first --layer, mean + std over frames each) of every training clip:
    clean, the deterministic 8 kHz mu-law phone channel and --n-augmented random channels
    (analyzer/emotion/train/augment.py), cached under /tmp/call-analyzer-emotion-cache.
 2. Speaker-independent 5-fold CV inside the training corpora (folds grouped by speaker, every fold
@@ -37,10 +40,10 @@ from analyzer.emotion.train.encoder_heads import (CONDITIONS, concat_sets, corpu
                                                   head_probabilities, save_encoder_model_folder, speaker_folds)
 
 RECIPES = {
-    "open": {"name": "emotion-open-v2", "corpora": ["emodb"], "licence": "CC0-1.0",
+    "open": {"name": "emotion-open-v3", "corpora": ["emodb"], "licence": "CC0-1.0", "blocks": (0, 1, 2), "c": 0.003,
              "licence_text": "Heads trained only on EmoDB (CC0 1.0); the encoder is OpenAI's Whisper base (MIT): the model may be used "
                              "for any purpose, including commercially (keep the MIT notice of the Whisper weights)."},
-    "multi": {"name": "emotion-multi-v2", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0",
+    "multi": {"name": "emotion-multi-v3", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0", "blocks": (1, 2), "c": 0.01,
               "licence_text": "Heads trained on EmoDB + RAVDESS + nEMO; RAVDESS and nEMO are CC BY-NC-SA 4.0, so the model is released "
                               "under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike. The encoder is OpenAI's "
                               "Whisper base (MIT)."},
@@ -97,7 +100,7 @@ def test_rows(encoder, heads, weight, args) -> list[dict]:
     relative, absolute = heads
     rows = []
     for corpus in EVAL_ONLY:
-        ts = corpus_encoder_features(corpus, encoder, n_augmented=0)
+        ts = corpus_encoder_features(corpus, encoder, n_augmented=0, blocks=args.blocks)
         y = ts.y
         for c in CONDITIONS:
             x = ts.condition(c)
@@ -113,7 +116,8 @@ def test_rows(encoder, heads, weight, args) -> list[dict]:
 def metrics_markdown(name: str, licence: str, rows: list[dict], cv: dict, model: str, args) -> str:
     f3 = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [f"Model `{name}` ({licence}). UAR = mean recall over the classes present; chance = 1/number of classes. "
-             f"Encoder: {ENCODER_NAME}, sha256 `{ENCODER_SHA256}`, block {args.layer}{' (int8)' if args.int8 else ''}. "
+             f"Encoder: {ENCODER_NAME}, sha256 `{ENCODER_SHA256}`, blocks 1-{args.layer}{' (int8)' if args.int8 else ''}, "
+             f"pooled blocks {list(args.blocks)} (0 = the stem). "
              f"Reproduce: `python scripts/train_emotion_encoder.py --model {model}`.", "",
              "Columns: **UAR** = the shipped model (relative head fused with the absolute head where the speaker has several clips); "
              "relative / absolute = each head alone; no speaker baseline = every clip judged alone (absolute head). "
@@ -162,7 +166,8 @@ Evaluation only (never trained on, not used for any choice):
 ## Model
 
 Each clip (or 4 s window of a turn) -> 16 kHz -> Whisper log-mel -> encoder blocks 1..{training['layer']} -> mean and standard
-deviation over frames (1024 numbers) -> two standardise + logistic-regression heads: `relative` (features z-scored over the
+deviation over frames of the outputs of blocks {training['blocks']} (0 = the convolutional stem; 1024 numbers each,
+{1024 * len(training['blocks'])} in all) -> two standardise + logistic-regression heads: `relative` (features z-scored over the
 speaker's clips/turns) and `absolute` (no baseline). Fit on the clean, phone-channel (8 kHz mu-law) and {training['n_augmented']}
 randomly augmented copies (8 kHz band, noise, codec-like, mu-law/A-law, speed) of {n_clips} clips by {n_speakers} speakers.
 Layer, pooling and heads were chosen by speaker-grouped and leave-one-corpus-out CV on the training corpora only (docs/emotion.md).
@@ -200,11 +205,13 @@ clinical or forensic use, not as a lie or stress detector.
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=sorted(RECIPES), required=True)
-    ap.add_argument("--layer", type=int, default=2, help="encoder block whose frames are pooled (chosen by CV, docs/emotion.md)")
+    ap.add_argument("--layer", type=int, default=2, help="encoder blocks run: 1..LAYER (chosen by CV, docs/emotion.md)")
+    ap.add_argument("--blocks", help="comma-separated blocks whose frames are pooled, each <= --layer (0 = the stem); "
+                                     "default: the recipe's (open 0,1,2; multi 1,2); '2' = the v2 layout")
+    ap.add_argument("--c", type=float, help="C of both heads (default: the recipe's, open 0.003, multi 0.01; v2: 0.01)")
+    ap.add_argument("--name", help="model name (default: the recipe's v3 name; the v2 name when --blocks equals --layer)")
     ap.add_argument("--fp32", dest="int8", action="store_false",
                     help="run the encoder in fp32 (the teacher); default: torch dynamic int8 quantisation of its linear layers (shipped)")
-    ap.add_argument("--c-relative", type=float, default=0.01)
-    ap.add_argument("--c-absolute", type=float, default=0.01)
     ap.add_argument("--n-augmented", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="model folder (default analyzer/models/<name>)")
@@ -213,10 +220,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    recipe = RECIPES[args.model]
+    recipe = dict(RECIPES[args.model])
+    args.blocks = tuple(int(b) for b in args.blocks.split(",")) if args.blocks else recipe["blocks"]
+    args.c_relative = args.c_absolute = recipe["c"] if args.c is None else args.c
+    if args.name:
+        recipe["name"] = args.name
+    elif args.blocks == (args.layer,):
+        recipe["name"] = recipe["name"].replace("-v3", "-v2")
     t0 = time.time()
     encoder = WhisperFeatureEncoder(args.layer, int8=args.int8)
-    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=args.n_augmented) for c in recipe["corpora"]])
+    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=args.n_augmented, blocks=args.blocks) for c in recipe["corpora"]])
     print(f"{len(fs.paths)} training clips, features in {time.time() - t0:.0f} s; CV", flush=True)
     cv = cross_validate(fs, args)
     rows = cv_rows(fs, cv)
@@ -225,12 +238,14 @@ def main() -> None:
     heads = fit_heads(fs, np.arange(len(fs.paths)), c_relative=args.c_relative, c_absolute=args.c_absolute)
     if not args.skip_tests:
         rows += test_rows(encoder, heads, cv["weight"], args)
-    training = {"corpora": recipe["corpora"], "layer": args.layer, "int8": args.int8, "c_relative": args.c_relative,
+    training = {"corpora": recipe["corpora"], "layer": args.layer, "blocks": list(args.blocks), "int8": args.int8, "c_relative": args.c_relative,
                 "c_absolute": args.c_absolute, "n_augmented": args.n_augmented, "seed": args.seed,
-                "command": f"python scripts/train_emotion_encoder.py --model {args.model}"}
+                "command": f"python scripts/train_emotion_encoder.py --model {args.model}"
+                           + ("" if args.blocks == RECIPES[args.model]["blocks"] else f" --blocks {','.join(map(str, args.blocks))}")
+                           + ("" if args.c_relative == RECIPES[args.model]["c"] else f" --c {args.c_relative}")}
     metrics_md = metrics_markdown(recipe["name"], recipe["licence"], rows, cv, args.model, args)
     out = Path(args.out or MODELS_DIR / recipe["name"])
-    save_encoder_model_folder(out, name=recipe["name"], licence=recipe["licence"], layer=args.layer, int8=args.int8,
+    save_encoder_model_folder(out, name=recipe["name"], licence=recipe["licence"], layer=args.layer, int8=args.int8, blocks=args.blocks,
                               relative=heads[0], absolute=heads[1], relative_weight=cv["weight"], training=training,
                               card=model_card(recipe, len(fs.paths), len(set(fs.speakers)), training, metrics_md))
     (out / "evaluation.json").write_text(json.dumps({"model": recipe["name"], "encoder_sha256": ENCODER_SHA256, "rows": rows,

@@ -13,6 +13,7 @@ import soundfile as sf
 from analyzer.emotion import LABELS, ModelError, load_model, score_turns
 from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, load_encoder, model_paths, n_blocks, read_ct2_variables
 from analyzer.emotion.features import peak_normalise
+from analyzer.emotion.whisper_torch import log_mel_16k
 from analyzer.emotion.model import MODELS_DIR
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -65,6 +66,21 @@ def test_encoder_features_are_deterministic_and_length_true():
     assert a.shape == (1024,) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert encoder.hidden_states(np.zeros((80, 300), np.float32)).shape == (150, 512)  # 3 s -> 150 frames, no padding to 30 s
+
+
+def test_pooling_several_blocks_gives_each_blocks_mean_and_std_from_one_pass():
+    encoder = load_encoder(2, int8=True)  # what the v2 and v3 models run
+    clip = _tone(1.7)
+    both = encoder.pooled(clip, (1, 2))
+    assert both.shape == (2048,) and both.dtype == np.float32
+    np.testing.assert_array_equal(both[1024:], encoder.pooled(clip))  # block 2 part: exactly the v2 features
+    h1 = encoder.block_states(log_mel_16k(clip), (1,))[0]
+    np.testing.assert_allclose(both[:1024], np.concatenate([h1.mean(0), h1.std(0, ddof=1)]), rtol=1e-6, atol=1e-6)
+    stem = encoder.pooled(clip, (0, 1, 2))
+    assert stem.shape == (3072,)
+    np.testing.assert_array_equal(stem[1024:], both)
+    with pytest.raises(EncoderError, match=r"blocks=\(3,\): each must be within 0..2"):
+        encoder.pooled(clip, (3,))
 
 
 def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():

@@ -2,7 +2,8 @@
 
 A model folder (``config.json`` with ``"kind": "whisper-encoder"``) holds ``heads.json``: two
 standardise + multinomial logistic regression heads over the mean+std pooled hidden states of
-encoder block ``encoder.layer`` (1024 inputs), both fit on the clean, phone-channel and randomly
+the encoder blocks ``encoder.blocks`` (default ``[encoder.layer]``: 1024 inputs per block; the v3
+models pool blocks 1 and 2, 2048 inputs, of one forward pass through blocks 1-2), both fit on the clean, phone-channel and randomly
 augmented copies of the training clips:
 
 - ``relative``: the features z-scored over the speaker's clips (turns/windows in a call), as the
@@ -40,7 +41,7 @@ def speaker_has_baseline(speakers: list[str] | None, n: int) -> np.ndarray:
 
 
 def combine(relative: LinearHead, absolute: LinearHead, relative_weight: float, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
-    """Probabilities ``(n, 4)`` from pooled features ``x`` ``(n, 1024)``: relative and absolute heads fused where a baseline exists."""
+    """Probabilities ``(n, 4)`` from pooled features ``x`` ``(n, d)``: relative and absolute heads fused where a baseline exists."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     out = absolute.predict_proba(x)
     has = speaker_has_baseline(speakers, len(x))
@@ -73,15 +74,21 @@ class EncoderEmotionModel:
     def layer(self) -> int:
         return int(self.config["encoder"]["layer"])
 
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """The encoder blocks whose frames are pooled (v2: ``(layer,)``; v3: ``(1, 2)``), in the heads' input order."""
+        return tuple(int(b) for b in self.config["encoder"].get("blocks", [self.layer]))
+
     def _encoder(self) -> WhisperFeatureEncoder:
         if self.encoder is None:
             self.encoder = load_encoder(self.layer, int8=bool(self.config["encoder"].get("int8", False)))
         return self.encoder
 
     def features(self, clips_16k: list[np.ndarray]) -> np.ndarray:
-        """Pooled encoder features ``(n, 1024)`` of 16 kHz clips (already peak-normalised)."""
+        """Pooled encoder features ``(n, 1024 * len(blocks))`` of 16 kHz clips (already peak-normalised)."""
         enc = self._encoder()
-        return np.stack([enc.pooled(c) for c in clips_16k]) if clips_16k else np.zeros((0, 2 * 512), np.float32)
+        return (np.stack([enc.pooled(c, self.blocks) for c in clips_16k]) if clips_16k
+                else np.zeros((0, 2 * 512 * len(self.blocks)), np.float32))
 
     def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None, **_ignored) -> np.ndarray:
         """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz); see the module docstring."""
@@ -92,7 +99,7 @@ class EncoderEmotionModel:
         return self.predict_pooled(self.features(clips_16k), speakers)
 
     def predict_pooled(self, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
-        """Probabilities from precomputed pooled features ``(n, 1024)``, one speaker per row (or None)."""
+        """Probabilities from precomputed pooled features ``(n, d)``, one speaker per row (or None)."""
         return combine(self.relative, self.absolute, self.relative_weight, x, speakers)
 
 
