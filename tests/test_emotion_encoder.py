@@ -79,8 +79,12 @@ def test_pooling_several_blocks_gives_each_blocks_mean_and_std_from_one_pass():
     stem = encoder.pooled(clip, (0, 1, 2))
     assert stem.shape == (3072,)
     np.testing.assert_array_equal(stem[1024:], both)
+    means = encoder.pooled(clip, (1, 2), ("mean",))
+    np.testing.assert_array_equal(means, np.concatenate([both[:512], both[1024:1536]]))  # per block: the mean half
     with pytest.raises(EncoderError, match=r"blocks=\(3,\): each must be within 0..2"):
         encoder.pooled(clip, (3,))
+    with pytest.raises(EncoderError, match=r"stats=\('max',\)"):
+        encoder.pooled(clip, (2,), ("max",))
 
 
 def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():

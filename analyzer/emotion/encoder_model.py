@@ -2,8 +2,8 @@
 
 A model folder (``config.json`` with ``"kind": "whisper-encoder"``) holds ``heads.json``: two
 standardise + multinomial logistic regression heads over the mean+std pooled hidden states of
-the encoder blocks ``encoder.blocks`` (default ``[encoder.layer]``: 1024 inputs per block; the v3
-models pool blocks 1 and 2, 2048 inputs, of one forward pass through blocks 1-2), both fit on the clean, phone-channel and randomly
+the encoder blocks ``encoder.blocks`` (default ``[encoder.layer]``), the statistics ``encoder.stats``
+(default mean and std: 1024 inputs per block) of one forward pass through blocks 1..``encoder.layer``, both fit on the clean, phone-channel and randomly
 augmented copies of the training clips:
 
 - ``relative``: the features z-scored over the speaker's clips (turns/windows in a call), as the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, WhisperFeatureEncoder, load_encoder, to_16k
+from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, POOL_STATS, WhisperFeatureEncoder, load_encoder, to_16k
 from .features import check_clip, peak_normalise
 from .functionals import fuse, speaker_relative
 from .linear import LinearHead
@@ -79,16 +79,21 @@ class EncoderEmotionModel:
         """The encoder blocks whose frames are pooled (v2: ``(layer,)``; v3: ``(1, 2)``), in the heads' input order."""
         return tuple(int(b) for b in self.config["encoder"].get("blocks", [self.layer]))
 
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """The statistics over frames pooled per block (v2: mean and std; ``encoder.stats`` in config.json)."""
+        return tuple(self.config["encoder"].get("stats", POOL_STATS))
+
     def _encoder(self) -> WhisperFeatureEncoder:
         if self.encoder is None:
             self.encoder = load_encoder(self.layer, int8=bool(self.config["encoder"].get("int8", False)))
         return self.encoder
 
     def features(self, clips_16k: list[np.ndarray]) -> np.ndarray:
-        """Pooled encoder features ``(n, 1024 * len(blocks))`` of 16 kHz clips (already peak-normalised)."""
+        """Pooled encoder features ``(n, 512 * len(stats) * len(blocks))`` of 16 kHz clips (already peak-normalised)."""
         enc = self._encoder()
-        return (np.stack([enc.pooled(c, self.blocks) for c in clips_16k]) if clips_16k
-                else np.zeros((0, 2 * 512 * len(self.blocks)), np.float32))
+        return (np.stack([enc.pooled(c, self.blocks, self.stats) for c in clips_16k]) if clips_16k
+                else np.zeros((0, 512 * len(self.stats) * len(self.blocks)), np.float32))
 
     def predict(self, clips: list[np.ndarray], sample_rate_hz: int, *, speakers: list[str] | None = None, **_ignored) -> np.ndarray:
         """Class probabilities ``(n_clips, 4)`` for 1-D clips at ``sample_rate_hz`` (>= 8000 Hz); see the module docstring."""

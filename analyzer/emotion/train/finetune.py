@@ -47,7 +47,7 @@ class WindowFeatures:
     """Pooled encoder features of the items' windows: row ``k`` is window of item ``item[k]`` in version
     ``version[k]`` (0 = the audio as given; 1.. = augmented copies), weighted by ``weight[k]`` speech frames."""
 
-    x: np.ndarray  # (n_windows, 1024 * number of pooled blocks)
+    x: np.ndarray  # (n_windows, d): the model's pooled features (v2: 1024)
     item: np.ndarray
     version: np.ndarray
     weight: np.ndarray
@@ -258,7 +258,7 @@ def write_encoder_folder(out_dir: str | Path, tuned, report: dict, *, data: str,
                 "holdout_share": report["holdout_share"], "n_augmented": report["n_augmented"], "command": command}
     card = finetune_card(name=out.name, licence=licence, report=report, data=data, command=command, lines=summary_lines(report))
     save_encoder_model_folder(out, name=out.name, licence=licence, layer=tuned.layer, int8=bool(tuned.config["encoder"].get("int8", False)),
-                              blocks=tuned.blocks, relative=tuned.relative, absolute=tuned.absolute, relative_weight=tuned.relative_weight,
+                              blocks=tuned.blocks, stats=tuned.stats, relative=tuned.relative, absolute=tuned.absolute, relative_weight=tuned.relative_weight,
                               training=training, card=card)
     (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return out

@@ -35,20 +35,34 @@ def spk_norm(x, spk, mode):
 _GSTD = [None]
 
 def train_rows(ds, idxs, spec, n_aug, rel, mode):
-    xs, ys = [], []
+    xs, ys, ws = [], [], []
     for d, idx in zip(ds, idxs):
         for v in [0, 1] + [2 + k for k in range(n_aug)]:
             x = X(d, spec, v, idx)
-            xs.append(spk_norm(x, d["spk"][idx], mode) if rel else x); ys.append(d["y"][idx])
+            xs.append(spk_norm(x, d["spk"][idx], mode) if rel else x); ys.append(d["y"][idx]); ws.append(np.full(len(idx), 1.0 / max(len(idx), 1)))
+    W[0] = np.concatenate(ws)
     return np.vstack(xs), np.concatenate(ys)
+W = [None]
+
+def fit_head_balanced(x, y, n, c):
+    """fit_head with corpus-balanced sample weights (each corpus the same total weight), classes balanced within."""
+    from sklearn.linear_model import LogisticRegression
+    from analyzer.emotion.linear import LinearHead, Z_CLIP
+    w = W[0] * len(y) / W[0].sum()
+    mean, scale = x.mean(0), x.std(0); scale = np.where(scale > 1e-9, scale, 1.0)
+    cw = {k: len(y) / (n * np.sum(w[y == k]) / w.mean()) for k in np.unique(y)}
+    lr = LogisticRegression(C=c, class_weight=cw, max_iter=3000).fit(np.clip((x - mean) / scale, -Z_CLIP, Z_CLIP), y, sample_weight=w)
+    coef = np.zeros((n, x.shape[1])); icpt = np.full(n, -30.0); coef[lr.classes_], icpt[lr.classes_] = lr.coef_, lr.intercept_
+    return LinearHead(mean, scale, coef, icpt)
 
 def fit(ds, idxs, cfg):
     spec, n_aug = cfg["spec"], cfg.get("n_aug", 2)
     mode = cfg.get("norm", "z")
     if mode.startswith("zs"):
         _GSTD[0] = np.vstack([X(d, spec, 0, i) for d, i in zip(ds, idxs)]).std(0)
-    rel = fit_head(*train_rows(ds, idxs, spec, n_aug, True, mode), 4, c=cfg.get("c_rel", 0.01))
-    ab = fit_head(*train_rows(ds, idxs, spec, n_aug, False, mode), 4, c=cfg.get("c_abs", 0.01)) if cfg.get("abs", True) else None
+    fh = (lambda x, y, n, c: fit_head_balanced(x, y, n, c)) if cfg.get("balance") else (lambda x, y, n, c: fit_head(x, y, n, c=c))
+    rel = fh(*train_rows(ds, idxs, spec, n_aug, True, mode), 4, cfg.get("c_rel", 0.01))
+    ab = fh(*train_rows(ds, idxs, spec, n_aug, False, mode), 4, cfg.get("c_abs", 0.01)) if cfg.get("abs", True) else None
     return rel, ab, mode
 
 def probs(heads, d, idx, spec, v):
