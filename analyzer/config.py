@@ -215,6 +215,11 @@ class EmotionConfig:
     uncertain_angry_below: a turn whose largest probability is ``angry`` but whose p_angry is below this
         is uncertain too (labelled neutral, flagged): an angry label needs stronger evidence than the
         others, since it fails critical QA rules (probabilities kept).
+    decision_from_model: a model folder may carry its own decision layer (config.json ``decision``, chosen
+        for its heads, e.g. emotion-multi-v2's by scripts/tune_emotion_decision_oof.py); true: every
+        decision field left at its default here takes the model's value (a field you set keeps yours);
+        false: this section's values only. The values used are echoed in each result's
+        ``emotion.decision`` (see :meth:`decision_for`).
 
     Call-level emotion (docs/emotion.md, "Per-call metrics"):
     trajectory_share: start / end = the first / last this share of the customer's scored speech time.
@@ -235,6 +240,7 @@ class EmotionConfig:
     temperature: float = 0.856
     uncertain_below: float = 0.4
     uncertain_angry_below: float = 0.7
+    decision_from_model: bool = True
     trajectory_share: float = 1.0 / 3.0
     min_trajectory_speech_s: float = 9.0
     min_trajectory_turns: int = 3
@@ -257,10 +263,33 @@ class EmotionConfig:
         return {"absolute_reference": self.absolute_reference, "relative_weight": self.relative_weight, "prior": tuple(self.prior), "temperature": self.temperature,
                 "uncertain_below": self.uncertain_below, "uncertain_angry_below": self.uncertain_angry_below}
 
+    def decision_for(self, model_config: dict | None) -> dict:
+        """:meth:`decision` for a model whose folder's config.json is ``model_config``.
+
+        With ``decision_from_model``, each decision field still at its default here takes the value of the
+        model's ``decision`` block (when it has one and names that field); the result is validated as a
+        config section. Raises :class:`ConfigError` naming the model for an invalid block.
+        """
+        own = (model_config or {}).get("decision") if self.decision_from_model else None
+        if not own:
+            return self.decision()
+        defaults = EmotionConfig()
+        taken = {k: (tuple(v) if k == "prior" else v) for k, v in own.items()
+                 if k in DECISION_FIELDS and getattr(self, k) == getattr(defaults, k)}
+        try:
+            return dataclasses.replace(self, **taken).decision()
+        except (ConfigError, TypeError, ValueError) as exc:
+            name = (model_config or {}).get("name", "the model")
+            raise ConfigError(f"{name}: config.json's decision block is invalid ({exc}); restore the model folder "
+                              "or set emotion.decision_from_model = false") from None
+
     def call_metrics(self) -> dict:
         """The keyword arguments for :func:`analyzer.metrics.emotion.call_emotion_metrics`."""
         return {"trajectory_share": self.trajectory_share, "min_trajectory_speech_s": self.min_trajectory_speech_s,
                 "min_trajectory_turns": self.min_trajectory_turns, "min_party_speech_s": self.min_party_speech_s}
+
+
+DECISION_FIELDS = ("absolute_reference", "relative_weight", "prior", "temperature", "uncertain_below", "uncertain_angry_below")
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def analyze_file(
     if asr_info:
         versions.update(asr_model=asr_info["model"], asr_weights_sha256=asr_info["weights_sha256"])
     qa = (score_call({"metrics": metrics, "turns": rows, "events": events, "unreliable_metrics": unreliable,
-                      "params": {"emotion": config.emotion.call_metrics()}}, config.qa)
+                      "params": {"emotion": config.emotion.call_metrics()}, "versions": versions}, config.qa)
           if config.qa.enabled else None)
     return CallResult(
         call_id=call_id or path.stem,
@@ -242,6 +242,7 @@ def score_emotion(
     from . import emotion
 
     model = model or emotion.load_model(config.model)
+    decision = config.decision_for(model.config)
     scored: dict[int, dict] = {}
     for chunk in _turn_chunks(list(conv.turns), config.chunk_s):
         clips = []
@@ -250,12 +251,13 @@ def score_emotion(
             clips.append(audio[:, channel_of[turn.speaker]] if audio.shape[1] > 1 else audio[:, 0])
         scores = emotion.score_turns(
             model, clips, info.analysis_rate_hz, [t.speaker for t in chunk],
-            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s, **config.decision(),
+            min_turn_s=config.min_turn_s, window_s=config.window_s, hop_s=config.hop_s, **decision,
         )
         scored.update((turn.index, score or dict.fromkeys(EMOTION_TURN_KEYS)) for turn, score in zip(chunk, scores))
     identity = {"enabled": True, "model": model.name, "licence": model.licence,
                 "weights_sha256": model.config.get("weights_sha256") or model.config.get("heads_sha256"),
-                "encoder_sha256": (model.config.get("encoder") or {}).get("sha256")}
+                "encoder_sha256": (model.config.get("encoder") or {}).get("sha256"),
+                "decision": {k: list(v) if isinstance(v, tuple) else v for k, v in decision.items()}}
     return [scored[turn.index] for turn in conv.turns], identity
 
 

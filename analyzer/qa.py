@@ -31,6 +31,11 @@ type                     parameters -> fails when
 ``must_not_say``         ``phrases`` [same options] -> a phrase was said
 =======================  =====================================================
 
+The two emotion rules may carry ``by_model``: a table from an emotion model's name (the
+result's ``versions.emotion_model``, e.g. ``emotion-multi-v2``) to that type's parameters,
+which then *replace* the rule's own parameters on calls scored by that model (each model's
+probabilities are calibrated differently; docs/qa.md).
+
 The phrase rules need a transcript (``analyze --transcribe``) and are skipped without one.
 
 Score = 100 x (weight of passed rules) / (weight of evaluated rules); rules that
@@ -41,6 +46,7 @@ See docs/qa.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -100,9 +106,15 @@ class Rule:
     message: str | None = None
     auto_fail: bool = False
     params: tuple[tuple[str, Any], ...] = ()
+    by_model: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def param(self, name: str, default: Any = None) -> Any:
         return dict(self.params).get(name, default)
+
+    def for_model(self, model: str | None) -> "Rule":
+        """This rule with the parameters of ``by_model[model]`` when it has an entry for that emotion model."""
+        own = dict(self.by_model).get(model) if model else None
+        return self if own is None else dataclasses.replace(self, params=own, by_model=())
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,10 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     if rtype not in _TYPE_KEYS:
         raise fail(f"unknown type {rtype!r}; use one of {', '.join(_TYPE_KEYS)}", str(rtype))
     allowed = _TYPE_KEYS[rtype]
+    by_model = _parse_by_model(item, number, rtype, source=source, text=text, fail=fail)
     for key in item:
+        if key == "by_model" and rtype in _EMOTION_RULES:
+            continue
         if key not in _COMMON_KEYS and key not in allowed:
             raise fail(f"unknown key {key!r} for type {rtype!r}; allowed: {', '.join(sorted(allowed))}", key)
     for key in _REQUIRED[rtype]:
@@ -331,7 +346,37 @@ def _parse_rule(item: Any, number: int, *, source: str, text: str, seen: set[str
     auto_fail = item.get("auto_fail", False)
     if not isinstance(auto_fail, bool):
         raise fail("auto_fail must be true or false", "auto_fail")
-    return Rule(rid, rtype, severity, float(weight), message, auto_fail, tuple(params))
+    return Rule(rid, rtype, severity, float(weight), message, auto_fail, tuple(params), by_model)
+
+
+_EMOTION_RULES = ("customer_ending_angry", "agent_angry")
+
+
+def _parse_by_model(item: dict, number: int, rtype: str, *, source: str, text: str, fail) -> tuple:
+    """``by_model`` of an emotion rule: ((model name, validated params), ...); each entry is checked as the rule's
+    own parameters would be (same keys, types, ranges, required triggers)."""
+    table = item.get("by_model")
+    if table is None or rtype not in _EMOTION_RULES:
+        return ()
+    if not isinstance(table, dict) or not table:
+        raise fail("by_model must be a table from emotion model names to that rule type's parameters", "by_model")
+    out = []
+    for model, override in table.items():
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_TEXT_CHARS:
+            raise fail(f"by_model keys must be emotion model names of at most {MAX_TEXT_CHARS} characters", "by_model")
+        if not isinstance(override, dict):
+            raise fail(f"by_model.{model} must be a table of {rtype} parameters", model)
+        extra = set(override) - set(_TYPE_KEYS[rtype])
+        if extra:
+            raise fail(f"by_model.{model}: unknown key {sorted(extra)[0]!r} for type {rtype!r}; allowed: "
+                       f"{', '.join(sorted(_TYPE_KEYS[rtype]))}", sorted(extra)[0])
+        sub = {"id": item["id"], "type": rtype, **override}
+        try:
+            out.append((model, _parse_rule(sub, number, source=source, text=text, seen=set()).params))
+        except ConfigError as exc:
+            reason = exc.reason.removeprefix(f"rule {item['id']!r}: ")
+            raise fail(f"by_model.{model}: {reason}", model) from None
+    return tuple(out)
 
 
 def _message_problem(message: str) -> str | None:
@@ -607,7 +652,9 @@ def evaluate(rules: RuleSet, call: dict) -> dict:
     failed, passed, skipped = [], [], []
     total_w = failed_w = 0.0
     auto_failed = False
+    model = (call.get("versions") or {}).get("emotion_model")
     for rule in rules.rules:
+        rule = rule.for_model(model)
         reason = not_applicable(rule, call)
         outcome = _Outcome(skipped=reason) if reason else _CHECKS[rule.type](rule, call)
         if outcome.skipped:

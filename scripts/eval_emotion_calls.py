@@ -87,7 +87,7 @@ def fired(result: dict) -> bool:
     return any(f["rule"] == RULE for f in (result.get("qa") or {}).get("failed", []))
 
 
-RAW_DECISION = {"relative_weight": 1.0, "prior": [0.25, 0.25, 0.25, 0.25], "temperature": 1.0, "uncertain_below": 0.0,
+RAW_DECISION = {"decision_from_model": False, "relative_weight": 1.0, "prior": [0.25, 0.25, 0.25, 0.25], "temperature": 1.0, "uncertain_below": 0.0,
                 "uncertain_angry_below": 0.0}
 
 
@@ -112,7 +112,8 @@ def evaluate_model(model: str, calls: list[tuple[str, str, Path]]) -> dict:
                          "customer_speech_s": truth["customer_speech_s"],
                          "null_reason": (result.get("emotion") or {}).get("null_reasons", {}).get("customer_turnaround")})
     cpu_s = time.process_time() - t0
-    return {"per_call": per_call, "results": results, "cpu_s": cpu_s}
+    decision = next(iter(results.values()))[1]["emotion"].get("decision")
+    return {"per_call": per_call, "results": results, "cpu_s": cpu_s, "decision": decision}
 
 
 def turn_uar(per_call: list[dict], *, speaker: str | None, corpus: str | None = None) -> tuple[float, int]:
@@ -253,6 +254,9 @@ def report(models: list[str], evals: dict, reals: dict, compares: dict, n: int) 
             ("CPU for the simulated calls (pipeline, one thread)", "", "cpu")]
     for name, target, key in spec:
         row(name, target, [cells[m][key] for m in models])
+    lines += ["", "Decision layer used (each result's `emotion.decision`: analyzer/config.py's defaults, or the model "
+              "folder's own `decision` block where it has one):", ""]
+    lines += [f"- `{m}`: `{json.dumps(evals[m]['decision'])}`" for m in models]
     for m in models:
         lines += ["", f"## `{m}`: real calls (aws_lca), every turn labelled angry", ""]
         for name, r in reals[m].items():

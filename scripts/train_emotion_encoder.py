@@ -196,11 +196,13 @@ clinical or forensic use, not as a lie or stress detector.
 
 - Trained on acted, read speech; real calls are spontaneous and mostly mild. Probabilities are not calibrated here.
 - On the two real aws_lca service calls (calm, friendly) the raw labels still call many turns `angry`
-  (`open` v2: 14 of 26 agent turns, `multi` v2: 8 of 26; see docs/emotion.md). With the shipped decision layer
-  (analyzer/config.py, incl. the angry floor `uncertain_angry_below` = 0.7; `python scripts/eval_emotion_calls.py`,
-  version 0.3.0): `open` 2 of 29 agent and 3 of 27 customer turns angry, `multi` 9 of 29 and 5 of 27. In 120 simulated
-  Turkish/Amharic calls (never trained or tuned on) the default `customer_ends_angry` rule fires on 90 % / 80 % of
-  escalations and 10 % / 20 % of calm calls (`open` / `multi`); per-turn UAR of customer turns 0.514 / 0.610.
+  (`open` v2: 14 of 26 agent turns, `multi` v2: 8 of 26; see docs/emotion.md). With the shipped decision layers
+  (`open`: analyzer/config.py, angry floor 0.7; `multi`: its own, config.json `decision`, chosen on out-of-fold
+  training-corpus calls, angry floor 0.6 at temperature 1.518; `python scripts/eval_emotion_calls.py`, 2026-12-01):
+  `open` 2 of 29 agent and 3 of 27 customer turns angry, `multi` 8 of 29 and 5 of 27 (target <= 10 %). In 120 simulated
+  Turkish/Amharic calls (never trained or tuned on) the default `customer_ends_angry` rule (rules `default-3`, `multi`'s
+  own thresholds via `by_model`) fires on 90 % / 70 % of escalations and 10 % / 5 % of calm calls (`open` / `multi`);
+  per-turn UAR of customer turns 0.514 / 0.602; turnaround sign right in 80 % / 72 % of trajectory calls.
 - TESS (English, angry vs neutral only) is much worse than with the v1 CNN models (see Metrics): with a test
   speaker holding only two classes, the speaker-relative head spreads that speaker's clips over all four.
 - The absolute head (a lone clip, `speakers=None`) is much weaker across languages than the relative one.

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         ap.error(f"tuning may use training corpora only (emodb, ravdess, nemo); got {', '.join(sorted(bad))}")
     if args.pipeline:
         calls = pipeline_evidence(args.model, build_calls(corpora, args.calls_per_trajectory, PIPELINE_SEED))
-        tune_pipeline(calls)
+        tune_pipeline(calls, EmotionConfig().decision_for(load_model(args.model).config))
         return 0
     rows, evidence = [], {}
     for reference in REFERENCES:
@@ -178,8 +178,9 @@ def main(argv=None) -> int:
           f"false angry {base['false_angry']:.3f}, NLL {base['nll']:.3f}")
     print(f"choice (max UAR minus false-angry share of neutral turns, ties to lower NLL): {json.dumps(best)}")
     config = EmotionConfig()
-    print(f"configured (analyzer/config.py): absolute_reference {config.absolute_reference}, {config.decision()}")
-    decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    configured = config.decision_for(load_model(args.model).config)
+    print(f"configured (analyzer/config.py, or the model folder's own decision block): {configured}")
+    decision = {k: v for k, v in configured.items() if k != "absolute_reference"}
     cross_corpus_calibration(evidence[config.absolute_reference], decision["relative_weight"], decision["prior"], corpora)
     tune_rules(evidence[config.absolute_reference], decision)
     return 0
@@ -317,7 +318,26 @@ def decided_call(call: dict, decision: dict) -> dict:
     return {"turns": rows, "metrics": call_emotion_summary(rows)[0]}
 
 
-def tune_pipeline(calls: list[dict]) -> None:
+def ending_rule_grid(decided: list[tuple[str, dict]]) -> list[tuple[dict, dict]]:
+    """(customer_ending_angry parameters, firing share per trajectory) for every combination of its triggers
+    (valence_below; last_turns 2 with a floor; anger_rise_above; end_anger_above) on ``decided`` (trajectory, call)."""
+    from analyzer.qa import evaluate as qa_evaluate, parse_rules
+
+    results = []
+    for below, conf, rise, end in itertools.product((None, -0.3), (None, 0.6, 0.7, 0.8), (None, 0.1, 0.15, 0.2, 0.25, 0.3),
+                                                    (None, 0.6, 0.7, 0.8)):
+        params = {k: v for k, v in (("valence_below", below), ("anger_rise_above", rise), ("end_anger_above", end)) if v is not None}
+        if conf is not None:
+            params.update(last_turns=2, min_confidence=conf)
+        if not params:
+            continue
+        rules = parse_rules({"rules": [{"id": "end", "type": "customer_ending_angry", "severity": "critical", "weight": 20, **params}]})
+        fire = {tr: float(np.mean([bool(qa_evaluate(rules, call)["failed"]) for t, call in decided if t == tr])) for tr in TRAJECTORIES}
+        results.append((params, fire))
+    return results
+
+
+def tune_pipeline(calls: list[dict], configured: dict) -> None:
     """Stage 3, on the pipeline's turns with the configured decision layer (analyzer/config.py).
 
     1. ``uncertain_angry_below`` (grid 0, 0.5, ..., 0.8): the same choice as stage 1, highest per-turn UAR (both
@@ -326,10 +346,7 @@ def tune_pipeline(calls: list[dict]) -> None:
        anger_rise_above; end_anger_above), as stage 2: the largest firing on escalations minus firing on calm calls
        with at most 5 % of calm calls firing, ties to fewer turnarounds firing.
     """
-    from analyzer.qa import evaluate as qa_evaluate, parse_rules
-
-    config = EmotionConfig()
-    decision = {k: v for k, v in config.decision().items() if k != "absolute_reference"}
+    decision = {k: v for k, v in configured.items() if k != "absolute_reference"}
     turns = sum(len(c["turns"]) for c in calls)
     print(f"{len(calls)} calls through the pipeline, {turns} turns; configured: {decision}")
     print("\n| uncertain_angry_below | UAR | false angry (neutral turns) | angry recall | UAR - false angry |\n|---|---|---|---|---|")
@@ -349,18 +366,11 @@ def tune_pipeline(calls: list[dict]) -> None:
     decided = [(c["trajectory"], decided_call(c, decision)) for c in calls]
     print("\n| valence_below | last_turns (min_confidence) | anger_rise_above | end_anger_above | escalation | calm | turnaround |"
           "\n|---|---|---|---|---|---|---|")
-    results = []
-    for below, conf, rise, end in itertools.product((None, -0.3), (None, 0.6, 0.7, 0.8), (None, 0.1, 0.15, 0.2, 0.25, 0.3),
-                                                    (None, 0.6, 0.7, 0.8)):
-        params = {k: v for k, v in (("valence_below", below), ("anger_rise_above", rise), ("end_anger_above", end)) if v is not None}
-        if conf is not None:
-            params.update(last_turns=2, min_confidence=conf)
-        if not params:
-            continue
-        rules = parse_rules({"rules": [{"id": "end", "type": "customer_ending_angry", "severity": "critical", "weight": 20, **params}]})
-        fire = {tr: float(np.mean([bool(qa_evaluate(rules, call)["failed"]) for t, call in decided if t == tr])) for tr in TRAJECTORIES}
-        results.append((params, fire))
-        print(f"| {below} | {conf} | {rise} | {end} | {fire['escalation']:.2f} | {fire['calm']:.2f} | {fire['turnaround']:.2f} |")
+    results = ending_rule_grid(decided)
+    for params, fire in results:
+        conf = params.get("min_confidence")
+        print(f"| {params.get('valence_below')} | {conf} | {params.get('anger_rise_above')} | {params.get('end_anger_above')} | "
+              f"{fire['escalation']:.2f} | {fire['calm']:.2f} | {fire['turnaround']:.2f} |")
     ok = [r for r in results if r[1]["calm"] <= 0.05] or results
     best = max(round(f["escalation"] - f["calm"], 3) for _, f in ok)
     ties = [r for r in ok if round(r[1]["escalation"] - r[1]["calm"], 3) == best]

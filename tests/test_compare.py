@@ -203,7 +203,7 @@ def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, c
     args = parser.parse_args(["score", str(tmp_path)])
     assert args.func(args) == 0
     one = json.loads((tmp_path / "calls" / "a" / "one.json").read_text())
-    assert one["qa"]["rules_version"] == "default-2"
+    assert one["qa"]["rules_version"] == "default-3"
     assert "agent_interrupts_over_3" in [f["rule"] for f in one["qa"]["failed"]]
     table = pd.read_csv(tmp_path / "calls.csv")
     scores = dict(zip(table["call_id"].str.removeprefix("'"), table["qa_score"]))
@@ -214,7 +214,7 @@ def test_score_command_rewrites_qa_in_json_tables_database_and_pages(tmp_path, c
     assert stored == {"a/one": one["qa"]["score"], "-two": 100.0}
     assert "Agent interrupted the customer 6 times" in (tmp_path / "html" / "a" / "one.html").read_text()
     assert 'href="html/a/one.html"' in (tmp_path / "index.html").read_text()
-    assert "Scored 2 calls with rules default-2" in capsys.readouterr().out
+    assert "Scored 2 calls with rules default-3" in capsys.readouterr().out
 
 
 def test_score_command_with_bad_rules_file_reports_line_and_exits_1(tmp_path, capsys):

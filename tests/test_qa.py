@@ -37,7 +37,7 @@ def turn(speaker, start, end, label=None, conf=0.8):
 
 def test_default_rules_file_loads_with_every_rule_type():
     rules = load_default_rules()
-    assert rules.version == "default-2"
+    assert rules.version == "default-3"
     assert {r.type for r in rules.rules} == {"metric", "dead_air", "agent_interruptions", "agent_latency",
                                              "customer_ending_angry", "agent_angry"}
     assert len({r.id for r in rules.rules}) == len(rules.rules)
@@ -342,3 +342,32 @@ def test_customer_ending_angry_takes_the_last_third_from_the_calls_trajectory_se
     call["params"] = {"emotion": {"trajectory_share": 0.12}}  # as the pipeline passes [emotion] trajectory_share
     (failure,) = evaluate(rules, call)["failed"]
     assert failure["times"] == [[80, 84]] and failure["value"] == pytest.approx(0.5)
+
+
+BY_MODEL = {**RISE, "by_model": {"emotion-multi-v2": {"anger_rise_above": 0.5}}}
+
+
+def test_an_emotion_rules_by_model_parameters_replace_its_own_on_calls_of_that_model():
+    call = _customer_call([0.1, 0.1, 0.15, 0.1, 0.2, 0.1, 0.5, 0.55, 0.6])  # rise 0.425, end 0.55
+    assert [f["rule"] for f in evaluate(ruleset(BY_MODEL), call)["failed"]] == ["end"]  # no model named: its own
+    call["versions"] = {"emotion_model": "emotion-multi-v2"}
+    assert evaluate(ruleset(BY_MODEL), call)["failed"] == []  # multi's: rise > 0.5 only, end_anger_above not kept
+    call["versions"] = {"emotion_model": "emotion-open-v2"}
+    assert [f["rule"] for f in evaluate(ruleset(BY_MODEL), call)["failed"]] == ["end"]
+
+
+def test_by_model_entries_are_validated_like_the_rules_own_parameters():
+    with pytest.raises(ConfigError, match=r"rule 'end': by_model.emotion-multi-v2: anger_rise_above must be a number"):
+        ruleset({**RISE, "by_model": {"emotion-multi-v2": {"anger_rise_above": "high"}}})
+    with pytest.raises(ConfigError, match=r"by_model.m: unknown key 'max_s'"):
+        ruleset({**RISE, "by_model": {"m": {"max_s": 3}}})
+    with pytest.raises(ConfigError, match=r"by_model.m: needs at least one of"):
+        ruleset({**RISE, "by_model": {"m": {"min_confidence": 0.5}}})
+    with pytest.raises(ConfigError, match=r"unknown key 'by_model' for type 'dead_air'"):
+        ruleset({"id": "d", "type": "dead_air", "max_s": 5, "by_model": {"m": {"max_s": 3}}})
+
+
+def test_default_rules_give_multi_its_own_customer_ends_angry_triggers():
+    rule = next(r for r in load_default_rules().rules if r.id == "customer_ends_angry")
+    assert rule.for_model("emotion-multi-v2").params != rule.params
+    assert rule.for_model("emotion-open-v2") is rule

@@ -136,11 +136,15 @@ def speaker_folds(speakers: list[str], corpora: list[str], n_folds: int = 5, see
 
 def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, layer: int, int8: bool, relative: LinearHead,
                               absolute: LinearHead, relative_weight: float, training: dict, card: str,
-                              blocks: tuple[int, ...] | None = None, stats: tuple[str, ...] = POOL_STATS) -> Path:
+                              blocks: tuple[int, ...] | None = None, stats: tuple[str, ...] = POOL_STATS,
+                              decision: dict | None = None) -> Path:
     """Write ``config.json`` (with the encoder's and ``heads.json``'s SHA-256), ``heads.json`` and ``MODEL_CARD.md``.
 
     ``blocks``, ``stats``: the pooled encoder blocks and statistics (default ``(layer,)``, mean and std: the v2 layout,
-    which then writes neither key)."""
+    which then writes neither key).
+    ``decision``: the model's own decision layer (config.json ``decision``, see ``EmotionConfig.decision_for``),
+    e.g. a fine-tuned model keeps its base's; None: the folder has none (analyze uses analyzer/config.py's).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     heads_path = out / "heads.json"
@@ -161,6 +165,8 @@ def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, l
               "encoder": encoder,
               "heads_file": heads_path.name, "heads_sha256": sha256_file(heads_path), "relative_weight": relative_weight,
               "training": training}
+    if decision:
+        config["decision"] = decision
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     return out

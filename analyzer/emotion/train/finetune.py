@@ -159,7 +159,8 @@ def refit_model(model, feats: WindowFeatures, items: list[LabelledItem], idx: np
 def decided_labels(model, feats: WindowFeatures, items: list[LabelledItem], idx: np.ndarray, emotion=None) -> tuple[np.ndarray, np.ndarray]:
     """(true, predicted) class indices of the scored items ``idx`` as ``analyze`` labels turns: windows of the
     version as given, each judged against its speaker's windows among ``idx`` and alone, pooled per turn by
-    speech frames, then the decision layer (``EmotionConfig`` defaults: prior, temperature, uncertain -> neutral)."""
+    speech frames, then the decision layer (``EmotionConfig.decision_for`` the model: its folder's own layer if it
+    has one, else the defaults: prior, temperature, uncertain -> neutral)."""
     from ...config import EmotionConfig
     from ..scoring import AudioWindows, decide, pooled_evidence
 
@@ -171,7 +172,7 @@ def decided_labels(model, feats: WindowFeatures, items: list[LabelledItem], idx:
     windows = AudioWindows(ids, [], feats.item[sel], feats.weight[sel])
     speakers = {i: items[i].speaker for i in ids}
     p_rel, p_abs = pooled_evidence(model, feats.x[sel], windows, speakers)  # speakers looked up by item index
-    decision = {k: v for k, v in emotion.decision().items() if k != "absolute_reference"}
+    decision = {k: v for k, v in emotion.decision_for(model.config).items() if k != "absolute_reference"}
     _, labels, _ = decide(p_rel, p_abs, **decision)
     return np.array([LABELS.index(items[i].label) for i in ids], dtype=int), labels
 
@@ -258,8 +259,8 @@ def write_encoder_folder(out_dir: str | Path, tuned, report: dict, *, data: str,
                 "holdout_share": report["holdout_share"], "n_augmented": report["n_augmented"], "command": command}
     card = finetune_card(name=out.name, licence=licence, report=report, data=data, command=command, lines=summary_lines(report))
     save_encoder_model_folder(out, name=out.name, licence=licence, layer=tuned.layer, int8=bool(tuned.config["encoder"].get("int8", False)),
-                              blocks=tuned.blocks, stats=tuned.stats, relative=tuned.relative, absolute=tuned.absolute, relative_weight=tuned.relative_weight,
-                              training=training, card=card)
+                              blocks=tuned.blocks, stats=tuned.stats, relative=tuned.relative, absolute=tuned.absolute,
+                              relative_weight=tuned.relative_weight, training=training, card=card, decision=tuned.config.get("decision"))
     (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return out
 

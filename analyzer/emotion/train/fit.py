@@ -426,7 +426,7 @@ def _decided_by_score_turns(model, items, idx) -> tuple[np.ndarray, np.ndarray, 
     cfg = EmotionConfig()
     clips = [augment.resample(*item_audio(items[i]), FEATURE_RATE_HZ) for i in idx]
     rows = score_turns(model, clips, FEATURE_RATE_HZ, [items[i].speaker for i in idx], min_turn_s=cfg.min_turn_s,
-                       window_s=cfg.window_s, hop_s=cfg.hop_s, **cfg.decision())
+                       window_s=cfg.window_s, hop_s=cfg.hop_s, **cfg.decision_for(model.config))
     kept = [(int(i), r) for i, r in zip(idx, rows) if r is not None]
     y = np.array([LABELS.index(items[i].label) for i, _ in kept], dtype=int)
     return y, np.array([LABELS.index(r["emotion_label"]) for _, r in kept], dtype=int), [i for i, _ in kept]

@@ -25,6 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 import eval_emotion_calls as ev  # noqa: E402
 import tune_emotion_decision as tune  # noqa: E402
 from analyzer.config import EmotionConfig  # noqa: E402
+from analyzer.emotion import load_model  # noqa: E402
 from analyzer.metrics.emotion import customer_end_anger  # noqa: E402
 
 OLD = {"relative_weight": 0.5, "prior": (0.4, 0.2, 0.2, 0.2), "temperature": 0.856, "uncertain_below": 0.4,
@@ -49,7 +50,7 @@ def main() -> int:
     args = ap.parse_args()
     calls = ev.build_calls(10) + [("aws_lca", "real", ev.CORPORA_ROOT / "calls" / "aws_lca" / f"{n}.flac") for n in ev.AWS_CALLS]
     evidence = tune.pipeline_evidence(args.model, calls)
-    new = {k: v for k, v in EmotionConfig().decision().items() if k != "absolute_reference"}
+    new = {k: v for k, v in EmotionConfig().decision_for(load_model(args.model).config).items() if k != "absolute_reference"}
     counts: dict[tuple, int] = {}
     for c in evidence:
         if c["trajectory"] not in ("calm", "escalation"):
