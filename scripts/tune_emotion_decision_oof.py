@@ -10,8 +10,8 @@ The objective was written down before the first run: bench/emotion_decision_oof_
    speakers of one fold.
 2. Every call goes through the real pipeline (``analyze_file``); the pooled encoder features of its windows are
    recorded (cached under /tmp). Each call is then scored by heads refit with the model's own recipe (its
-   config.json ``training``: corpora, C, augmented copies; the cached clip features of
-   scripts/train_emotion_encoder.py) on the training clips WITHOUT that fold's speakers. So ``multi``, whose heads
+   config.json ``training``: corpora, pooled blocks and statistics, C, augmented copies; the cached clip
+   features of scripts/train_emotion_encoder.py; the relative-head weight of heads.json) on the training clips WITHOUT that fold's speakers. So ``multi``, whose heads
    saw all three corpora, is judged on speakers its heads did not see; corpora a model never trained on
    (RAVDESS, nEMO for ``open``) are scored by the shipped heads.
 3. Stage A: grid over relative_weight x neutral prior x uncertain_below x uncertain_angry_below, temperature
