@@ -1,8 +1,11 @@
-"""Train and evaluate the encoder emotion models (emotion-open-v2, emotion-multi-v2).
+"""Train and evaluate the encoder emotion models (emotion-open-v3, emotion-multi-v3; v2 with --blocks 2 --c 0.01).
 
     python scripts/train_emotion_encoder.py --model open     # or multi
 
-1. Pooled Whisper-base features (block --layer, mean + std over frames) of every training clip:
+The recipe's defaults (pooled blocks, C) are the ones chosen by leave-one-corpus-out CV on the training corpora
+(scripts/research/emotion_clip/, docs/emotion.md); `--blocks 2 --c 0.01` rebuilds the v2 layout.
+
+1. Pooled Whisper-base features (blocks --blocks of the first --layer, mean + std over frames each) of every training clip:
    clean, the deterministic 8 kHz mu-law phone channel and --n-augmented random channels
    (analyzer/emotion/train/augment.py), cached under /tmp/call-analyzer-emotion-cache.
 2. Speaker-independent 5-fold CV inside the training corpora (folds grouped by speaker, every fold
@@ -27,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analyzer.emotion.encoder import ENCODER_NAME, ENCODER_SHA256, WhisperFeatureEncoder  # noqa: E402
+from analyzer.emotion.encoder import ENCODER_NAME, ENCODER_SHA256, POOL_STATS, WhisperFeatureEncoder  # noqa: E402
 from analyzer.emotion.encoder_model import combine  # noqa: E402
 from analyzer.emotion.functionals import choose_network_weight, fuse, uar  # noqa: E402
 from analyzer.emotion.model import LABELS, MODELS_DIR  # noqa: E402
@@ -37,10 +40,10 @@ from analyzer.emotion.train.encoder_heads import (CONDITIONS, concat_sets, corpu
                                                   head_probabilities, save_encoder_model_folder, speaker_folds)
 
 RECIPES = {
-    "open": {"name": "emotion-open-v2", "corpora": ["emodb"], "licence": "CC0-1.0",
+    "open": {"name": "emotion-open-v3", "corpora": ["emodb"], "licence": "CC0-1.0", "blocks": (0, 1, 2), "c": 0.003, "relative_weight": 0.8,
              "licence_text": "Heads trained only on EmoDB (CC0 1.0); the encoder is OpenAI's Whisper base (MIT): the model may be used "
                              "for any purpose, including commercially (keep the MIT notice of the Whisper weights)."},
-    "multi": {"name": "emotion-multi-v2", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0",
+    "multi": {"name": "emotion-multi-v3", "corpora": ["emodb", "ravdess", "nemo"], "licence": "CC-BY-NC-SA-4.0", "blocks": (1, 2), "stats": ("mean",), "c": 0.01, "relative_weight": 0.9,
               "licence_text": "Heads trained on EmoDB + RAVDESS + nEMO; RAVDESS and nEMO are CC BY-NC-SA 4.0, so the model is released "
                               "under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike. The encoder is OpenAI's "
                               "Whisper base (MIT)."},
@@ -68,13 +71,16 @@ def cross_validate(fs, args) -> dict:
             p_rel[c][test], p_abs[c][test] = head_probabilities(relative, absolute, fs.condition(c)[test], [fs.speakers[i] for i in test])
         print(f"  fold {f}: {len(test)} test clips", flush=True)
     fold_weights, combined = [], {c: np.zeros_like(p_rel[c]) for c in CONDITIONS}
+    weight, by_weight = choose_network_weight([p_rel[c] for c in CONDITIONS], [p_abs[c] for c in CONDITIONS], y)
     for f in range(5):
         other, test = folds != f, folds == f
-        w, _ = choose_network_weight([p_rel[c][other] for c in CONDITIONS], [p_abs[c][other] for c in CONDITIONS], y[other])
+        w = args.relative_weight if args.relative_weight is not None else \
+            choose_network_weight([p_rel[c][other] for c in CONDITIONS], [p_abs[c][other] for c in CONDITIONS], y[other])[0]
         fold_weights.append(w)
         for c in CONDITIONS:
             combined[c][test] = fuse(p_rel[c][test], p_abs[c][test], w)
-    weight, by_weight = choose_network_weight([p_rel[c] for c in CONDITIONS], [p_abs[c] for c in CONDITIONS], y)
+    if args.relative_weight is not None:
+        weight = args.relative_weight
     return {"folds": folds, "relative": p_rel, "absolute": p_abs, "combined": combined, "fold_weights": fold_weights,
             "weight": weight, "by_weight": by_weight}
 
@@ -97,7 +103,7 @@ def test_rows(encoder, heads, weight, args) -> list[dict]:
     relative, absolute = heads
     rows = []
     for corpus in EVAL_ONLY:
-        ts = corpus_encoder_features(corpus, encoder, n_augmented=0)
+        ts = corpus_encoder_features(corpus, encoder, n_augmented=0, blocks=args.blocks, stats=args.stats)
         y = ts.y
         for c in CONDITIONS:
             x = ts.condition(c)
@@ -113,12 +119,17 @@ def test_rows(encoder, heads, weight, args) -> list[dict]:
 def metrics_markdown(name: str, licence: str, rows: list[dict], cv: dict, model: str, args) -> str:
     f3 = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [f"Model `{name}` ({licence}). UAR = mean recall over the classes present; chance = 1/number of classes. "
-             f"Encoder: {ENCODER_NAME}, sha256 `{ENCODER_SHA256}`, block {args.layer}{' (int8)' if args.int8 else ''}. "
+             f"Encoder: {ENCODER_NAME}, sha256 `{ENCODER_SHA256}`, blocks 1-{args.layer}{' (int8)' if args.int8 else ''}, "
+             f"pooled blocks {list(args.blocks)} (0 = the stem), statistics {'+'.join(args.stats)} over frames. "
              f"Reproduce: `python scripts/train_emotion_encoder.py --model {model}`.", "",
              "Columns: **UAR** = the shipped model (relative head fused with the absolute head where the speaker has several clips); "
              "relative / absolute = each head alone; no speaker baseline = every clip judged alone (absolute head). "
-             "CV folds refit both heads on the training speakers; the weight of each fold is chosen on the other folds.", "",
-             f"Relative-head weight w (p = p_rel^w p_abs^(1-w)): per CV fold {cv['fold_weights']}; shipped {cv['weight']}. "
+             "CV folds refit both heads on the training speakers" + ("." if args.relative_weight is not None
+                                                                     else "; the weight of each fold is chosen on the other folds."), "",
+             f"Relative-head weight w (p = p_rel^w p_abs^(1-w)): per CV fold {cv['fold_weights']}; shipped {cv['weight']}"
+             + (" (the recipe's, chosen by leave-one-corpus-out CV; docs/emotion.md). " if args.relative_weight is not None
+                else " (chosen on the CV folds). ")
+             + 
              "Mean CV UAR by w: " + ", ".join(f"{w}: {s:.3f}" for w, s in cv["by_weight"].items()) + ".", "",
              "| test | audio | n | classes | **UAR** | relative head | absolute head | no speaker baseline |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -161,8 +172,9 @@ Evaluation only (never trained on, not used for any choice):
 
 ## Model
 
-Each clip (or 4 s window of a turn) -> 16 kHz -> Whisper log-mel -> encoder blocks 1..{training['layer']} -> mean and standard
-deviation over frames (1024 numbers) -> two standardise + logistic-regression heads: `relative` (features z-scored over the
+Each clip (or 4 s window of a turn) -> 16 kHz -> Whisper log-mel -> encoder blocks 1..{training['layer']} -> statistics over
+frames of the outputs of blocks {training['blocks']} (0 = the convolutional stem; statistics {training['stats']},
+512 numbers each, {512 * len(training['stats']) * len(training['blocks'])} in all) -> two standardise + logistic-regression heads: `relative` (features z-scored over the
 speaker's clips/turns) and `absolute` (no baseline). Fit on the clean, phone-channel (8 kHz mu-law) and {training['n_augmented']}
 randomly augmented copies (8 kHz band, noise, codec-like, mu-law/A-law, speed) of {n_clips} clips by {n_speakers} speakers.
 Layer, pooling and heads were chosen by speaker-grouped and leave-one-corpus-out CV on the training corpora only (docs/emotion.md).
@@ -202,11 +214,17 @@ clinical or forensic use, not as a lie or stress detector.
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=sorted(RECIPES), required=True)
-    ap.add_argument("--layer", type=int, default=2, help="encoder block whose frames are pooled (chosen by CV, docs/emotion.md)")
+    ap.add_argument("--layer", type=int, default=2, help="encoder blocks run: 1..LAYER (chosen by CV, docs/emotion.md)")
+    ap.add_argument("--blocks", help="comma-separated blocks whose frames are pooled, each <= --layer (0 = the stem); "
+                                     "default: the recipe's (open 0,1,2; multi 1,2); '2' = the v2 layout")
+    ap.add_argument("--stats", help="comma-separated statistics over frames per block: mean,std (default: the recipe's, open "
+                                    "mean,std; multi mean)")
+    ap.add_argument("--c", type=float, help="C of both heads (default: the recipe's, open 0.003, multi 0.01; v2: 0.01)")
+    ap.add_argument("--relative-weight", type=float,
+                    help="relative-head weight w (default: the recipe's, chosen by LOCO CV; v2 layout: chosen on the within-corpus CV folds)")
+    ap.add_argument("--name", help="model name (default: the recipe's v3 name; the v2 name when --blocks equals --layer)")
     ap.add_argument("--fp32", dest="int8", action="store_false",
                     help="run the encoder in fp32 (the teacher); default: torch dynamic int8 quantisation of its linear layers (shipped)")
-    ap.add_argument("--c-relative", type=float, default=0.01)
-    ap.add_argument("--c-absolute", type=float, default=0.01)
     ap.add_argument("--n-augmented", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="model folder (default analyzer/models/<name>)")
@@ -215,10 +233,21 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    recipe = RECIPES[args.model]
+    recipe = dict(RECIPES[args.model])
+    args.blocks = tuple(int(b) for b in args.blocks.split(",")) if args.blocks else recipe["blocks"]
+    args.stats = tuple(args.stats.split(",")) if args.stats else tuple(recipe.get("stats", POOL_STATS))
+    args.c_relative = args.c_absolute = recipe["c"] if args.c is None else args.c
+    v2_layout = args.blocks == (args.layer,) and args.stats == POOL_STATS
+    if args.relative_weight is None and not v2_layout:
+        args.relative_weight = recipe["relative_weight"]
+    if args.name:
+        recipe["name"] = args.name
+    elif v2_layout:
+        recipe["name"] = recipe["name"].replace("-v3", "-v2")
     t0 = time.time()
     encoder = WhisperFeatureEncoder(args.layer, int8=args.int8)
-    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=args.n_augmented) for c in recipe["corpora"]])
+    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=args.n_augmented, blocks=args.blocks, stats=args.stats)
+                      for c in recipe["corpora"]])
     print(f"{len(fs.paths)} training clips, features in {time.time() - t0:.0f} s; CV", flush=True)
     cv = cross_validate(fs, args)
     rows = cv_rows(fs, cv)
@@ -227,12 +256,15 @@ def main() -> None:
     heads = fit_heads(fs, np.arange(len(fs.paths)), c_relative=args.c_relative, c_absolute=args.c_absolute)
     if not args.skip_tests:
         rows += test_rows(encoder, heads, cv["weight"], args)
-    training = {"corpora": recipe["corpora"], "layer": args.layer, "int8": args.int8, "c_relative": args.c_relative,
+    training = {"corpora": recipe["corpora"], "layer": args.layer, "blocks": list(args.blocks), "stats": list(args.stats), "int8": args.int8, "c_relative": args.c_relative,
                 "c_absolute": args.c_absolute, "n_augmented": args.n_augmented, "seed": args.seed,
-                "command": f"python scripts/train_emotion_encoder.py --model {args.model}"}
+                "command": f"python scripts/train_emotion_encoder.py --model {args.model}"
+                           + ("" if args.blocks == RECIPES[args.model]["blocks"] else f" --blocks {','.join(map(str, args.blocks))}")
+                           + ("" if args.stats == tuple(RECIPES[args.model].get("stats", POOL_STATS)) else f" --stats {','.join(args.stats)}")
+                           + ("" if args.c_relative == RECIPES[args.model]["c"] else f" --c {args.c_relative}")}
     metrics_md = metrics_markdown(recipe["name"], recipe["licence"], rows, cv, args.model, args)
     out = Path(args.out or MODELS_DIR / recipe["name"])
-    save_encoder_model_folder(out, name=recipe["name"], licence=recipe["licence"], layer=args.layer, int8=args.int8,
+    save_encoder_model_folder(out, name=recipe["name"], licence=recipe["licence"], layer=args.layer, int8=args.int8, blocks=args.blocks, stats=args.stats,
                               relative=heads[0], absolute=heads[1], relative_weight=cv["weight"], training=training,
                               card=model_card(recipe, len(fs.paths), len(set(fs.speakers)), training, metrics_md))
     (out / "evaluation.json").write_text(json.dumps({"model": recipe["name"], "encoder_sha256": ENCODER_SHA256, "rows": rows,

@@ -64,7 +64,10 @@ def call_evidence(model, params, absolute_reference: str) -> dict:
 def collect(model_name: str, corpora: list[str], n_per: int, seed: int, absolute_reference: str) -> list[dict]:
     CACHE.mkdir(parents=True, exist_ok=True)
     model = load_model(model_name)
-    key = f"{model_name}-{model.config.get('weights_sha256', '')[:12]}-{'_'.join(corpora)}-{n_per}-{seed}-{absolute_reference}.json"
+    if getattr(model, "scores_audio", False):  # encoder models: absolute_reference does not apply, same evidence
+        absolute_reference = REFERENCES[0]
+    weights = model.config.get("heads_sha256") or model.config.get("weights_sha256") or ""  # encoder models: their heads
+    key = f"{model_name}-{weights[:12]}-{'_'.join(corpora)}-{n_per}-{seed}-{absolute_reference}.json"
     path = CACHE / key
     if path.exists():
         return json.loads(path.read_text())

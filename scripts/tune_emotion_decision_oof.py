@@ -1,4 +1,4 @@
-"""Choose a v2 emotion model's decision layer on OUT-OF-FOLD scores of training-corpus calls (issue 13, third pass).
+"""Choose an encoder emotion model's (v2, v3) decision layer on OUT-OF-FOLD scores of training-corpus calls (issue 13, third pass).
 
     python scripts/tune_emotion_decision_oof.py --model multi [--write]     # or --model open (report only)
 
@@ -10,8 +10,8 @@ The objective was written down before the first run: bench/emotion_decision_oof_
    speakers of one fold.
 2. Every call goes through the real pipeline (``analyze_file``); the pooled encoder features of its windows are
    recorded (cached under /tmp). Each call is then scored by heads refit with the model's own recipe (its
-   config.json ``training``: corpora, C, augmented copies; the cached clip features of
-   scripts/train_emotion_encoder.py) on the training clips WITHOUT that fold's speakers. So ``multi``, whose heads
+   config.json ``training``: corpora, pooled blocks and statistics, C, augmented copies; the cached clip
+   features of scripts/train_emotion_encoder.py; the relative-head weight of heads.json) on the training clips WITHOUT that fold's speakers. So ``multi``, whose heads
    saw all three corpora, is judged on speakers its heads did not see; corpora a model never trained on
    (RAVDESS, nEMO for ``open``) are scored by the shipped heads.
 3. Stage A: grid over relative_weight x neutral prior x uncertain_below x uncertain_angry_below, temperature
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from analyzer.config import EmotionConfig  # noqa: E402
 from analyzer.emotion import LABELS, load_model  # noqa: E402
+from analyzer.emotion.encoder import POOL_STATS  # noqa: E402
 from analyzer.emotion.functionals import uar  # noqa: E402
 from analyzer.emotion.scoring import decide, pooled_evidence  # noqa: E402
 from callsim.emotion_calls import (TRAJECTORIES, EmotionCallParams, emotion_corpus_index, simulate_emotion_call,  # noqa: E402
@@ -109,6 +110,21 @@ def design_calls(corpora: tuple[str, ...], n_per: int, fold_of: dict[str, int], 
     return out
 
 
+def pooled_layout(model) -> dict:
+    """What the pooled window features of ``model`` depend on: the encoder's weights (sha256), the blocks run
+    (``layer``), int8, the pooled blocks and the statistics over frames (v2 folders: ``(layer,)``, mean and std)."""
+    encoder = model.config["encoder"]
+    return {"sha256": encoder["sha256"], "layer": int(encoder["layer"]), "int8": bool(encoder.get("int8", False)),
+            "blocks": list(model.blocks), "stats": list(model.stats)}
+
+
+def calls_cache_key(model, designs: list[EmotionCallParams]) -> str:
+    """Cache key (16 hex digits) of the calls' recorded window features: the model's :func:`pooled_layout` and
+    the call designs (the heads do not enter: the features do not depend on them)."""
+    payload = [pooled_layout(model), [dataclasses.asdict(p) for p in designs]]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
 def record_calls(designs: list[tuple[EmotionCallParams, int]], model_name: str) -> list[dict]:
     """Every call through ``analyze_file``, recording the windows and pooled features the emotion stage scored.
 
@@ -123,9 +139,7 @@ def record_calls(designs: list[tuple[EmotionCallParams, int]], model_name: str) 
     from analyzer.pipeline import analyze_file
 
     loaded = load_model(model_name)
-    encoder = {k: loaded.config["encoder"][k] for k in ("sha256", "layer", "int8")}
-    key = hashlib.sha256(json.dumps([encoder, [dataclasses.asdict(p) for p, _ in designs]]).encode()).hexdigest()[:16]
-    path = CACHE / f"calls-{key}.pkl"
+    path = CACHE / f"calls-{calls_cache_key(loaded, [p for p, _ in designs])}.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
     torch.set_num_threads(1)
@@ -133,7 +147,7 @@ def record_calls(designs: list[tuple[EmotionCallParams, int]], model_name: str) 
 
     def recording(model, clips, sample_rate_hz, speakers, **kw):
         windows = scoring.audio_windows(clips, sample_rate_hz, **kw)
-        features = model.features(windows.clips_16k) if windows.ids else np.zeros((0, 1024), np.float32)
+        features = model.features(windows.clips_16k)  # (0, d) when nothing is scored
         captured.append((windows, features, list(speakers)))
         if not windows.ids:
             return [], np.zeros((0, len(LABELS))), np.zeros((0, len(LABELS)))
@@ -168,6 +182,22 @@ def record_calls(designs: list[tuple[EmotionCallParams, int]], model_name: str) 
     return out
 
 
+def head_recipe(model) -> dict:
+    """The pooled-feature layout the heads were trained on (config.json ``training``: layer, int8, blocks, stats;
+    v2 folders name no blocks/stats: ``(layer,)``, mean and std). Raises SystemExit if it is not the layout the
+    model scores calls with (``encoder``), since the refit heads would then not fit the calls' features."""
+    training = model.config["training"]
+    layout = {"layer": int(training["layer"]), "int8": bool(training["int8"]),
+              "blocks": tuple(int(b) for b in training.get("blocks", [training["layer"]])),
+              "stats": tuple(training.get("stats", POOL_STATS))}
+    scored = pooled_layout(model)
+    if (layout["layer"], layout["int8"], list(layout["blocks"]), list(layout["stats"])) != \
+            (scored["layer"], scored["int8"], scored["blocks"], scored["stats"]):
+        raise SystemExit(f"{model.name}: config.json's training block ({layout}) and encoder block ({scored}) disagree "
+                         "on the pooled features; retrain the folder")
+    return layout
+
+
 def fold_heads(model, fold_of: dict[str, int]) -> dict[int, object]:
     """The model with heads refit by its own recipe without each fold's speakers (``None`` key: the shipped model).
 
@@ -177,14 +207,20 @@ def fold_heads(model, fold_of: dict[str, int]) -> dict[int, object]:
     from analyzer.emotion.train.encoder_heads import concat_sets, corpus_encoder_features, fit_heads
 
     training = model.config["training"]
-    encoder = types.SimpleNamespace(n_layers=int(training["layer"]), int8=bool(training["int8"]))  # cache key only
-    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=int(training["n_augmented"]), root=CORPORA_ROOT)
+    layout = head_recipe(model)
+    encoder = types.SimpleNamespace(n_layers=layout["layer"], int8=layout["int8"])  # cache key only
+    fs = concat_sets([corpus_encoder_features(c, encoder, n_augmented=int(training["n_augmented"]), root=CORPORA_ROOT,
+                                              blocks=layout["blocks"], stats=layout["stats"])
                       for c in training["corpora"]])
     recipe = {"c_relative": float(training["c_relative"]), "c_absolute": float(training["c_absolute"])}
-    check, _ = fit_heads(fs, np.arange(len(fs.paths)), **recipe)
-    if not np.allclose(check.coef, model.relative.coef, atol=1e-6):
+    check = fit_heads(fs, np.arange(len(fs.paths)), **recipe)
+    if not all(np.allclose(a.coef, b.coef, atol=1e-6) and np.allclose(a.intercept, b.intercept, atol=1e-6)
+               for a, b in zip(check, (model.relative, model.absolute))):
         raise SystemExit(f"{model.name}: refitting the recipe on all clips does not give the shipped heads; "
                          "the features cache or the recipe differs from the one the heads were made with")
+    print(f"  the recipe refit on all {len(fs.paths)} clips reproduces the shipped heads (blocks {list(layout['blocks'])}, "
+          f"{'+'.join(layout['stats'])}, C {recipe['c_relative']}/{recipe['c_absolute']}; fold heads keep the shipped "
+          f"relative-head weight {model.relative_weight})", flush=True)
     out = {None: model}
     for f in range(N_FOLDS):
         keep = np.array([fold_of.get(s) != f for s in fs.speakers])

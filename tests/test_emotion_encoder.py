@@ -1,4 +1,4 @@
-"""Mechanics of the Whisper-encoder emotion models (emotion-open-v2 / emotion-multi-v2)."""
+"""Mechanics of the Whisper-encoder emotion models (emotion-open-v3 / emotion-multi-v3, the defaults; v2 still loads by name)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import soundfile as sf
 from analyzer.emotion import LABELS, ModelError, load_model, score_turns
 from analyzer.emotion.encoder import ENCODER_SHA256, EncoderError, load_encoder, model_paths, n_blocks, read_ct2_variables
 from analyzer.emotion.features import peak_normalise
+from analyzer.emotion.whisper_torch import log_mel_16k
 from analyzer.emotion.model import MODELS_DIR
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 needs_corpora = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"shared corpora not found at {CORPORA}")
 V2 = {"open": "emotion-open-v2", "multi": "emotion-multi-v2"}
+V3 = {"open": "emotion-open-v3", "multi": "emotion-multi-v3"}
+ENCODER_MODELS = [*V2.values(), *V3.values()]
 
 
 def _tone(seconds: float, rate: int = 16000, f0: float = 180.0) -> np.ndarray:
@@ -67,6 +70,25 @@ def test_encoder_features_are_deterministic_and_length_true():
     assert encoder.hidden_states(np.zeros((80, 300), np.float32)).shape == (150, 512)  # 3 s -> 150 frames, no padding to 30 s
 
 
+def test_pooling_several_blocks_gives_each_blocks_mean_and_std_from_one_pass():
+    encoder = load_encoder(2, int8=True)  # what the v2 and v3 models run
+    clip = _tone(1.7)
+    both = encoder.pooled(clip, (1, 2))
+    assert both.shape == (2048,) and both.dtype == np.float32
+    np.testing.assert_array_equal(both[1024:], encoder.pooled(clip))  # block 2 part: exactly the v2 features
+    h1 = encoder.block_states(log_mel_16k(clip), (1,))[0]
+    np.testing.assert_allclose(both[:1024], np.concatenate([h1.mean(0), h1.std(0, ddof=1)]), rtol=1e-6, atol=1e-6)
+    stem = encoder.pooled(clip, (0, 1, 2))
+    assert stem.shape == (3072,)
+    np.testing.assert_array_equal(stem[1024:], both)
+    means = encoder.pooled(clip, (1, 2), ("mean",))
+    np.testing.assert_array_equal(means, np.concatenate([both[:512], both[1024:1536]]))  # per block: the mean half
+    with pytest.raises(EncoderError, match=r"blocks=\(3,\): each must be within 0..2"):
+        encoder.pooled(clip, (3,))
+    with pytest.raises(EncoderError, match=r"stats=\('max',\)"):
+        encoder.pooled(clip, (2,), ("max",))
+
+
 def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():
     """The plain-torch encoder (issue 16: no transformers import at analysis time) computes what transformers does."""
     pytest.importorskip("transformers")
@@ -102,17 +124,25 @@ def test_torch_blocks_and_log_mels_are_bit_identical_to_transformers_whisper():
         np.testing.assert_array_equal(ours.pooled(clip), theirs.pooled(clip))
 
 
-@pytest.mark.parametrize("name", ["open", "multi"])
-def test_v2_models_load_with_checksummed_heads_and_the_encoder_hash(name):
-    model = load_model(V2[name])
-    assert model.name == V2[name] and model.labels == LABELS
+@pytest.mark.parametrize("name", ENCODER_MODELS)
+def test_encoder_models_load_with_checksummed_heads_and_the_encoder_hash(name):
+    model = load_model(name)
+    assert model.name == name and model.labels == LABELS
     assert model.config["encoder"]["sha256"] == ENCODER_SHA256
-    assert model.relative.coef.shape == (4, 1024) and model.absolute.coef.shape == (4, 1024)
+    n_inputs = {"emotion-open-v3": 3072, "emotion-multi-v3": 1024}.get(name, 1024)  # v3: stem+1+2 mean+std / 1+2 mean
+    assert model.relative.coef.shape == (4, n_inputs) and model.absolute.coef.shape == (4, n_inputs)
+    assert model.features([_tone(1.0)]).shape == (1, n_inputs) and model.features([]).shape == (0, n_inputs)
+
+
+def test_open_and_multi_name_the_v3_models():
+    assert load_model("open").name == V3["open"] and load_model("multi").name == V3["multi"]
+    assert load_model("open").blocks == (0, 1, 2) and load_model("multi").stats == ("mean",)
+    assert load_model(V2["open"]).blocks == (2,) and load_model(V2["open"]).stats == ("mean", "std")
 
 
 def test_tampered_heads_fail_the_checksum_with_a_clear_message(tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(MODELS_DIR / V2["open"], folder)
+    shutil.copytree(MODELS_DIR / V3["open"], folder)
     heads = json.loads((folder / "heads.json").read_text())
     heads["relative_weight"] = 0.123
     (folder / "heads.json").write_text(json.dumps(heads))
@@ -122,7 +152,7 @@ def test_tampered_heads_fail_the_checksum_with_a_clear_message(tmp_path):
 
 def test_model_naming_another_encoder_is_refused(tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(MODELS_DIR / V2["open"], folder)
+    shutil.copytree(MODELS_DIR / V3["open"], folder)
     config = json.loads((folder / "config.json").read_text())
     config["encoder"]["sha256"] = "f" * 64
     (folder / "config.json").write_text(json.dumps(config))
@@ -130,8 +160,9 @@ def test_model_naming_another_encoder_is_refused(tmp_path):
         load_model(str(folder))
 
 
-def test_turn_scores_do_not_depend_on_the_other_turns():
-    model = load_model(V2["open"])
+@pytest.mark.parametrize("name", [V3["open"], V3["multi"], V2["open"]])
+def test_turn_scores_do_not_depend_on_the_other_turns(name):
+    model = load_model(name)
     a, b, c = _tone(1.5, 8000), _tone(5.0, 8000, 140.0), _tone(2.5, 8000, 220.0)
     alone = score_turns(model, [a, b], 8000, ["x", "x"])
     with_more = score_turns(model, [c, a, b], 8000, ["y", "x", "x"])
@@ -139,7 +170,7 @@ def test_turn_scores_do_not_depend_on_the_other_turns():
 
 
 def test_lone_clip_gets_the_absolute_head_and_probabilities_sum_to_one():
-    model = load_model(V2["open"])
+    model = load_model(V3["open"])
     p = model.predict([_tone(2.0)], 16000)
     x = model.features([peak_normalise(_tone(2.0))])  # predict peak-normalises each clip first
     np.testing.assert_allclose(p, model.absolute.predict_proba(x), atol=1e-6)
@@ -147,9 +178,9 @@ def test_lone_clip_gets_the_absolute_head_and_probabilities_sum_to_one():
 
 
 @needs_corpora
-@pytest.mark.parametrize("name", ["open", "multi"])
-def test_v2_model_tells_clear_angry_from_neutral(name):
-    model = load_model(V2[name])
+@pytest.mark.parametrize("name", ENCODER_MODELS)
+def test_encoder_model_tells_clear_angry_from_neutral(name):
+    model = load_model(name)
     names = ["03a01Wa", "03a04Wc", "08a01Wa", "08b02Wd", "03a01Nc", "03a04Nc", "08a01Na", "08b02Nb"]
     clips = [sf.read(CORPORA / "emodb" / f"{n}.flac", dtype="float32")[0] for n in names]
     probs = model.predict(clips, 16000, speakers=[n[:2] for n in names])

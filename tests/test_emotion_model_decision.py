@@ -82,7 +82,8 @@ def test_a_fine_tuned_folder_keeps_its_bases_decision_block(tmp_path):
     assert EmotionConfig().decision_for(load_model(str(out)).config)["temperature"] == 1.6
 
 
-def test_tuning_script_writes_the_cards_decision_section_once_and_replaces_it_on_a_rerun():
+def _tune_oof():
+    """scripts/tune_emotion_decision_oof.py as a module."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -95,6 +96,35 @@ def test_tuning_script_writes_the_cards_decision_section_once_and_replaces_it_on
         spec.loader.exec_module(tune)
     finally:
         sys.path.remove(str(scripts))
+    return tune
+
+
+def test_tuning_script_caches_call_features_per_pooled_layout_so_v2_and_v3_never_share_them():
+    tune = _tune_oof()
+    v2, v3 = load_model("emotion-multi-v2"), load_model("emotion-multi-v3")
+    assert tune.pooled_layout(v2)["blocks"] == [2] and tune.pooled_layout(v2)["stats"] == ["mean", "std"]
+    assert tune.pooled_layout(v3)["blocks"] == [1, 2] and tune.pooled_layout(v3)["stats"] == ["mean"]
+    assert tune.pooled_layout(v2)["sha256"] == tune.pooled_layout(v3)["sha256"]  # same encoder, different features
+    assert tune.calls_cache_key(v2, []) != tune.calls_cache_key(v3, [])
+    assert tune.calls_cache_key(v3, []) == tune.calls_cache_key(load_model("emotion-multi-v3"), [])
+
+
+def test_tuning_script_refits_heads_on_the_training_blocks_and_refuses_a_folder_whose_layouts_disagree():
+    import dataclasses
+    import copy
+
+    tune = _tune_oof()
+    v3 = load_model("emotion-multi-v3")
+    assert tune.head_recipe(v3) == {"layer": 2, "int8": True, "blocks": (1, 2), "stats": ("mean",)}
+    assert tune.head_recipe(load_model("emotion-multi-v2"))["blocks"] == (2,)  # v2: no blocks key, the one layer
+    config = copy.deepcopy(v3.config)
+    config["training"]["stats"] = ["mean", "std"]
+    with pytest.raises(SystemExit, match="disagree"):
+        tune.head_recipe(dataclasses.replace(v3, config=config))
+
+
+def test_tuning_script_writes_the_cards_decision_section_once_and_replaces_it_on_a_rerun():
+    tune = _tune_oof()
     card = "# m\n\n## Metrics\n\nx\n\n## Intended use\n\ny\n"
     row = {"uar": 0.8, "false_angry": 0.01, "angry_recall": 0.9}
     once = tune.with_decision_section(card, {"temperature": 1.5, "chosen_by": "t"}, row, "multi")

@@ -371,3 +371,14 @@ def test_default_rules_give_multi_its_own_customer_ends_angry_triggers():
     rule = next(r for r in load_default_rules().rules if r.id == "customer_ends_angry")
     assert rule.for_model("emotion-multi-v2").params != rule.params
     assert rule.for_model("emotion-open-v2") is rule
+
+
+def test_default_rules_give_every_model_with_its_own_decision_layer_its_own_emotion_thresholds():
+    from analyzer.emotion import load_model
+
+    rules = {r.id: r for r in load_default_rules().rules}
+    for name in ("multi", "emotion-multi-v2", "emotion-multi-v3"):
+        model = load_model(name)
+        if model.config.get("decision"):  # thresholds chosen with that layer (tune_emotion_decision_oof.py)
+            assert rules["customer_ends_angry"].for_model(model.name) is not rules["customer_ends_angry"], model.name
+            assert rules["agent_angry"].for_model(model.name) is not rules["agent_angry"], model.name

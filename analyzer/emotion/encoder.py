@@ -15,7 +15,8 @@ frames instead of padding to 30 s.
 
 Shapes: a clip is 1-D float32 at 16 kHz; ``log_mel_16k`` gives ``(80, n_frames)`` at 100
 frames/s; the encoder's hidden states are ``(n_frames // 2, 512)`` at 50 frames/s;
-``pooled`` gives mean and standard deviation over frames, ``(1024,)``.
+``pooled`` gives mean and standard deviation over frames, ``(1024,)`` (v2); the v3 models pool several blocks
+of the same forward pass, and optionally only the mean (``blocks``, ``stats``: 512 numbers per block and statistic).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ D_MODEL = 512
 N_MELS = 80
 MAX_FRAMES = 1500  # encoder positions (30 s at 50 frames/s)
 MAX_SAMPLES = MAX_FRAMES * 2 * 160  # 30 s at 16 kHz
+POOL_STATS = ("mean", "std")  # the statistics `pooled` can take over frames, in the v2 order
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
@@ -263,27 +265,46 @@ class WhisperFeatureEncoder:
 
     def hidden_states(self, mel: np.ndarray) -> np.ndarray:
         """Hidden states ``(n_frames // 2, 512)`` after block ``n_layers`` (0: after the convolutional stem) for log-mels ``(80, n_frames)``."""
+        return self.block_states(mel, (self.n_layers,))[0]
+
+    def block_states(self, mel: np.ndarray, blocks: tuple[int, ...]) -> list[np.ndarray]:
+        """Hidden states ``(n_frames // 2, 512)`` after each block in ``blocks`` (0 = the stem; each <= ``n_layers``), one forward pass."""
         import torch
 
         e = self._encoder
+        out: dict[int, np.ndarray] = {}
         with torch.inference_mode(), self._lock:
             x = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32))[None]
             h = torch.nn.functional.gelu(e.conv2(torch.nn.functional.gelu(e.conv1(x)))).permute(0, 2, 1)
             h = h + e.embed_positions.weight[: h.shape[1]]
-            for layer in e.layers:
+            if 0 in blocks:
+                out[0] = h[0].numpy().astype(np.float32)
+            for i, layer in enumerate(e.layers[:max(blocks)], start=1):
                 h = layer(h, attention_mask=None)
                 h = h[0] if isinstance(h, tuple) else h
-            return h[0].numpy().astype(np.float32)
+                if i in blocks:
+                    out[i] = h[0].numpy().astype(np.float32)
+        return [out[b] for b in blocks]
 
-    def pooled(self, clip_16k: np.ndarray) -> np.ndarray:
-        """Mean and (sample) standard deviation over frames of the last block's hidden states, ``(1024,)`` float32.
+    def pooled(self, clip_16k: np.ndarray, blocks: tuple[int, ...] | None = None, stats: tuple[str, ...] = POOL_STATS) -> np.ndarray:
+        """Statistics over frames of each block in ``blocks`` (default: the last, ``n_layers``), concatenated per block:
+        ``stats`` in order, each ``(512,)``: ``"mean"``, ``"std"`` (sample standard deviation). ``(512 * len(stats) *
+        len(blocks),)`` float32; the default (block ``n_layers``, mean and std) is the v2 models' ``(1024,)``.
 
         Clips longer than 30 s run in 30 s pieces whose frames are pooled together.
         """
+        blocks = (self.n_layers,) if blocks is None else tuple(int(b) for b in blocks)
+        if not blocks or not all(0 <= b <= self.n_layers for b in blocks):
+            raise EncoderError(f"blocks={blocks}: each must be within 0..{self.n_layers} (the blocks this encoder runs)")
+        if not stats or not set(stats) <= set(POOL_STATS):
+            raise EncoderError(f"stats={tuple(stats)}: each must be one of {POOL_STATS}")
         clip = np.asarray(clip_16k, dtype=np.float32).reshape(-1)
-        frames = [self.hidden_states(log_mel_16k(clip[a:a + MAX_SAMPLES])) for a in range(0, max(clip.size, 1), MAX_SAMPLES)]
-        h = np.concatenate(frames, axis=0)
-        return np.concatenate([h.mean(axis=0), h.std(axis=0, ddof=1 if len(h) > 1 else 0)]).astype(np.float32)
+        pieces = [self.block_states(log_mel_16k(clip[a:a + MAX_SAMPLES]), blocks) for a in range(0, max(clip.size, 1), MAX_SAMPLES)]
+        out = []
+        for k in range(len(blocks)):
+            h = np.concatenate([p[k] for p in pieces], axis=0)
+            out += [h.mean(axis=0) if name == "mean" else h.std(axis=0, ddof=1 if len(h) > 1 else 0) for name in stats]
+        return np.concatenate(out).astype(np.float32)
 
 
 def release_freed_memory() -> None:

@@ -2,7 +2,8 @@
 
 A model folder (``config.json`` with ``"kind": "whisper-encoder"``) holds ``heads.json``: two
 standardise + multinomial logistic regression heads over the mean+std pooled hidden states of
-encoder block ``encoder.layer`` (1024 inputs), both fit on the clean, phone-channel and randomly
+the encoder blocks ``encoder.blocks`` (default ``[encoder.layer]``), the statistics ``encoder.stats``
+(default mean and std: 1024 inputs per block) of one forward pass through blocks 1..``encoder.layer``, both fit on the clean, phone-channel and randomly
 augmented copies of the training clips:
 
 - ``relative``: the features z-scored over the speaker's clips (turns/windows in a call), as the
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, WhisperFeatureEncoder, load_encoder, release_freed_memory, to_16k
+from .encoder import ENCODER_RATE_HZ, ENCODER_SHA256, POOL_STATS, WhisperFeatureEncoder, load_encoder, release_freed_memory, to_16k
 from .features import check_clip, peak_normalise
 from .functionals import fuse, speaker_relative
 from .linear import LinearHead
@@ -40,7 +41,7 @@ def speaker_has_baseline(speakers: list[str] | None, n: int) -> np.ndarray:
 
 
 def combine(relative: LinearHead, absolute: LinearHead, relative_weight: float, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
-    """Probabilities ``(n, 4)`` from pooled features ``x`` ``(n, 1024)``: relative and absolute heads fused where a baseline exists."""
+    """Probabilities ``(n, 4)`` from pooled features ``x`` ``(n, d)``: relative and absolute heads fused where a baseline exists."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     out = absolute.predict_proba(x)
     has = speaker_has_baseline(speakers, len(x))
@@ -73,17 +74,27 @@ class EncoderEmotionModel:
     def layer(self) -> int:
         return int(self.config["encoder"]["layer"])
 
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """The encoder blocks whose frames are pooled (v2: ``(layer,)``; v3: ``(1, 2)``), in the heads' input order."""
+        return tuple(int(b) for b in self.config["encoder"].get("blocks", [self.layer]))
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """The statistics over frames pooled per block (v2: mean and std; ``encoder.stats`` in config.json)."""
+        return tuple(self.config["encoder"].get("stats", POOL_STATS))
+
     def _encoder(self) -> WhisperFeatureEncoder:
         if self.encoder is None:
             self.encoder = load_encoder(self.layer, int8=bool(self.config["encoder"].get("int8", False)))
         return self.encoder
 
     def features(self, clips_16k: list[np.ndarray]) -> np.ndarray:
-        """Pooled encoder features ``(n, 1024)`` of 16 kHz clips (already peak-normalised)."""
+        """Pooled encoder features ``(n, 512 * len(stats) * len(blocks))`` of 16 kHz clips (already peak-normalised)."""
         enc = self._encoder()
         if not clips_16k:
-            return np.zeros((0, 2 * 512), np.float32)
-        out = np.stack([enc.pooled(c) for c in clips_16k])
+            return np.zeros((0, 512 * len(self.stats) * len(self.blocks)), np.float32)
+        out = np.stack([enc.pooled(c, self.blocks, self.stats) for c in clips_16k])
         release_freed_memory()  # the windows' activations (one size per window length)
         return out
 
@@ -96,7 +107,7 @@ class EncoderEmotionModel:
         return self.predict_pooled(self.features(clips_16k), speakers)
 
     def predict_pooled(self, x: np.ndarray, speakers: list[str] | None) -> np.ndarray:
-        """Probabilities from precomputed pooled features ``(n, 1024)``, one speaker per row (or None)."""
+        """Probabilities from precomputed pooled features ``(n, d)``, one speaker per row (or None)."""
         return combine(self.relative, self.absolute, self.relative_weight, x, speakers)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoder import ENCODER_NAME, ENCODER_SHA256, WhisperFeatureEncoder, to_16k
+from ..encoder import ENCODER_NAME, ENCODER_SHA256, POOL_STATS, WhisperFeatureEncoder, to_16k
 from ..encoder_model import KIND
 from ..linear import LinearHead, fit_head
 from ..features import peak_normalise
@@ -29,7 +29,7 @@ CONDITIONS = ("16k", "8k-mulaw")
 
 @dataclass
 class EncoderFeatureSet:
-    """Pooled encoder features of labelled clips: ``clean``/``phone`` ``(n, 1024)``, ``augmented`` ``(n, k, 1024)``."""
+    """Pooled encoder features of labelled clips: ``clean``/``phone`` ``(n, d)``, ``augmented`` ``(n, k, d)`` (d = 1024 per pooled block)."""
 
     paths: list[str]
     labels: list[str]
@@ -65,8 +65,15 @@ def clip_versions(audio: np.ndarray, rate: int, n_augmented: int, clip_index: in
 
 
 def corpus_encoder_features(corpus: str, encoder: WhisperFeatureEncoder, *, n_augmented: int,
-                            cache_dir: str | Path = CACHE_DIR, root: str | Path | None = None) -> EncoderFeatureSet:
-    """Pooled features of one shared corpus (every clip: clean, phone, ``n_augmented`` random channels), cached."""
+                            cache_dir: str | Path = CACHE_DIR, root: str | Path | None = None,
+                            blocks: tuple[int, ...] | None = None, stats: tuple[str, ...] = POOL_STATS) -> EncoderFeatureSet:
+    """Pooled features of one shared corpus (every clip: clean, phone, ``n_augmented`` random channels), cached.
+
+    ``blocks``, ``stats``: the encoder blocks pooled and the statistics over frames (default: the last block the encoder
+    runs, ``(n_layers,)``, mean and std: the v2 features)."""
+    blocks = (encoder.n_layers,) if blocks is None else tuple(int(b) for b in blocks)
+    stats = tuple(stats)
+    dim = 512 * len(stats) * len(blocks)
     from .corpora import list_clips
 
     def compute() -> EncoderFeatureSet:
@@ -75,12 +82,15 @@ def corpus_encoder_features(corpus: str, encoder: WhisperFeatureEncoder, *, n_au
         rows = []
         for i, c in enumerate(clips):
             audio, rate = read_clip(c.path)
-            rows.append(np.stack([encoder.pooled(x) for x in clip_versions(audio, rate, n_augmented, i)]))
-        rows = np.stack(rows) if rows else np.zeros((0, 2 + n_augmented, 1024), np.float32)
+            rows.append(np.stack([encoder.pooled(x, blocks, stats) for x in clip_versions(audio, rate, n_augmented, i)]))
+        rows = np.stack(rows) if rows else np.zeros((0, 2 + n_augmented, dim), np.float32)
         return EncoderFeatureSet([c.path for c in clips], [c.label for c in clips], [c.speaker for c in clips], [c.corpus for c in clips],
                                  rows[:, 0], rows[:, 1], rows[:, 2:])
 
-    name = f"{corpus}-whisper{ENCODER_SHA256[:8]}-layer{encoder.n_layers}{'-int8' if encoder.int8 else ''}-aug{n_augmented}-seed{AUGMENT_SEED}.pkl"
+    pooled_name = "" if blocks == (encoder.n_layers,) else "-blocks" + "".join(str(b) for b in blocks)
+    pooled_name += "" if stats == POOL_STATS else "-" + "".join(stats)
+    name = (f"{corpus}-whisper{ENCODER_SHA256[:8]}-layer{encoder.n_layers}{pooled_name}{'-int8' if encoder.int8 else ''}"
+            f"-aug{n_augmented}-seed{AUGMENT_SEED}.pkl")
     return _pickle_cached(Path(cache_dir) / name, compute)
 
 
@@ -126,9 +136,12 @@ def speaker_folds(speakers: list[str], corpora: list[str], n_folds: int = 5, see
 
 def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, layer: int, int8: bool, relative: LinearHead,
                               absolute: LinearHead, relative_weight: float, training: dict, card: str,
+                              blocks: tuple[int, ...] | None = None, stats: tuple[str, ...] = POOL_STATS,
                               decision: dict | None = None) -> Path:
     """Write ``config.json`` (with the encoder's and ``heads.json``'s SHA-256), ``heads.json`` and ``MODEL_CARD.md``.
 
+    ``blocks``, ``stats``: the pooled encoder blocks and statistics (default ``(layer,)``, mean and std: the v2 layout,
+    which then writes neither key).
     ``decision``: the model's own decision layer (config.json ``decision``, see ``EmotionConfig.decision_for``),
     e.g. a fine-tuned model keeps its base's; None: the folder has none (analyze uses analyzer/config.py's).
     """
@@ -138,10 +151,18 @@ def save_encoder_model_folder(out_dir: str | Path, *, name: str, licence: str, l
     heads_path.write_text(json.dumps({"kind": "standardise + multinomial logistic regression, relative and absolute heads",
                                       "labels": list(LABELS), "relative_weight": relative_weight,
                                       "relative": relative.to_dict(), "absolute": absolute.to_dict()}) + "\n", encoding="utf-8")
+    blocks = (layer,) if blocks is None else tuple(int(b) for b in blocks)
+    encoder = {"name": ENCODER_NAME, "sha256": ENCODER_SHA256, "layer": layer, "int8": int8,
+               "pooling": "mean and sample standard deviation over the frames of encoder block `layer` (1024 inputs)",
+               "licence": "MIT (OpenAI Whisper weights)"}
+    stats = tuple(stats)
+    if blocks != (layer,) or stats != POOL_STATS:
+        encoder["blocks"], encoder["stats"] = list(blocks), list(stats)
+        what = " and ".join({"mean": "mean", "std": "sample standard deviation"}[k] for k in stats)
+        encoder["pooling"] = (f"{what} over the frames of each of encoder blocks {list(blocks)} (0 = the stem; one forward pass "
+                              f"through blocks 1-{layer}), concatenated per block ({512 * len(stats) * len(blocks)} inputs)")
     config = {"name": name, "kind": KIND, "licence": licence, "labels": list(LABELS),
-              "encoder": {"name": ENCODER_NAME, "sha256": ENCODER_SHA256, "layer": layer, "int8": int8,
-                          "pooling": "mean and sample standard deviation over the frames of encoder block `layer` (1024 inputs)",
-                          "licence": "MIT (OpenAI Whisper weights)"},
+              "encoder": encoder,
               "heads_file": heads_path.name, "heads_sha256": sha256_file(heads_path), "relative_weight": relative_weight,
               "training": training}
     if decision:

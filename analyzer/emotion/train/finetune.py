@@ -47,7 +47,7 @@ class WindowFeatures:
     """Pooled encoder features of the items' windows: row ``k`` is window of item ``item[k]`` in version
     ``version[k]`` (0 = the audio as given; 1.. = augmented copies), weighted by ``weight[k]`` speech frames."""
 
-    x: np.ndarray  # (n_windows, 1024)
+    x: np.ndarray  # (n_windows, d): the model's pooled features (v2: 1024)
     item: np.ndarray
     version: np.ndarray
     weight: np.ndarray
@@ -93,7 +93,7 @@ def item_features(model, items: list[LabelledItem], *, n_augmented: int, version
         weights += wins.weight.tolist()
         if progress and (i + 1) % 50 == 0:
             print(f"  encoder features {i + 1}/{len(items)} ({time.time() - t0:.0f} s)", flush=True)
-    x = np.vstack(rows) if rows else np.zeros((0, 1024), np.float32)
+    x = np.vstack(rows) if rows else model.features([])
     return WindowFeatures(x, np.array(item_of, dtype=int), np.array(version_of, dtype=int), np.array(weights), np.array(scored, dtype=int))
 
 
@@ -259,8 +259,8 @@ def write_encoder_folder(out_dir: str | Path, tuned, report: dict, *, data: str,
                 "holdout_share": report["holdout_share"], "n_augmented": report["n_augmented"], "command": command}
     card = finetune_card(name=out.name, licence=licence, report=report, data=data, command=command, lines=summary_lines(report))
     save_encoder_model_folder(out, name=out.name, licence=licence, layer=tuned.layer, int8=bool(tuned.config["encoder"].get("int8", False)),
-                              relative=tuned.relative, absolute=tuned.absolute, relative_weight=tuned.relative_weight,
-                              training=training, card=card, decision=tuned.config.get("decision"))
+                              blocks=tuned.blocks, stats=tuned.stats, relative=tuned.relative, absolute=tuned.absolute,
+                              relative_weight=tuned.relative_weight, training=training, card=card, decision=tuned.config.get("decision"))
     (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return out
 
