@@ -51,6 +51,20 @@ RECIPES = {
                               "under CC BY-NC-SA 4.0: non-commercial use only, attribution, share alike. The encoder is OpenAI's "
                               "Whisper base (MIT)."},
 }
+IN_CALLS = {
+    "open": """- On the two real aws_lca service calls (calm, friendly) the raw labels still call many turns `angry`
+  (`open` v2: 14 of 26 agent turns, `multi` v2: 8 of 26; see docs/emotion.md). With the shipped decision layer
+  (analyzer/config.py, incl. the angry floor `uncertain_angry_below` = 0.7; `python scripts/eval_emotion_calls.py`,
+  version 0.3.0): `open` 2 of 29 agent and 3 of 27 customer turns angry, `multi` 9 of 29 and 5 of 27. In 120 simulated
+  Turkish/Amharic calls (never trained or tuned on) the default `customer_ends_angry` rule fires on 90 % / 80 % of
+  escalations and 10 % / 20 % of calm calls (`open` / `multi`); per-turn UAR of customer turns 0.514 / 0.610.""",
+    "multi": """- On the two real aws_lca service calls (calm, friendly), with the shipped decision layer (analyzer/config.py, incl. the
+  angry floor `uncertain_angry_below` = 0.7; `python scripts/eval_emotion_calls.py`, 2026-12-01): 8 of 29 agent and 2 of 27
+  customer turns angry (`emotion-multi-v2`: 9 of 29 and 5 of 27); `auto_repairs_49`'s agent is heard as angry at p 0.86-0.96.
+  In 120 simulated Turkish/Amharic calls (never trained or tuned on) the default `customer_ends_angry` rule fires on 75 % of
+  escalations and 15 % of calm calls (v2: 80 % / 20 %); per-turn UAR of customer turns 0.608 (v2 0.610); sign of the
+  customer's turnaround right in 82 % of trajectory calls (v2 75 %).""",
+}
 PREVIOUS = {"open": {"cv": (0.827, 0.809), "tess": (0.796, 0.809), "turev": (0.402, 0.370)},
             "multi": {"cv": (0.680, 0.665), "tess": (0.755, 0.735), "turev": (0.449, 0.407)}}
 
@@ -198,14 +212,11 @@ clinical or forensic use, not as a lie or stress detector.
 ## Known limits
 
 - Trained on acted, read speech; real calls are spontaneous and mostly mild. Probabilities are not calibrated here.
-- On the two real aws_lca service calls (calm, friendly) the raw labels still call many turns `angry`
-  (`open` v2: 14 of 26 agent turns, `multi` v2: 8 of 26; see docs/emotion.md). With the shipped decision layer
-  (analyzer/config.py, incl. the angry floor `uncertain_angry_below` = 0.7; `python scripts/eval_emotion_calls.py`,
-  version 0.3.0): `open` 2 of 29 agent and 3 of 27 customer turns angry, `multi` 9 of 29 and 5 of 27. In 120 simulated
-  Turkish/Amharic calls (never trained or tuned on) the default `customer_ends_angry` rule fires on 90 % / 80 % of
-  escalations and 10 % / 20 % of calm calls (`open` / `multi`); per-turn UAR of customer turns 0.514 / 0.610.
+{recipe['in_calls']}
 - TESS (English, angry vs neutral only) is much worse than with the v1 CNN models (see Metrics): with a test
-  speaker holding only two classes, the speaker-relative head spreads that speaker's clips over all four.
+  speaker holding only two classes, the speaker-relative head spreads that speaker's clips over all four (most neutral
+  clips come out `sad`). The same happens inside the training corpora when held-out speakers keep only their neutral
+  and angry clips (docs/emotion.md).
 - The absolute head (a lone clip, `speakers=None`) is much weaker across languages than the relative one.
 - `happy` vs `angry` and `neutral` vs `sad` are the typical confusions across languages.
 - Evaluated on simulated phone channels, not on real labelled calls.
@@ -217,10 +228,10 @@ def main() -> None:
     ap.add_argument("--model", choices=sorted(RECIPES), required=True)
     ap.add_argument("--layer", type=int, default=2, help="encoder blocks run: 1..LAYER (chosen by CV, docs/emotion.md)")
     ap.add_argument("--blocks", help="comma-separated blocks whose frames are pooled, each <= --layer (0 = the stem); "
-                                     "default: the recipe's (open 0,1,2; multi 1,2); '2' = the v2 layout")
+                                     "default: the recipe's (open 2; multi 1,2); '2' with --stats mean,std = the v2 layout")
     ap.add_argument("--stats", help="comma-separated statistics over frames per block: mean,std (default: the recipe's, open "
                                     "mean,std; multi mean)")
-    ap.add_argument("--c", type=float, help="C of both heads (default: the recipe's, open 0.003, multi 0.01; v2: 0.01)")
+    ap.add_argument("--c", type=float, help="C of both heads (default: the recipe's, 0.01)")
     ap.add_argument("--relative-weight", type=float,
                     help="relative-head weight w (default: the recipe's, chosen by LOCO CV; v2 layout: chosen on the within-corpus CV folds)")
     ap.add_argument("--name", help="model name (default: the recipe's v3 name; the v2 name when --blocks equals --layer)")
@@ -234,7 +245,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    recipe = dict(RECIPES[args.model])
+    recipe = dict(RECIPES[args.model], in_calls=IN_CALLS[args.model])
     args.blocks = tuple(int(b) for b in args.blocks.split(",")) if args.blocks else recipe["blocks"]
     args.stats = tuple(args.stats.split(",")) if args.stats else tuple(recipe.get("stats", POOL_STATS))
     args.c_relative = args.c_absolute = recipe["c"] if args.c is None else args.c
