@@ -89,4 +89,4 @@ def test_emotion_command_prints_only_csv_rows_on_stdout(tmp_path, capsys):
     rows = list(csv.reader(io.StringIO(captured.out)))
     assert rows[0] == ["path", "label", "p_neutral", "p_happy", "p_angry", "p_sad", "arousal", "valence"]
     assert len(rows) == 2 and all(len(r) == 8 for r in rows) and not captured.out.lstrip().startswith("#")
-    assert "# model emotion-open-v3" in captured.err  # the model goes to stderr, not into the CSV
+    assert "# model emotion-open-v2" in captured.err  # the model goes to stderr, not into the CSV

@@ -1,4 +1,4 @@
-"""Mechanics of the Whisper-encoder emotion models (emotion-open-v3 / emotion-multi-v3, the defaults; v2 still loads by name)."""
+"""Mechanics of the Whisper-encoder emotion models (emotion-open-v2 / emotion-multi-v3, the defaults; emotion-multi-v2 loads by name)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from analyzer.emotion.model import MODELS_DIR
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 needs_corpora = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"shared corpora not found at {CORPORA}")
 V2 = {"open": "emotion-open-v2", "multi": "emotion-multi-v2"}
-V3 = {"open": "emotion-open-v3", "multi": "emotion-multi-v3"}
+V3 = {"multi": "emotion-multi-v3"}
 ENCODER_MODELS = [*V2.values(), *V3.values()]
 
 
@@ -129,20 +129,20 @@ def test_encoder_models_load_with_checksummed_heads_and_the_encoder_hash(name):
     model = load_model(name)
     assert model.name == name and model.labels == LABELS
     assert model.config["encoder"]["sha256"] == ENCODER_SHA256
-    n_inputs = {"emotion-open-v3": 3072, "emotion-multi-v3": 1024}.get(name, 1024)  # v3: stem+1+2 mean+std / 1+2 mean
+    n_inputs = 1024  # v2: block 2 mean+std; multi-v3: blocks 1 and 2, mean only
     assert model.relative.coef.shape == (4, n_inputs) and model.absolute.coef.shape == (4, n_inputs)
     assert model.features([_tone(1.0)]).shape == (1, n_inputs) and model.features([]).shape == (0, n_inputs)
 
 
-def test_open_and_multi_name_the_v3_models():
-    assert load_model("open").name == V3["open"] and load_model("multi").name == V3["multi"]
-    assert load_model("open").blocks == (0, 1, 2) and load_model("multi").stats == ("mean",)
-    assert load_model(V2["open"]).blocks == (2,) and load_model(V2["open"]).stats == ("mean", "std")
+def test_open_names_v2_and_multi_names_v3():
+    assert load_model("open").name == V2["open"] and load_model("multi").name == V3["multi"]
+    assert load_model("multi").blocks == (1, 2) and load_model("multi").stats == ("mean",)
+    assert load_model("open").blocks == (2,) and load_model("open").stats == ("mean", "std")
 
 
 def test_tampered_heads_fail_the_checksum_with_a_clear_message(tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(MODELS_DIR / V3["open"], folder)
+    shutil.copytree(MODELS_DIR / V2["open"], folder)
     heads = json.loads((folder / "heads.json").read_text())
     heads["relative_weight"] = 0.123
     (folder / "heads.json").write_text(json.dumps(heads))
@@ -152,7 +152,7 @@ def test_tampered_heads_fail_the_checksum_with_a_clear_message(tmp_path):
 
 def test_model_naming_another_encoder_is_refused(tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(MODELS_DIR / V3["open"], folder)
+    shutil.copytree(MODELS_DIR / V2["open"], folder)
     config = json.loads((folder / "config.json").read_text())
     config["encoder"]["sha256"] = "f" * 64
     (folder / "config.json").write_text(json.dumps(config))
@@ -160,7 +160,7 @@ def test_model_naming_another_encoder_is_refused(tmp_path):
         load_model(str(folder))
 
 
-@pytest.mark.parametrize("name", [V3["open"], V3["multi"], V2["open"]])
+@pytest.mark.parametrize("name", [V2["open"], V3["multi"]])
 def test_turn_scores_do_not_depend_on_the_other_turns(name):
     model = load_model(name)
     a, b, c = _tone(1.5, 8000), _tone(5.0, 8000, 140.0), _tone(2.5, 8000, 220.0)
@@ -170,7 +170,7 @@ def test_turn_scores_do_not_depend_on_the_other_turns(name):
 
 
 def test_lone_clip_gets_the_absolute_head_and_probabilities_sum_to_one():
-    model = load_model(V3["open"])
+    model = load_model(V3["multi"])
     p = model.predict([_tone(2.0)], 16000)
     x = model.features([peak_normalise(_tone(2.0))])  # predict peak-normalises each clip first
     np.testing.assert_allclose(p, model.absolute.predict_proba(x), atol=1e-6)

@@ -64,7 +64,7 @@ def test_wheel_in_a_fresh_venv_analyses_the_sample_call_like_the_checkout(tmp_pa
     (wheel,) = wheel_dir.glob("call_analyzer-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "analyzer/models/emotion-open-v1/weights.pt" in names
-    assert all(f"analyzer/models/emotion-{m}-{v}/heads.json" in names for m in ("open", "multi") for v in ("v2", "v3"))
+    assert all(f"analyzer/models/emotion-{m}/heads.json" in names for m in ("open-v2", "multi-v2", "multi-v3"))
     assert "analyzer/models/voice-encoder-resemblyzer/weights.pt" in names
     assert "analyzer/models/voice-encoder-resemblyzer/LICENSE" in names
     assert not any(n.startswith(("callsim/", "tests/", "scripts/")) for n in names)  # development code stays out
@@ -90,7 +90,7 @@ def test_wheel_in_a_fresh_venv_analyses_the_sample_call_like_the_checkout(tmp_pa
     assert run.returncode == 0, run.stderr[-2000:]
     installed = json.loads((out / "calls" / "sample_call.json").read_text())
 
-    assert installed["mode"] == "mono" and installed["versions"]["emotion_model"] == "emotion-open-v3"
+    assert installed["mode"] == "mono" and installed["versions"]["emotion_model"] == "emotion-open-v2"
     assert installed["metrics"]["customer_valence_end"] is not None  # emotion really scored
     assert installed["metrics"] == mono_result["metrics"]
     assert _plain(installed) == _plain(mono_result)

@@ -46,7 +46,7 @@ def test_every_long_enough_turn_of_the_sample_call_gets_an_emotion_score():
         if turn["duration_s"] >= 0.5:
             probs = [turn[f"p_{c}"] for c in ("neutral", "happy", "angry", "sad")]
             assert sum(probs) == pytest.approx(1.0, abs=1e-4) and turn["emotion_label"] is not None
-    assert result.versions["emotion_model"] == "emotion-open-v3" and result.emotion["licence"] == "CC0-1.0"
+    assert result.versions["emotion_model"] == "emotion-open-v2" and result.emotion["licence"] == "CC0-1.0"
     from analyzer.emotion import load_model
     from analyzer.emotion.encoder import ENCODER_SHA256
 

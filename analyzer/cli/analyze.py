@@ -9,9 +9,9 @@ from pathlib import Path
 from ..config import AnalysisConfig, load_config
 
 EMOTION_MODEL_HELP = (
-    "emotion model: 'open' (emotion-open-v3, Whisper-base encoder + heads trained on EmoDB only, CC0: any use), 'multi' "
-    "(emotion-multi-v3, EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), emotion-open-v2 / "
-    "emotion-multi-v2 (the first encoder models), emotion-open-v1 / emotion-multi-v1 (the CNN models), or a model folder"
+    "emotion model: 'open' (emotion-open-v2, Whisper-base encoder + heads trained on EmoDB only, CC0: any use), 'multi' "
+    "(emotion-multi-v3, EmoDB+RAVDESS+nEMO, licence CC BY-NC-SA 4.0: NON-COMMERCIAL use only), emotion-multi-v2 "
+    "(the first multi encoder model), emotion-open-v1 / emotion-multi-v1 (the CNN models), or a model folder"
 )
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..errors import AnalyzerError
 
-MODEL_HELP = ("emotion model: 'open' = emotion-open-v3 (Whisper-base encoder, heads on EmoDB only, CC0 1.0: any use, default), "
+MODEL_HELP = ("emotion model: 'open' = emotion-open-v2 (Whisper-base encoder, heads on EmoDB only, CC0 1.0: any use, default), "
               "'multi' = emotion-multi-v3 (EmoDB+RAVDESS+nEMO, CC BY-NC-SA 4.0: NON-COMMERCIAL use only), "
-              "emotion-open-v2 / emotion-multi-v2, emotion-open-v1 / emotion-multi-v1 (the CNN models), or a model folder (default: %(default)s)")
+              "emotion-multi-v2, emotion-open-v1 / emotion-multi-v1 (the CNN models), or a model folder (default: %(default)s)")
 
 
 def register_commands(subparsers) -> None:

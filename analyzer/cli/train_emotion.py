@@ -27,7 +27,7 @@ def register_commands(subparsers) -> None:
     )
     t.add_argument("--data", required=True, type=Path, help="turns or clips CSV (see above)")
     t.add_argument("--base", default="open",
-                   help="model to start from: open (= emotion-open-v3), multi (= emotion-multi-v3), emotion-open-v2, emotion-multi-v2, emotion-open-v1, "
+                   help="model to start from: open (= emotion-open-v2), multi (= emotion-multi-v3), emotion-multi-v2, emotion-open-v1, "
                         "emotion-multi-v1, a model folder, or none (train a v1 CNN from scratch) (default: %(default)s)")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--holdout", type=float, default=0.25,

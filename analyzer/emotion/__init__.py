@@ -3,7 +3,7 @@
 Importing this package is cheap: torch is imported only when a model is
 loaded or trained. Public API::
 
-    model = load_model("open")                       # emotion-open-v3 (Whisper-encoder heads); "multi" (CC BY-NC-SA 4.0),
+    model = load_model("open")                       # emotion-open-v2 (Whisper-encoder heads); "multi" (CC BY-NC-SA 4.0),
                                                      # "emotion-open-v1" / "emotion-multi-v1" (the CNN models) or a folder
     probs = model.predict(clips, 16000, speakers=["a", "a", "b"])    # (n, 4) in LABELS order
     arousal, valence = arousal_valence(probs)        # each (n,), in [-1, 1]

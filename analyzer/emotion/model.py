@@ -17,8 +17,8 @@ from .functionals import FunctionalsClassifier, functionals, fuse
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # analyzer/models/, package data (in the wheel too)
 MODELS_ENV = "CALL_ANALYZER_MODELS_DIR"  # overrides MODELS_DIR (e.g. for installed, non-editable packages)
-SHIPPED = {"open": "emotion-open-v3", "multi": "emotion-multi-v3"}  # Whisper-encoder models, the defaults (docs/emotion.md)
-ENCODER_PREVIOUS = {"open": "emotion-open-v2", "multi": "emotion-multi-v2"}  # the first encoder models, still shipped, load by name
+SHIPPED = {"open": "emotion-open-v2", "multi": "emotion-multi-v3"}  # Whisper-encoder models, the defaults (docs/emotion.md)
+ENCODER_PREVIOUS = ("emotion-multi-v2",)  # an earlier encoder model, still shipped, loads by name
 CNN_SHIPPED = {"open": "emotion-open-v1", "multi": "emotion-multi-v1"}  # the CNN + functionals models, still shipped; train-emotion fine-tunes these
 LABELS = ("neutral", "happy", "angry", "sad")  # the classes, in the order of every probability vector
 # Windows per forward pass at inference. 1 = every window alone, unpadded: a turn's scores are then
@@ -131,7 +131,7 @@ def resolve_model_dir(name_or_path: str) -> Path:
     base = Path(os.environ.get(MODELS_ENV) or MODELS_DIR)
     if name_or_path in SHIPPED:
         return base / SHIPPED[name_or_path]
-    if name_or_path in {*SHIPPED.values(), *ENCODER_PREVIOUS.values(), *CNN_SHIPPED.values()}:
+    if name_or_path in {*SHIPPED.values(), *ENCODER_PREVIOUS, *CNN_SHIPPED.values()}:
         return base / name_or_path
     return Path(name_or_path)
 

@@ -1,4 +1,4 @@
-"""Fine-tuning a shipped encoder emotion model (``emotion-open-v2`` / ``emotion-multi-v2``) on a team's own
+"""Fine-tuning a shipped encoder emotion model (``emotion-open-v2`` / ``emotion-multi-v3``, or ``emotion-multi-v2``) on a team's own
 labelled turns or clips, with a before/after check on held-out calls (``train-emotion``).
 
 Flow: labelled items (:mod:`.labelled`) -> :func:`item_features` (the frozen Whisper encoder's pooled
