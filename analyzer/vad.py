@@ -41,14 +41,18 @@ class WebrtcVad:
     """
 
     def __init__(self, sample_rate_hz: int, *, frame_ms: int, mode: int, decision_ms: int | None = None):
-        import _webrtcvad
         import webrtcvad
 
         decision_ms = decision_ms or frame_ms
         if decision_ms % frame_ms:
             raise ValueError(f"webrtc decision_ms {decision_ms} must be a multiple of frame_ms {frame_ms}")
         self._vad = webrtcvad.Vad(mode)
-        self._process = _webrtcvad.process  # what Vad.is_speech calls (webrtcvad's own C module)
+        try:  # what Vad.is_speech calls: webrtcvad's own C module and the wrapper's handle (private names)
+            import _webrtcvad
+
+            self._process, self._handle = _webrtcvad.process, self._vad._vad
+        except (ImportError, AttributeError):  # another build of webrtcvad: the public call per window
+            self._process = self._handle = None
         self._rate = sample_rate_hz
         self._hop = hop_samples(sample_rate_hz, frame_ms / 1000)
         self._repeat = decision_ms // frame_ms
@@ -71,7 +75,10 @@ class WebrtcVad:
         (16-bit bytes), by the C function ``webrtcvad.Vad.is_speech`` wraps: the same decisions
         (tested), without the wrapper's Python call per window (~0.1 s per 100 minutes of stereo)."""
         step = 2 * window
-        process, handle, rate = self._process, self._vad._vad, self._rate
+        process, handle, rate = self._process, self._handle, self._rate
+        if process is None:
+            is_speech = self._vad.is_speech
+            return [is_speech(pcm[i * step : (i + 1) * step], rate) for i in range(count)]
         return [process(handle, rate, pcm[i * step : (i + 1) * step], window) for i in range(count)]
 
 

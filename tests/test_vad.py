@@ -155,6 +155,9 @@ def test_webrtc_vad_decides_as_webrtcvads_own_is_speech_window_by_window(speech_
             reference += [vad.is_speech(pcm[i * 480 : (i + 1) * 480], 8000)] * 3
         reference += [vad.is_speech(pcm[i * 160 : (i + 1) * 160], 8000) for i in range(n_dec * 3, len(block) // 80)]
     assert decided.tolist() == reference and 0.2 < decided.mean() < 0.9
+    public = WebrtcVad(8000, frame_ms=10, mode=2, decision_ms=30)
+    public._process = public._handle = None  # a webrtcvad build without the private C names: the public call
+    assert np.concatenate([public.process(b) for b in blocks]).tolist() == reference
     codes = np.arange(-32768, 32768, dtype=np.float32) / 32768  # every 16-bit sample, and values past the rails
     for values in (codes, np.linspace(-1.5, 1.5, 100_001, dtype=np.float32)):
         assert pcm16(values).tobytes() == (np.clip(values, -1, 1) * 32767.0).astype("<i2").tobytes()
