@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -259,7 +260,10 @@ before = rss_mb()
 release_freed_memory()
 print(before - rss_mb())
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    # glibc's own trimming (e.g. MALLOC_TRIM_THRESHOLD_, which a Dask cluster started by an earlier test leaves in
+    # os.environ) would hand the memory back by itself and leave nothing to measure
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=Path(__file__).resolve().parents[1]).stdout.split()
     if out == ["skip"]:
         pytest.skip("no malloc_trim here (not glibc)")
