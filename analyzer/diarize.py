@@ -121,8 +121,8 @@ def diarize(info: AudioInfo, speech: list[Segment], *, config: DiarizationConfig
         gmm_llr = _frame_llr(speech_mfcc if keep_mfcc else _speech_mfcc_blocks(info, speech_mask, config), frame_model, n_frames)
     # the agent's confidence reads the unclipped score (its thresholds were set on it); decoding the clipped one
     score = frame_scores(gmm_llr, emb_frame_score, speech_mask, embedding_weight=config.embedding_weight, llr_clip=0.0)
-    decode_score = score if frame_model is None else frame_scores(
-        gmm_llr, emb_frame_score, speech_mask, embedding_weight=config.embedding_weight, llr_clip=config.frame_llr_clip)
+    decode_score = frame_scores(gmm_llr, emb_frame_score, speech_mask, embedding_weight=config.embedding_weight,
+                                llr_clip=config.frame_llr_clip)
     labels = viterbi_two_voices(decode_score, spans, level_db, config=config)
     labels = absorb_short_runs(labels, spans, min_frames=_frames(config.min_segment_s))
     raw = labelled_segments(labels, spans, level_db, quiet_db=config.quiet_db)
