@@ -46,6 +46,10 @@ POOL_STATS = ("mean", "std")  # the statistics `pooled` can take over frames, in
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
+def _ends_early() -> EncoderError:
+    return EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
+
+
 class _JoinedFiles:
     """Sequential reads across files as if they were one (the split ``model.bin``); with ``digest``
     (a hashlib object) every byte read is also hashed.
@@ -78,14 +82,14 @@ class _JoinedFiles:
     def read(self, n: int) -> bytes:
         out = bytearray(n)
         if self.readinto(memoryview(out)) < n:
-            raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
+            raise _ends_early()
         return bytes(out)
 
     def read_array(self, n_bytes: int, dtype, shape) -> np.ndarray:
         """The next ``n_bytes`` as a new writable array of ``dtype`` and ``shape`` (read in place, no copy)."""
         out = np.empty(n_bytes // np.dtype(dtype).itemsize, dtype=dtype)
         if self.readinto(memoryview(out).cast("B")) < n_bytes:
-            raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
+            raise _ends_early()
         return out.reshape(shape)
 
     def drain(self) -> None:
@@ -97,7 +101,7 @@ class _JoinedFiles:
         while n > 0:
             got = self.readinto(self._buffer[: min(n, self._BUFFER_BYTES)])
             if not got:
-                raise EncoderError("the Whisper model file ends early; reinstall the wheels: " + INSTALL_HINT)
+                raise _ends_early()
             n -= got
 
     def close(self) -> None:
